@@ -1,0 +1,191 @@
+/*
+ * pkcs11/: the only code in p11chat that calls PKCS#11, always through
+ * p11-kit (module loading and RFC 7512 URI parsing).
+ *
+ * Error domain: every function that can fail returns a CK_RV (CKR_OK on
+ * success) and, when given a P11C_ERR, fills it with the failing call and a
+ * context a person can act on ("token 'ci', key 'alice'"). PINs never appear
+ * in that context, nor in any log. Errors of our own (URI, matching, PIN
+ * sources) use the vendor-defined P11C_CKR_* values below; p11c_rv_name()
+ * names both kinds from one table.
+ *
+ * Threads: a module, its tokens and its keys may be used from any number of
+ * threads at once. Fork: after fork() the child re-initialises the module on
+ * first use and never reuses the parent's sessions; keys loaded before the
+ * fork find their objects again in the child (token objects only: session
+ * objects die with the parent's sessions).
+ */
+#ifndef P11C_PKCS11_H
+#define P11C_PKCS11_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <p11-kit/pkcs11.h>
+
+/* Errors of our own, in the vendor-defined CK_RV range. */
+#define P11C_CKR_BASE            (CKR_VENDOR_DEFINED | 0x50310000UL)
+#define P11C_CKR_URI_MALFORMED   (P11C_CKR_BASE + 1)  /* not a pkcs11: URI p11-kit accepts */
+#define P11C_CKR_URI_UNSUPPORTED (P11C_CKR_BASE + 2)  /* parses, but asks for what we lack */
+#define P11C_CKR_NO_TOKEN        (P11C_CKR_BASE + 3)  /* no token matches the URI */
+#define P11C_CKR_TOKEN_AMBIGUOUS (P11C_CKR_BASE + 4)  /* several tokens match */
+#define P11C_CKR_NO_KEY          (P11C_CKR_BASE + 5)  /* no key matches the URI */
+#define P11C_CKR_KEY_AMBIGUOUS   (P11C_CKR_BASE + 6)  /* two different keys match */
+#define P11C_CKR_NO_PIN          (P11C_CKR_BASE + 7)  /* login needed, no PIN known */
+#define P11C_CKR_PIN_SOURCE      (P11C_CKR_BASE + 8)  /* pin-source file unreadable */
+#define P11C_CKR_MODULE_LOAD     (P11C_CKR_BASE + 9)  /* p11-kit could not load the module */
+#define P11C_CKR_NOT_RSA         (P11C_CKR_BASE + 10) /* the object is not an RSA key */
+#define P11C_CKR_KEY_EXISTS      (P11C_CKR_BASE + 11) /* label or id already taken */
+#define P11C_CKR_NO_PRIVATE      (P11C_CKR_BASE + 12) /* operation needs the private half */
+#define P11C_CKR_SESSION_LIMIT   (P11C_CKR_BASE + 13) /* pool exhausted, token allows no more */
+
+/* "CKR_PIN_INCORRECT", "P11C_NO_KEY", or "CKR_0x%08lx" for unknown values. */
+const char *p11c_rv_name(CK_RV rv);
+
+typedef struct p11c_err {
+    CK_RV rv;
+    const char *func;  /* "C_Sign", "C_Login", "p11_kit_uri_parse", ... (static) */
+    char what[256];    /* what was asked for; never a PIN */
+} P11C_ERR;
+
+/* "C_Sign on token 'ci', key 'alice': CKR_PIN_EXPIRED" into buf. */
+const char *p11c_err_string(const P11C_ERR *err, char *buf, size_t len);
+
+/* ---- Modules ------------------------------------------------------------ */
+
+typedef struct p11c_module P11C_MODULE;
+
+/*
+ * Loads and initialises (for multi-threaded use) a module. `spec` is NULL or
+ * "" for p11-kit's proxy module, a path containing '/' for that file, or else
+ * the name of a module registered with p11-kit ("softhsm2").
+ */
+CK_RV p11c_module_load(const char *spec, P11C_MODULE **out, P11C_ERR *err);
+/* Closes every session and finalises the module (not in a forked child that
+ * never used it). NULL is a no-op. */
+void p11c_module_free(P11C_MODULE *m);
+/* The PIN used for tokens of this module when the URI gives none. Copied;
+ * the copy is wiped on free. NULL forgets it. */
+CK_RV p11c_module_set_pin(P11C_MODULE *m, const char *pin);
+/* Counts PKCS#11 calls made through this module (for bench/ and tests). */
+unsigned long p11c_module_call_count(const P11C_MODULE *m);
+
+/* ---- Tokens ------------------------------------------------------------- */
+
+typedef struct p11c_token P11C_TOKEN; /* owned by its module */
+
+/*
+ * The one token matching the token and slot attributes of `uri` (token,
+ * serial, manufacturer, model, slot-id, slot-description, ...). A URI that
+ * names no token attribute matches every token: with several present that
+ * is P11C_CKR_TOKEN_AMBIGUOUS.
+ */
+CK_RV p11c_token_find(P11C_MODULE *m, const char *uri, P11C_TOKEN **out, P11C_ERR *err);
+const char *p11c_token_label(const P11C_TOKEN *t);
+/* Logs in as user (once per token; again after CKR_USER_NOT_LOGGED_IN).
+ * pin: NULL to use the module's PIN. */
+CK_RV p11c_token_login(P11C_TOKEN *t, const char *pin, P11C_ERR *err);
+/* Asks C_GetMechanismInfo (cached): CKR_OK when the token offers `mech`
+ * with all of `flags` (CKF_SIGN, CKF_DECRYPT, ...), CKR_MECHANISM_INVALID
+ * otherwise. */
+CK_RV p11c_token_mechanism(P11C_TOKEN *t, CK_MECHANISM_TYPE mech, CK_FLAGS flags,
+                           CK_MECHANISM_INFO *info, P11C_ERR *err);
+CK_RV p11c_token_random(P11C_TOKEN *t, uint8_t *buf, size_t len, P11C_ERR *err);
+/* Upper bound of the session pool (the token's ulMaxSessionCount, or a
+ * default when the token says "effectively infinite"). */
+CK_ULONG p11c_token_max_sessions(const P11C_TOKEN *t);
+/* For tests: override the pool bound (0 restores the token's). */
+void p11c_token_set_max_sessions(P11C_TOKEN *t, CK_ULONG max);
+
+/* ---- Keys --------------------------------------------------------------- */
+
+typedef struct p11c_key P11C_KEY; /* reference counted */
+
+typedef enum {
+    P11C_WANT_ANY = 0, /* the pair, or whichever half exists */
+    P11C_WANT_PRIVATE,
+    P11C_WANT_PUBLIC,
+} p11c_want;
+
+/*
+ * Loads the RSA key named by `uri`. The private and public halves of one key
+ * pair (same CKA_ID, or same label when ids are absent) are one key. A URI
+ * without type= names the pair; type=private / type=public restrict it.
+ * PIN: the URI's pin-value, its pin-source (a file path, "file:" allowed),
+ * else the module's PIN. Loading a public key needs no PIN and no login:
+ * the private half is then found (with login) on first use. Object handles
+ * are found once and cached. Distinct errors: P11C_CKR_URI_MALFORMED,
+ * P11C_CKR_NO_TOKEN, P11C_CKR_NO_KEY, P11C_CKR_KEY_AMBIGUOUS, each naming
+ * what was searched for in err->what.
+ */
+CK_RV p11c_key_load(P11C_MODULE *m, const char *uri, p11c_want want, P11C_KEY **out,
+                    P11C_ERR *err);
+/*
+ * Every RSA key on the tokens matching `uri` (object attributes optional),
+ * one callback per key (pair); the callback takes a reference. Returns the
+ * first error, or CKR_OK (also when nothing matched).
+ */
+CK_RV p11c_key_enum(P11C_MODULE *m, const char *uri, void (*cb)(P11C_KEY *key, void *arg),
+                    void *arg, P11C_ERR *err);
+
+P11C_KEY *p11c_key_up_ref(P11C_KEY *k);
+/* Drops a reference; the last one destroys an ephemeral session key in the
+ * token and releases its session. NULL is a no-op. */
+void p11c_key_free(P11C_KEY *k);
+
+int p11c_key_has_private(P11C_KEY *k); /* 1 if the private half exists (may log in) */
+int p11c_key_is_ephemeral(const P11C_KEY *k);
+unsigned int p11c_key_bits(const P11C_KEY *k);
+/* Big-endian modulus and public exponent, owned by the key. */
+void p11c_key_public(const P11C_KEY *k, const uint8_t **n, size_t *nlen, const uint8_t **e,
+                     size_t *elen);
+const char *p11c_key_label(const P11C_KEY *k); /* "" when none */
+const uint8_t *p11c_key_id(const P11C_KEY *k, size_t *len);
+P11C_TOKEN *p11c_key_token(const P11C_KEY *k);
+
+/* Mechanism and its parameters for sign and decrypt. Zero fields are never
+ * sent to the token as zero: the caller fills what the mechanism needs. */
+typedef struct p11c_mech {
+    CK_MECHANISM_TYPE type;   /* CKM_RSA_PKCS_PSS, CKM_SHA256_RSA_PKCS_PSS, CKM_RSA_PKCS,
+                                 CKM_SHA256_RSA_PKCS, CKM_RSA_PKCS_OAEP, CKM_RSA_X_509 ... */
+    CK_MECHANISM_TYPE hash;   /* PSS and OAEP: CKM_SHA_1, CKM_SHA256, ... */
+    CK_RSA_PKCS_MGF_TYPE mgf; /* PSS and OAEP: CKG_MGF1_SHA1, CKG_MGF1_SHA256, ... */
+    CK_ULONG salt_len;        /* PSS */
+    const uint8_t *label;     /* OAEP, may be NULL */
+    size_t label_len;
+} P11C_MECH;
+
+/* Signs `in` (a digest for the bare mechanisms, the message for the
+ * hash-and-sign ones). *siglen: in, the buffer size; out, the length. */
+CK_RV p11c_key_sign(P11C_KEY *k, const P11C_MECH *mech, const uint8_t *in, size_t inlen,
+                    uint8_t *sig, size_t *siglen, P11C_ERR *err);
+/* Decrypts; *outlen: in, the buffer size; out, the length. */
+CK_RV p11c_key_decrypt(P11C_KEY *k, const P11C_MECH *mech, const uint8_t *in, size_t inlen,
+                       uint8_t *out, size_t *outlen, P11C_ERR *err);
+
+/*
+ * Generates an RSA key pair (2048, 3072 or 4096 bits, e = 65537) on `t`.
+ * persistent: token objects with `label` and `id` (P11C_CKR_KEY_EXISTS when
+ * either is taken; a NULL id gets 16 random bytes from the token).
+ * Otherwise: session objects (CKA_TOKEN false, sensitive, not extractable)
+ * that vanish when the key is freed or its session ends.
+ */
+CK_RV p11c_key_generate(P11C_TOKEN *t, unsigned int bits, const char *label, const uint8_t *id,
+                        size_t idlen, int persistent, P11C_KEY **out, P11C_ERR *err);
+
+/* RSA components, big-endian. Public only when d is NULL. */
+typedef struct p11c_rsa_parts {
+    const uint8_t *n, *e, *d, *p, *q, *dp, *dq, *qinv;
+    size_t nlen, elen, dlen, plen, qlen, dplen, dqlen, qinvlen;
+} P11C_RSA_PARTS;
+
+/* Imports an RSA key with C_CreateObject (for tests and migration). */
+CK_RV p11c_key_import(P11C_TOKEN *t, const P11C_RSA_PARTS *parts, const char *label,
+                      const uint8_t *id, size_t idlen, int persistent, P11C_KEY **out,
+                      P11C_ERR *err);
+
+/* Destroys the key's objects in the token (both halves). The key stays
+ * allocated until freed but every later use fails. */
+CK_RV p11c_key_destroy(P11C_KEY *k, P11C_ERR *err);
+
+#endif

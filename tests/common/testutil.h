@@ -1,0 +1,56 @@
+/* Helpers shared by every CUnit suite: vector files, hex, private tokens. */
+#ifndef P11C_TESTUTIL_H
+#define P11C_TESTUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <CUnit/CUnit.h>
+#include <jansson.h>
+
+/* Absolute path of a file under tests/vectors/ ("protocol/keys.json"). */
+const char *tu_vector_path(const char *rel);
+
+/* Parses a vector file; aborts the test program if it cannot. */
+json_t *tu_vector_load(const char *rel);
+
+/* Decodes hex into a fresh buffer (freed with free()); aborts on bad hex. */
+uint8_t *tu_unhex(const char *hex, size_t *len);
+/* Hex of the JSON string member `key` of `obj`. */
+uint8_t *tu_json_hex(const json_t *obj, const char *key, size_t *len);
+/* The string member `key` of `obj`; aborts if absent. */
+const char *tu_json_str(const json_t *obj, const char *key);
+
+/*
+ * A private SoftHSM2 token for this test program: runs tests/token/mktoken.sh
+ * into build/tests/tokens/NAME.PID, sets SOFTHSM2_CONF for this process and
+ * its children, and returns the token directory. The token is labelled
+ * "p11chat-test", user PIN "1234", SO PIN "12345678", keys "alice" (id 01)
+ * and "bob" (id 02). With with_keys = 0 the token holds no keys.
+ */
+const char *tu_token_make(const char *name, int with_keys);
+
+/* Token constants matching mktoken.sh. */
+#define TU_TOKEN_LABEL "p11chat-test"
+#define TU_USER_PIN "1234"
+#define TU_SO_PIN "12345678"
+
+/* Paths fixed at build time. */
+const char *tu_softhsm_module(void); /* the SoftHSM2 module file */
+const char *tu_provider_dir(void);   /* directory holding p11chat.so */
+const char *tu_apps_dir(void);       /* directory holding the p11chat command */
+
+/*
+ * Runs a shell command line; returns its exit status (or -1). Output goes to
+ * `out` (may be NULL), a NUL-terminated buffer the caller frees, holding
+ * stdout and stderr together.
+ */
+int tu_run(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * Runs the registered CUnit suites in basic mode and returns the process exit
+ * status: 0 when every assertion passed and at least one test ran.
+ */
+int tu_main(void);
+
+#endif
