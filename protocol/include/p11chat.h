@@ -213,6 +213,30 @@ int p11c_session_closed(const P11C_SESSION *s); /* CLOSE sent and received, or f
 p11c_err p11c_session_error(const P11C_SESSION *s);
 uint64_t p11c_session_acked(const P11C_SESSION *s); /* our records the peer confirmed */
 
+/* ---- Session-key pool (spec section 8) ----------------------------------- */
+
+/*
+ * Keeps up to `size` fresh session keys ready, made ahead of time by a
+ * background thread (RSA-2048, e = 65537, EVP_PKEY_keygen in `libctx` under
+ * `propq`: NULL for software, "provider=p11chat" for ephemeral token
+ * objects). Each key is handed out once and never reused, so forward secrecy
+ * is kept. NULL on a bad argument or when the thread cannot start; *err (if
+ * given) says which.
+ */
+typedef struct p11c_keypool P11C_KEYPOOL;
+P11C_KEYPOOL *p11c_keypool_new(OSSL_LIB_CTX *libctx, const char *propq, size_t size,
+                               p11c_err *err);
+/* Stops the thread and frees (destroys) every key not handed out. NULL: no-op. */
+void p11c_keypool_free(P11C_KEYPOOL *pool);
+/*
+ * A p11c_session_key_fn: pass p11c_keypool_take as session_key_fn and the
+ * pool as session_key_arg. Returns a ready key, waiting for one when the
+ * pool is empty; NULL when key generation fails.
+ */
+EVP_PKEY *p11c_keypool_take(void *pool);
+/* Keys ready now (for tests and benchmarks). */
+size_t p11c_keypool_ready(P11C_KEYPOOL *pool);
+
 /* ---- Framing (spec section 9) -------------------------------------------- */
 
 /* Stream: u32(len) || message. */
