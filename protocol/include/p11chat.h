@@ -20,48 +20,48 @@
 extern "C" {
 #endif
 
-#define P11C_VERSION           1
-#define P11C_SUITE             0x01
-#define P11C_MAX_FIELD         8192   /* longest handshake field */
-#define P11C_MAX_DATA          65536  /* longest DATA plaintext */
-#define P11C_MAX_CLOSE_REASON  255
-#define P11C_MAX_IDENTITY      255
-#define P11C_MAX_FRAME         131072 /* longest stream frame body */
-#define P11C_FP_LEN            32     /* SHA-256 */
-#define P11C_SHORT_FP_LEN      19     /* "xxxx:xxxx:xxxx:xxxx" without NUL */
-#define P11C_WINDOW            64
+#define P11C_VERSION          1
+#define P11C_SUITE            0x01
+#define P11C_MAX_FIELD        8192  /* longest handshake field */
+#define P11C_MAX_DATA         65536 /* longest DATA plaintext */
+#define P11C_MAX_CLOSE_REASON 255
+#define P11C_MAX_IDENTITY     255
+#define P11C_MAX_FRAME        131072 /* longest stream frame body */
+#define P11C_FP_LEN           32     /* SHA-256 */
+#define P11C_SHORT_FP_LEN     19     /* "xxxx:xxxx:xxxx:xxxx" without NUL */
+#define P11C_WINDOW           64
 
 /* Every way a call or a session can fail; p11c_strerror() explains each. */
 typedef enum {
     P11C_OK = 0,
-    P11C_ERR_ARG,          /* bad argument or configuration */
-    P11C_ERR_MEMORY,       /* allocation failed */
-    P11C_ERR_CRYPTO,       /* an EVP operation failed (OpenSSL's queue says why) */
-    P11C_ERR_STATE,        /* not allowed in this state (before the handshake, after close) */
-    P11C_ERR_FAILED,       /* the session failed earlier; see p11c_session_error() */
-    P11C_ERR_DECODE,       /* malformed message: missing field, trailing bytes */
-    P11C_ERR_VERSION,      /* unknown protocol version */
-    P11C_ERR_TYPE,         /* unexpected or unknown message type */
-    P11C_ERR_SUITE,        /* unknown suite */
-    P11C_ERR_FIELD_SIZE,   /* a field longer than the protocol allows */
-    P11C_ERR_KEY,          /* key not RSA 2048/3072/4096 with e = 65537, or bad DER */
-    P11C_ERR_IDENTITY,     /* identity empty, too long, not UTF-8, or with control chars */
-    P11C_ERR_SIGNATURE,    /* a handshake signature does not verify */
-    P11C_ERR_SECRET,       /* Sec did not decrypt to exactly 64 bytes */
-    P11C_ERR_CONFIRM,      /* key confirmation failed */
+    P11C_ERR_ARG,            /* bad argument or configuration */
+    P11C_ERR_MEMORY,         /* allocation failed */
+    P11C_ERR_CRYPTO,         /* an EVP operation failed (OpenSSL's queue says why) */
+    P11C_ERR_STATE,          /* not allowed in this state (before the handshake, after close) */
+    P11C_ERR_FAILED,         /* the session failed earlier; see p11c_session_error() */
+    P11C_ERR_DECODE,         /* malformed message: missing field, trailing bytes */
+    P11C_ERR_VERSION,        /* unknown protocol version */
+    P11C_ERR_TYPE,           /* unexpected or unknown message type */
+    P11C_ERR_SUITE,          /* unknown suite */
+    P11C_ERR_FIELD_SIZE,     /* a field longer than the protocol allows */
+    P11C_ERR_KEY,            /* key not RSA 2048/3072/4096 with e = 65537, or bad DER */
+    P11C_ERR_IDENTITY,       /* identity empty, too long, not UTF-8, or with control chars */
+    P11C_ERR_SIGNATURE,      /* a handshake signature does not verify */
+    P11C_ERR_SECRET,         /* Sec did not decrypt to exactly 64 bytes */
+    P11C_ERR_CONFIRM,        /* key confirmation failed */
     P11C_ERR_TRUST_MISMATCH, /* peer's identity or fingerprint bound to another */
-    P11C_ERR_UNKNOWN_PEER, /* peer not in the trust store and known-peers-only */
-    P11C_ERR_RECORD_LENGTH, /* record length inconsistent or beyond its type's bound */
-    P11C_ERR_RECORD_HEADER, /* bad version, type or reserved byte in a record */
-    P11C_ERR_DIRECTION,    /* record carries our own direction: reflection */
-    P11C_ERR_MAC,          /* record MAC does not verify */
-    P11C_ERR_REPLAY,       /* record number already seen or too old */
-    P11C_ERR_SEQ,          /* record number skipped or reordered (strict policy) */
-    P11C_ERR_ACK,          /* ack beyond what we sent, or decreasing */
-    P11C_ERR_EARLY_RECORD, /* record before the handshake completed */
-    P11C_ERR_LIMIT,        /* message too long, or record numbers exhausted */
-    P11C_ERR_FRAME,        /* bad stream frame or text line */
-    P11C_ERR_TRUST_FILE,   /* trust store file unreadable, malformed or unwritable */
+    P11C_ERR_UNKNOWN_PEER,   /* peer not in the trust store and known-peers-only */
+    P11C_ERR_RECORD_LENGTH,  /* record length inconsistent or beyond its type's bound */
+    P11C_ERR_RECORD_HEADER,  /* bad version, type or reserved byte in a record */
+    P11C_ERR_DIRECTION,      /* record carries our own direction: reflection */
+    P11C_ERR_MAC,            /* record MAC does not verify */
+    P11C_ERR_REPLAY,         /* record number already seen or too old */
+    P11C_ERR_SEQ,            /* record number skipped or reordered (strict policy) */
+    P11C_ERR_ACK,            /* ack beyond what we sent, or decreasing */
+    P11C_ERR_EARLY_RECORD,   /* record before the handshake completed */
+    P11C_ERR_LIMIT,          /* message too long, or record numbers exhausted */
+    P11C_ERR_FRAME,          /* bad stream frame or text line */
+    P11C_ERR_TRUST_FILE,     /* trust store file unreadable, malformed or unwritable */
 } p11c_err;
 
 const char *p11c_strerror(p11c_err err);
@@ -135,12 +135,12 @@ typedef EVP_PKEY *(*p11c_session_key_fn)(void *arg);
 
 typedef struct p11c_config {
     p11c_role role;
-    OSSL_LIB_CTX *libctx;     /* NULL: the default library context */
-    const char *propq;        /* for every fetch; NULL: none */
-    EVP_PKEY *key;            /* our long-term key (borrowed; must outlive the session) */
-    const char *identity;     /* our identity (UTF-8, NUL-terminated) */
-    const P11C_TRUST *trust;  /* borrowed; NULL: an empty store */
-    int known_only;           /* refuse peers that are not in the trust store */
+    OSSL_LIB_CTX *libctx;    /* NULL: the default library context */
+    const char *propq;       /* for every fetch; NULL: none */
+    EVP_PKEY *key;           /* our long-term key (borrowed; must outlive the session) */
+    const char *identity;    /* our identity (UTF-8, NUL-terminated) */
+    const P11C_TRUST *trust; /* borrowed; NULL: an empty store */
+    int known_only;          /* refuse peers that are not in the trust store */
     p11c_policy policy;
     /* Where S is made when no session_key_fn is given: the property query for
      * EVP_PKEY_keygen ("provider=p11chat" for an ephemeral token object).
@@ -224,8 +224,7 @@ uint64_t p11c_session_acked(const P11C_SESSION *s); /* our records the peer conf
  * given) says which.
  */
 typedef struct p11c_keypool P11C_KEYPOOL;
-P11C_KEYPOOL *p11c_keypool_new(OSSL_LIB_CTX *libctx, const char *propq, size_t size,
-                               p11c_err *err);
+P11C_KEYPOOL *p11c_keypool_new(OSSL_LIB_CTX *libctx, const char *propq, size_t size, p11c_err *err);
 /* Stops the thread and frees (destroys) every key not handed out. NULL: no-op. */
 void p11c_keypool_free(P11C_KEYPOOL *pool);
 /*
@@ -262,18 +261,17 @@ size_t p11c_stream_pending(const P11C_STREAM *st);
  * small). Calls `line` once per line (no newline), in order.
  */
 p11c_err p11c_text_encode(const uint8_t *msg, size_t len, size_t max_line,
-                          p11c_err (*line)(const char *text, size_t textlen, void *arg),
-                          void *arg);
+                          p11c_err (*line)(const char *text, size_t textlen, void *arg), void *arg);
 
 typedef struct p11c_text P11C_TEXT;
 P11C_TEXT *p11c_text_new(void);
 void p11c_text_free(P11C_TEXT *tx);
 
 typedef enum {
-    P11C_TEXT_NONE = 0,    /* a P11C fragment was stored; nothing complete yet */
-    P11C_TEXT_MESSAGE,     /* *msg holds a complete P11C message */
-    P11C_TEXT_PLAIN,       /* not a P11C line: show as unencrypted text */
-    P11C_TEXT_BAD,         /* looked like P11C but is malformed: dropped */
+    P11C_TEXT_NONE = 0, /* a P11C fragment was stored; nothing complete yet */
+    P11C_TEXT_MESSAGE,  /* *msg holds a complete P11C message */
+    P11C_TEXT_PLAIN,    /* not a P11C line: show as unencrypted text */
+    P11C_TEXT_BAD,      /* looked like P11C but is malformed: dropped */
 } p11c_text_kind;
 
 /*

@@ -1,0 +1,162 @@
+/*
+ * Session-key pool (spec section 8): a background thread keeps up to `size`
+ * fresh RSA-2048 session keys ready so that a handshake does not wait for key
+ * generation. Each key is handed out once; the session that takes it frees
+ * (destroys) it after its one handshake, so forward secrecy is unchanged.
+ */
+#include <pthread.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "p11c_internal.h"
+
+#define POOL_MAX 1024
+
+struct p11c_keypool {
+    OSSL_LIB_CTX *libctx;
+    char *propq;
+    size_t size;
+    EVP_PKEY **keys;
+    size_t n;
+    pthread_mutex_t mu;
+    pthread_cond_t ready; /* a key was added, or generation failed */
+    pthread_cond_t room;  /* a key was taken, or the pool is stopping */
+    int stop;
+    int failed;
+    pthread_t thread;
+};
+
+static void *pool_worker(void *arg)
+{
+    P11C_KEYPOOL *pool = arg;
+
+    pthread_mutex_lock(&pool->mu);
+    while (!pool->stop) {
+        EVP_PKEY *key = NULL;
+        p11c_err ret;
+
+        if (pool->n >= pool->size) {
+            pthread_cond_wait(&pool->room, &pool->mu);
+            continue;
+        }
+        pthread_mutex_unlock(&pool->mu);
+        ret = p11c_session_key_make(pool->libctx, pool->propq, &key);
+        pthread_mutex_lock(&pool->mu);
+        if (ret != P11C_OK) {
+            /* Takers get NULL instead of waiting for a key that will not come. */
+            pool->failed = 1;
+            pthread_cond_broadcast(&pool->ready);
+            break;
+        }
+        if (pool->stop) {
+            EVP_PKEY_free(key);
+            break;
+        }
+        pool->keys[pool->n++] = key;
+        pthread_cond_broadcast(&pool->ready);
+    }
+    pthread_mutex_unlock(&pool->mu);
+    return NULL;
+}
+
+P11C_KEYPOOL *p11c_keypool_new(OSSL_LIB_CTX *libctx, const char *propq, size_t size, p11c_err *err)
+{
+    p11c_err ret = P11C_ERR_ARG;
+    P11C_KEYPOOL *pool = NULL;
+    int mu = 0, ready = 0, room = 0;
+
+    if (size == 0 || size > POOL_MAX)
+        goto end;
+    ret = P11C_ERR_MEMORY;
+    pool = OPENSSL_zalloc(sizeof(*pool));
+    if (pool == NULL)
+        goto end;
+    pool->libctx = libctx;
+    pool->size = size;
+    pool->keys = OPENSSL_zalloc(size * sizeof(*pool->keys));
+    if (pool->keys == NULL || (propq != NULL && (pool->propq = OPENSSL_strdup(propq)) == NULL))
+        goto end;
+    ret = P11C_ERR_STATE;
+    if (pthread_mutex_init(&pool->mu, NULL) != 0)
+        goto end;
+    mu = 1;
+    if (pthread_cond_init(&pool->ready, NULL) != 0)
+        goto end;
+    ready = 1;
+    if (pthread_cond_init(&pool->room, NULL) != 0)
+        goto end;
+    room = 1;
+    if (pthread_create(&pool->thread, NULL, pool_worker, pool) != 0)
+        goto end;
+    ret = P11C_OK;
+end:
+    if (ret != P11C_OK && pool != NULL) {
+        if (room)
+            pthread_cond_destroy(&pool->room);
+        if (ready)
+            pthread_cond_destroy(&pool->ready);
+        if (mu)
+            pthread_mutex_destroy(&pool->mu);
+        OPENSSL_free(pool->keys);
+        OPENSSL_free(pool->propq);
+        OPENSSL_free(pool);
+        pool = NULL;
+    }
+    if (err != NULL)
+        *err = ret;
+    return pool;
+}
+
+void p11c_keypool_free(P11C_KEYPOOL *pool)
+{
+    if (pool == NULL)
+        return;
+    pthread_mutex_lock(&pool->mu);
+    pool->stop = 1;
+    pthread_cond_broadcast(&pool->room);
+    pthread_cond_broadcast(&pool->ready);
+    pthread_mutex_unlock(&pool->mu);
+    pthread_join(pool->thread, NULL);
+    for (size_t i = 0; i < pool->n; i++)
+        EVP_PKEY_free(pool->keys[i]);
+    pthread_cond_destroy(&pool->room);
+    pthread_cond_destroy(&pool->ready);
+    pthread_mutex_destroy(&pool->mu);
+    OPENSSL_free(pool->keys);
+    OPENSSL_free(pool->propq);
+    OPENSSL_free(pool);
+}
+
+EVP_PKEY *p11c_keypool_take(void *arg)
+{
+    P11C_KEYPOOL *pool = arg;
+    EVP_PKEY *key = NULL;
+
+    if (pool == NULL)
+        return NULL;
+    pthread_mutex_lock(&pool->mu);
+    while (pool->n == 0 && !pool->failed && !pool->stop)
+        pthread_cond_wait(&pool->ready, &pool->mu);
+    if (pool->n > 0) {
+        /* Oldest first: FIFO keeps no key waiting longer than needed. */
+        key = pool->keys[0];
+        memmove(pool->keys, pool->keys + 1, (pool->n - 1) * sizeof(*pool->keys));
+        pool->keys[--pool->n] = NULL;
+        pthread_cond_signal(&pool->room);
+    }
+    pthread_mutex_unlock(&pool->mu);
+    return key;
+}
+
+size_t p11c_keypool_ready(P11C_KEYPOOL *pool)
+{
+    size_t n;
+
+    if (pool == NULL)
+        return 0;
+    pthread_mutex_lock(&pool->mu);
+    n = pool->n;
+    pthread_mutex_unlock(&pool->mu);
+    return n;
+}

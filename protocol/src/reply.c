@@ -1,0 +1,164 @@
+/* REPLY (spec section 4, step 2): Bob's key, OAEP-Enc(S, Sec), identity, Sig_B. */
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "session.h"
+
+p11c_err p11c_tbs_b(P11C_WBUF *w, const uint8_t *pub_b, size_t pub_b_len, const uint8_t *enc_sec,
+                    size_t enc_sec_len, const uint8_t *pub_a, size_t pub_a_len,
+                    const uint8_t *pub_s, size_t pub_s_len, const uint8_t *id_a, size_t id_a_len,
+                    const uint8_t *id_b, size_t id_b_len)
+{
+    p11c_wbuf_bytes(w, "P11C", 4);
+    p11c_wbuf_u8(w, P11C_VERSION);
+    p11c_wbuf_u8(w, P11C_SUITE);
+    p11c_wbuf_u8(w, 'B');
+    p11c_wbuf_vec(w, pub_b, pub_b_len);
+    p11c_wbuf_vec(w, enc_sec, enc_sec_len);
+    p11c_wbuf_vec(w, pub_a, pub_a_len);
+    p11c_wbuf_vec(w, pub_s, pub_s_len);
+    p11c_wbuf_vec(w, id_a, id_a_len);
+    p11c_wbuf_vec(w, id_b, id_b_len);
+    return w->bad ? P11C_ERR_MEMORY : P11C_OK;
+}
+
+p11c_err p11c_reply_write(P11C_SESSION *s)
+{
+    p11c_err ret;
+    uint8_t sec[P11C_SEC_LEN];
+    P11C_WBUF tbs, msg;
+    uint8_t *sig = NULL;
+    size_t siglen = 0;
+
+    p11c_wbuf_init(&tbs);
+    p11c_wbuf_init(&msg);
+    if (s->hooks.sec != NULL) {
+        memcpy(sec, s->hooks.sec, P11C_SEC_LEN);
+    } else if (RAND_bytes_ex(s->libctx, sec, sizeof(sec), 0) != 1) {
+        ret = P11C_ERR_CRYPTO;
+        goto end;
+    }
+    if (s->hooks.enc_sec != NULL) {
+        s->enc_sec = OPENSSL_memdup(s->hooks.enc_sec, s->hooks.enc_sec_len);
+        s->enc_sec_len = s->hooks.enc_sec_len;
+        ret = s->enc_sec == NULL ? P11C_ERR_MEMORY : P11C_OK;
+    } else {
+        ret = p11c_oaep_encrypt(s->libctx, s->propq, s->S, sec, sizeof(sec), &s->enc_sec,
+                                &s->enc_sec_len);
+    }
+    EVP_PKEY_free(s->S);
+    s->S = NULL;
+    if (ret != P11C_OK)
+        goto end;
+    ret = p11c_tbs_b(&tbs, s->own_pub, s->own_pub_len, s->enc_sec, s->enc_sec_len, s->peer_pub,
+                     s->peer_pub_len, s->s_pub, s->s_pub_len, s->peer_id, s->peer_idlen,
+                     (const uint8_t *)s->identity, s->idlen);
+    if (ret != P11C_OK)
+        goto end;
+    ret = p11c_session_sign(s, tbs.buf, tbs.len, s->hooks.sig_b, s->hooks.sig_b_len, &sig, &siglen);
+    if (ret != P11C_OK)
+        goto end;
+    p11c_wbuf_u8(&msg, P11C_VERSION);
+    p11c_wbuf_u8(&msg, P11C_MSG_REPLY);
+    p11c_wbuf_vec(&msg, s->own_pub, s->own_pub_len);
+    p11c_wbuf_vec(&msg, s->enc_sec, s->enc_sec_len);
+    p11c_wbuf_vec(&msg, (const uint8_t *)s->identity, s->idlen);
+    p11c_wbuf_vec(&msg, sig, siglen);
+    if (msg.bad) {
+        ret = P11C_ERR_MEMORY;
+        goto end;
+    }
+    ret = p11c_session_keys(s, sec);
+    if (ret != P11C_OK)
+        goto end;
+    ret = p11c_session_transcript(s, msg.buf, msg.len);
+    if (ret != P11C_OK)
+        goto end;
+    ret = p11c_session_queue(s, msg.buf, msg.len);
+    msg.buf = NULL;
+end:
+    OPENSSL_cleanse(sec, sizeof(sec));
+    OPENSSL_free(sig);
+    p11c_wbuf_cleanup(&tbs);
+    p11c_wbuf_cleanup(&msg);
+    return ret;
+}
+
+p11c_err p11c_reply_read(P11C_SESSION *s, const uint8_t *msg, size_t len)
+{
+    p11c_err ret;
+    P11C_RCUR c;
+    P11C_WBUF tbs;
+    uint8_t version, type, sec[P11C_SEC_LEN];
+    const uint8_t *pub_b, *enc_sec, *id_b, *sig_b;
+    size_t pub_b_len, enc_sec_len, id_b_len, sig_b_len;
+
+    p11c_wbuf_init(&tbs);
+    p11c_rcur_init(&c, msg, len);
+    if (!p11c_rcur_u8(&c, &version) || !p11c_rcur_u8(&c, &type)) {
+        ret = P11C_ERR_DECODE;
+        goto end;
+    }
+    if (version != P11C_VERSION) {
+        ret = P11C_ERR_VERSION;
+        goto end;
+    }
+    if (type != P11C_MSG_REPLY) {
+        ret = P11C_ERR_TYPE;
+        goto end;
+    }
+    if ((ret = p11c_rcur_vec(&c, P11C_MAX_FIELD, &pub_b, &pub_b_len)) != P11C_OK ||
+        (ret = p11c_rcur_vec(&c, P11C_MAX_FIELD, &enc_sec, &enc_sec_len)) != P11C_OK ||
+        (ret = p11c_rcur_vec(&c, P11C_MAX_FIELD, &id_b, &id_b_len)) != P11C_OK ||
+        (ret = p11c_rcur_vec(&c, P11C_MAX_FIELD, &sig_b, &sig_b_len)) != P11C_OK)
+        goto end;
+    if (c.left != 0) {
+        ret = P11C_ERR_DECODE;
+        goto end;
+    }
+    ret = p11c_key_from_der(s->libctx, s->propq, pub_b, pub_b_len, &s->peer_key);
+    if (ret != P11C_OK)
+        goto end;
+    if (!p11c_identity_valid(id_b, id_b_len)) {
+        ret = P11C_ERR_IDENTITY;
+        goto end;
+    }
+    /* TBS_B rebuilt from our own pub(A), pub(S), id_A: a REPLY made for another
+     * HELLO does not verify. */
+    ret =
+        p11c_tbs_b(&tbs, pub_b, pub_b_len, enc_sec, enc_sec_len, s->own_pub, s->own_pub_len,
+                   s->s_pub, s->s_pub_len, (const uint8_t *)s->identity, s->idlen, id_b, id_b_len);
+    if (ret != P11C_OK)
+        goto end;
+    ret = p11c_pss_verify(s->libctx, s->propq, s->peer_key, tbs.buf, tbs.len, sig_b, sig_b_len);
+    if (ret != P11C_OK)
+        goto end;
+    ret = p11c_session_peer_check(s, pub_b, pub_b_len, id_b, id_b_len);
+    if (ret != P11C_OK)
+        goto end;
+    ret = p11c_oaep_decrypt_sec(s->libctx, s->propq, s->S, enc_sec, enc_sec_len, sec);
+    /* S has done its one job: destroying it is what gives forward secrecy. */
+    EVP_PKEY_free(s->S);
+    s->S = NULL;
+    if (ret != P11C_OK)
+        goto end;
+    s->enc_sec = OPENSSL_memdup(enc_sec, enc_sec_len);
+    if (s->enc_sec == NULL) {
+        ret = P11C_ERR_MEMORY;
+        goto end;
+    }
+    s->enc_sec_len = enc_sec_len;
+    ret = p11c_session_keys(s, sec);
+    if (ret != P11C_OK)
+        goto end;
+    ret = p11c_session_transcript(s, msg, len);
+    if (ret != P11C_OK)
+        goto end;
+    ret = p11c_confirm_write(s);
+end:
+    OPENSSL_cleanse(sec, sizeof(sec));
+    p11c_wbuf_cleanup(&tbs);
+    return ret;
+}

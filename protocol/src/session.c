@@ -1,0 +1,430 @@
+/*
+ * The session: configuration, the handshake state table, the output and
+ * event queues, and the helpers the message files share.
+ */
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+
+#include "session.h"
+
+typedef p11c_err (*read_fn)(P11C_SESSION *s, const uint8_t *msg, size_t len);
+
+/* Which message each handshake state accepts, who reads it, and what follows. */
+static const struct {
+    p11c_state state;
+    uint8_t expect;
+    read_fn read;
+    p11c_state next;
+} handshake_table[] = {
+    {ST_WAIT_HELLO, P11C_MSG_HELLO, p11c_hello_read, ST_WAIT_CONFIRM},
+    {ST_WAIT_REPLY, P11C_MSG_REPLY, p11c_reply_read, ST_WAIT_FINISH},
+    {ST_WAIT_CONFIRM, P11C_MSG_CONFIRM, p11c_confirm_read, ST_ESTABLISHED},
+    {ST_WAIT_FINISH, P11C_MSG_FINISH, p11c_finish_read, ST_ESTABLISHED},
+};
+
+static char *dup_or_null(const char *str, int *ok)
+{
+    char *d;
+
+    if (str == NULL)
+        return NULL;
+    d = OPENSSL_strdup(str);
+    if (d == NULL)
+        *ok = 0;
+    return d;
+}
+
+P11C_SESSION *p11c_session_new(const P11C_CONFIG *cfg, p11c_err *err)
+{
+    p11c_err ret = P11C_ERR_ARG;
+    P11C_SESSION *s = NULL;
+    EVP_MD *md = NULL;
+    int ok = 1;
+
+    if (cfg == NULL || cfg->key == NULL || cfg->identity == NULL ||
+        (cfg->role != P11C_INITIATOR && cfg->role != P11C_RESPONDER) ||
+        (cfg->policy != P11C_POLICY_STRICT && cfg->policy != P11C_POLICY_WINDOW))
+        goto end;
+    if (!p11c_identity_valid((const uint8_t *)cfg->identity, strlen(cfg->identity))) {
+        ret = P11C_ERR_IDENTITY;
+        goto end;
+    }
+    ret = P11C_ERR_MEMORY;
+    s = OPENSSL_zalloc(sizeof(*s));
+    if (s == NULL)
+        goto end;
+    s->role = cfg->role;
+    s->libctx = cfg->libctx;
+    s->propq = dup_or_null(cfg->propq, &ok);
+    s->sk_propq = dup_or_null(cfg->session_key_propq, &ok);
+    s->identity = dup_or_null(cfg->identity, &ok);
+    if (!ok)
+        goto end;
+    s->idlen = strlen(s->identity);
+    s->key = cfg->key;
+    s->trust = cfg->trust;
+    s->known_only = cfg->known_only != 0;
+    s->policy = cfg->policy;
+    s->sk_fn = cfg->session_key_fn;
+    s->sk_arg = cfg->session_key_arg;
+    s->my_dir = cfg->role == P11C_INITIATOR ? P11C_DIR_ALICE : P11C_DIR_BOB;
+    s->state = cfg->role == P11C_INITIATOR ? ST_INIT : ST_WAIT_HELLO;
+    ret = p11c_pub_der(cfg->key, &s->own_pub, &s->own_pub_len);
+    if (ret != P11C_OK)
+        goto end;
+    ret = p11c_key_from_der(s->libctx, s->propq, s->own_pub, s->own_pub_len, NULL);
+    if (ret != P11C_OK)
+        goto end;
+    ret = P11C_ERR_CRYPTO;
+    md = EVP_MD_fetch(s->libctx, "SHA256", s->propq);
+    s->transcript = EVP_MD_CTX_new();
+    if (md == NULL || s->transcript == NULL || !EVP_DigestInit_ex2(s->transcript, md, NULL))
+        goto end;
+    ret = P11C_OK;
+end:
+    EVP_MD_free(md);
+    if (ret != P11C_OK) {
+        p11c_session_free(s);
+        s = NULL;
+    }
+    if (err != NULL)
+        *err = ret;
+    return s;
+}
+
+/* Everything secret or handshake-only; called on failure, at the end and by free. */
+static void wipe_secrets(P11C_SESSION *s)
+{
+    EVP_PKEY_free(s->S);
+    s->S = NULL;
+    EVP_MD_CTX_free(s->transcript);
+    s->transcript = NULL;
+    if (s->rec_ready)
+        p11c_rec_cleanup(&s->rec);
+    s->rec_ready = 0;
+}
+
+void p11c_session_free(P11C_SESSION *s)
+{
+    if (s == NULL)
+        return;
+    wipe_secrets(s);
+    while (s->out_head != NULL) {
+        OUT_MSG *o = s->out_head;
+        s->out_head = o->next;
+        OPENSSL_free(o->buf);
+        OPENSSL_free(o);
+    }
+    while (s->ev_head != NULL) {
+        EV_NODE *e = s->ev_head;
+        s->ev_head = e->next;
+        p11c_event_clear(&e->ev);
+        OPENSSL_free(e);
+    }
+    EVP_PKEY_free(s->peer_key);
+    OPENSSL_free(s->own_pub);
+    OPENSSL_free(s->s_pub);
+    OPENSSL_free(s->peer_pub);
+    OPENSSL_free(s->enc_sec);
+    OPENSSL_free(s->propq);
+    OPENSSL_free(s->sk_propq);
+    OPENSSL_free(s->identity);
+    OPENSSL_clear_free(s, sizeof(*s));
+}
+
+p11c_err p11c_session_event(P11C_SESSION *s, const P11C_EVENT *ev)
+{
+    EV_NODE *n = OPENSSL_zalloc(sizeof(*n));
+
+    if (n == NULL) {
+        OPENSSL_clear_free(ev->data, ev->len);
+        return P11C_ERR_MEMORY;
+    }
+    n->ev = *ev;
+    if (s->ev_tail != NULL)
+        s->ev_tail->next = n;
+    else
+        s->ev_head = n;
+    s->ev_tail = n;
+    return P11C_OK;
+}
+
+p11c_err p11c_session_fail(P11C_SESSION *s, p11c_err err)
+{
+    P11C_EVENT ev;
+
+    if (s->state == ST_FAILED)
+        return P11C_ERR_FAILED;
+    wipe_secrets(s);
+    s->state = ST_FAILED;
+    s->err = err;
+    memset(&ev, 0, sizeof(ev));
+    ev.type = P11C_EV_ERROR;
+    ev.error = err;
+    (void)p11c_session_event(s, &ev);
+    /* The cause is in the event; leave nothing of it in OpenSSL's queue. */
+    ERR_clear_error();
+    return err;
+}
+
+p11c_err p11c_session_queue(P11C_SESSION *s, uint8_t *msg, size_t len)
+{
+    OUT_MSG *o = OPENSSL_zalloc(sizeof(*o));
+
+    if (o == NULL) {
+        OPENSSL_free(msg);
+        return P11C_ERR_MEMORY;
+    }
+    o->buf = msg;
+    o->len = len;
+    if (s->out_tail != NULL)
+        s->out_tail->next = o;
+    else
+        s->out_head = o;
+    s->out_tail = o;
+    return P11C_OK;
+}
+
+p11c_err p11c_session_established_event(P11C_SESSION *s)
+{
+    P11C_EVENT ev;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.type = P11C_EV_ESTABLISHED;
+    memcpy(ev.peer_id, s->peer_id, s->peer_idlen);
+    memcpy(ev.fp, s->peer_fp, P11C_FP_LEN);
+    p11c_fingerprint_short(s->peer_fp, ev.short_fp);
+    ev.trust = s->trust_res;
+    /* The transcript hash is of no further use once both confirmations are done. */
+    EVP_MD_CTX_free(s->transcript);
+    s->transcript = NULL;
+    return p11c_session_event(s, &ev);
+}
+
+p11c_err p11c_session_peer_check(P11C_SESSION *s, const uint8_t *pub, size_t publen,
+                                 const uint8_t *id, size_t idlen)
+{
+    p11c_err ret = p11c_fingerprint_der(s->libctx, s->propq, pub, publen, s->peer_fp);
+
+    if (ret != P11C_OK)
+        return ret;
+    s->trust_res = p11c_trust_check(s->trust, id, idlen, s->peer_fp);
+    if (s->trust_res == P11C_MISMATCH)
+        return P11C_ERR_TRUST_MISMATCH;
+    if (s->trust_res == P11C_UNKNOWN && s->known_only)
+        return P11C_ERR_UNKNOWN_PEER;
+    s->peer_pub = OPENSSL_memdup(pub, publen);
+    if (s->peer_pub == NULL)
+        return P11C_ERR_MEMORY;
+    s->peer_pub_len = publen;
+    memcpy(s->peer_id, id, idlen);
+    s->peer_idlen = idlen;
+    return P11C_OK;
+}
+
+p11c_err p11c_session_keys(P11C_SESSION *s, uint8_t sec[P11C_SEC_LEN])
+{
+    uint8_t enc[P11C_KEY_LEN], mac[P11C_KEY_LEN];
+    p11c_err ret = p11c_kdf(s->libctx, s->propq, sec, enc, mac);
+
+    /* Sec is erased as soon as both keys exist. */
+    OPENSSL_cleanse(sec, P11C_SEC_LEN);
+    if (ret == P11C_OK)
+        ret = p11c_rec_init(&s->rec, s->libctx, s->propq, enc, mac);
+    OPENSSL_cleanse(enc, sizeof(enc));
+    OPENSSL_cleanse(mac, sizeof(mac));
+    if (ret != P11C_OK)
+        return ret;
+    s->rec_ready = 1;
+    if (s->hooks.open_mode != P11C_OPEN_AUTO)
+        p11c_rec_set_open_mode(&s->rec, s->hooks.open_mode);
+    return P11C_OK;
+}
+
+p11c_err p11c_session_sign(P11C_SESSION *s, const uint8_t *tbs, size_t len, const uint8_t *hook,
+                           size_t hooklen, uint8_t **sig, size_t *siglen)
+{
+    if (hook != NULL) {
+        *sig = OPENSSL_memdup(hook, hooklen);
+        *siglen = hooklen;
+        return *sig == NULL ? P11C_ERR_MEMORY : P11C_OK;
+    }
+    return p11c_pss_sign(s->libctx, s->propq, s->key, tbs, len, sig, siglen);
+}
+
+p11c_err p11c_session_transcript(P11C_SESSION *s, const uint8_t *msg, size_t len)
+{
+    if (s->transcript == NULL || !EVP_DigestUpdate(s->transcript, msg, len))
+        return P11C_ERR_CRYPTO;
+    return P11C_OK;
+}
+
+p11c_err p11c_session_transcript_peek(P11C_SESSION *s, const uint8_t *extra, size_t len,
+                                      uint8_t digest[32])
+{
+    p11c_err ret = P11C_ERR_CRYPTO;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    unsigned int n = 0;
+
+    if (c == NULL || s->transcript == NULL || !EVP_MD_CTX_copy_ex(c, s->transcript) ||
+        (len > 0 && !EVP_DigestUpdate(c, extra, len)) || !EVP_DigestFinal_ex(c, digest, &n) ||
+        n != 32)
+        goto end;
+    ret = P11C_OK;
+end:
+    EVP_MD_CTX_free(c);
+    return ret;
+}
+
+p11c_err p11c_session_start(P11C_SESSION *s)
+{
+    p11c_err ret;
+
+    if (s == NULL)
+        return P11C_ERR_ARG;
+    if (s->state == ST_FAILED)
+        return P11C_ERR_FAILED;
+    if (s->role == P11C_RESPONDER)
+        return s->state == ST_WAIT_HELLO ? P11C_OK : P11C_ERR_STATE;
+    if (s->state != ST_INIT)
+        return P11C_ERR_STATE;
+    ret = p11c_hello_write(s);
+    if (ret != P11C_OK)
+        return p11c_session_fail(s, ret);
+    s->state = ST_WAIT_REPLY;
+    return P11C_OK;
+}
+
+p11c_err p11c_session_recv(P11C_SESSION *s, const uint8_t *msg, size_t len)
+{
+    p11c_err ret;
+    size_t i;
+
+    if (s == NULL || (msg == NULL && len > 0))
+        return P11C_ERR_ARG;
+    switch (s->state) {
+    case ST_FAILED:
+        return P11C_ERR_FAILED;
+    case ST_INIT:
+    case ST_DONE:
+        return P11C_ERR_STATE;
+    case ST_ESTABLISHED:
+        return p11c_channel_recv(s, msg, len);
+    default:
+        break;
+    }
+    /* Any rejection during the handshake ends the session; nothing is sent back. */
+    if (len < 2)
+        return p11c_session_fail(s, P11C_ERR_DECODE);
+    if (msg[0] != P11C_VERSION)
+        return p11c_session_fail(s, P11C_ERR_VERSION);
+    if (msg[1] >= P11C_REC_DATA && msg[1] <= P11C_REC_CLOSE)
+        return p11c_session_fail(s, P11C_ERR_EARLY_RECORD);
+    for (i = 0; i < sizeof(handshake_table) / sizeof(handshake_table[0]); i++)
+        if (handshake_table[i].state == s->state)
+            break;
+    if (i == sizeof(handshake_table) / sizeof(handshake_table[0]) ||
+        msg[1] != handshake_table[i].expect)
+        return p11c_session_fail(s, P11C_ERR_TYPE);
+    ret = handshake_table[i].read(s, msg, len);
+    if (ret != P11C_OK)
+        return p11c_session_fail(s, ret);
+    s->state = handshake_table[i].next;
+    return P11C_OK;
+}
+
+p11c_err p11c_session_transport_end(P11C_SESSION *s)
+{
+    P11C_EVENT ev;
+
+    if (s == NULL)
+        return P11C_ERR_ARG;
+    if (s->state == ST_FAILED)
+        return P11C_ERR_FAILED;
+    if (s->state == ST_DONE && s->close_recv)
+        return P11C_OK;
+    if (s->state != ST_DONE) {
+        memset(&ev, 0, sizeof(ev));
+        ev.type = P11C_EV_TRUNCATED;
+        s->state = ST_DONE;
+        wipe_secrets(s);
+        return p11c_session_event(s, &ev);
+    }
+    return P11C_OK;
+}
+
+int p11c_session_pop_output(P11C_SESSION *s, uint8_t **msg, size_t *len)
+{
+    OUT_MSG *o;
+
+    if (s == NULL || msg == NULL || len == NULL || s->out_head == NULL)
+        return 0;
+    o = s->out_head;
+    s->out_head = o->next;
+    if (s->out_head == NULL)
+        s->out_tail = NULL;
+    *msg = o->buf;
+    *len = o->len;
+    OPENSSL_free(o);
+    return 1;
+}
+
+int p11c_session_next_event(P11C_SESSION *s, P11C_EVENT *ev)
+{
+    EV_NODE *n;
+
+    if (s == NULL || ev == NULL || s->ev_head == NULL)
+        return 0;
+    n = s->ev_head;
+    s->ev_head = n->next;
+    if (s->ev_head == NULL)
+        s->ev_tail = NULL;
+    *ev = n->ev;
+    OPENSSL_free(n);
+    return 1;
+}
+
+void p11c_event_clear(P11C_EVENT *ev)
+{
+    if (ev == NULL)
+        return;
+    OPENSSL_clear_free(ev->data, ev->len);
+    memset(ev, 0, sizeof(*ev));
+}
+
+int p11c_session_established(const P11C_SESSION *s)
+{
+    return s != NULL && s->state == ST_ESTABLISHED;
+}
+
+int p11c_session_closed(const P11C_SESSION *s)
+{
+    return s != NULL && (s->state == ST_DONE || s->state == ST_FAILED);
+}
+
+p11c_err p11c_session_error(const P11C_SESSION *s)
+{
+    if (s == NULL)
+        return P11C_ERR_ARG;
+    return s->state == ST_FAILED ? s->err : P11C_OK;
+}
+
+uint64_t p11c_session_acked(const P11C_SESSION *s)
+{
+    return s == NULL ? 0 : s->peer_ack;
+}
+
+void p11c_session_set_test_hooks(P11C_SESSION *s, const P11C_TEST_HOOKS *h)
+{
+    s->hooks = *h;
+    s->iv_used = 0;
+    if (s->rec_ready && h->open_mode != P11C_OPEN_AUTO)
+        p11c_rec_set_open_mode(&s->rec, h->open_mode);
+}
+
+void p11c_session_test_set_send_seq(P11C_SESSION *s, uint64_t seq)
+{
+    s->send_seq = seq;
+}

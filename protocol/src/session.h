@@ -1,0 +1,117 @@
+/* The session object shared by the handshake and record files. */
+#ifndef P11C_SESSION_H
+#define P11C_SESSION_H
+
+#include "p11c_internal.h"
+
+#pragma GCC visibility push(hidden)
+
+/* Handshake states; the table in session.c says which message each expects. */
+typedef enum {
+    ST_INIT = 0,     /* initiator before p11c_session_start */
+    ST_WAIT_HELLO,   /* responder */
+    ST_WAIT_REPLY,   /* initiator, HELLO sent */
+    ST_WAIT_CONFIRM, /* responder, REPLY sent */
+    ST_WAIT_FINISH,  /* initiator, CONFIRM sent */
+    ST_ESTABLISHED,  /* records flow */
+    ST_DONE,         /* CLOSE received, or the transport ended */
+    ST_FAILED,       /* sticky */
+} p11c_state;
+
+typedef struct out_msg {
+    struct out_msg *next;
+    uint8_t *buf;
+    size_t len;
+} OUT_MSG;
+
+typedef struct ev_node {
+    struct ev_node *next;
+    P11C_EVENT ev;
+} EV_NODE;
+
+struct p11c_session {
+    /* configuration */
+    p11c_role role;
+    OSSL_LIB_CTX *libctx;
+    char *propq;
+    EVP_PKEY *key;
+    char *identity;
+    size_t idlen;
+    const P11C_TRUST *trust;
+    int known_only;
+    p11c_policy policy;
+    char *sk_propq;
+    p11c_session_key_fn sk_fn;
+    void *sk_arg;
+
+    p11c_state state;
+    p11c_err err;
+    uint8_t *own_pub;
+    size_t own_pub_len;
+
+    /* handshake */
+    EVP_PKEY *S; /* initiator: destroyed as soon as Sec is decrypted */
+    uint8_t *s_pub;
+    size_t s_pub_len;
+    uint8_t *peer_pub;
+    size_t peer_pub_len;
+    EVP_PKEY *peer_key;
+    uint8_t peer_id[P11C_MAX_IDENTITY];
+    size_t peer_idlen;
+    uint8_t *enc_sec;
+    size_t enc_sec_len;
+    EVP_MD_CTX *transcript; /* SHA-256 over the handshake messages so far */
+    uint8_t peer_fp[P11C_FP_LEN];
+    p11c_trust_result trust_res;
+
+    /* records */
+    P11C_REC rec;
+    int rec_ready;
+    uint8_t my_dir;
+    uint64_t send_seq;  /* records sent */
+    uint64_t recv_next; /* strict: the next seq expected; window: newest seen + 1 */
+    uint64_t recv_bits; /* window: bit i-1 set when newest - i was seen (i = 1..64) */
+    uint64_t recv_ack;  /* the ack we send: peer records received in order */
+    uint64_t peer_ack;  /* the highest ack the peer sent us */
+    int close_sent;
+    int close_recv;
+
+    OUT_MSG *out_head, *out_tail;
+    EV_NODE *ev_head, *ev_tail;
+
+    P11C_TEST_HOOKS hooks;
+    size_t iv_used;
+};
+
+/* session.c */
+p11c_err p11c_session_fail(P11C_SESSION *s, p11c_err err);
+p11c_err p11c_session_queue(P11C_SESSION *s, uint8_t *msg, size_t len); /* takes msg */
+p11c_err p11c_session_event(P11C_SESSION *s, const P11C_EVENT *ev);     /* takes ev->data */
+p11c_err p11c_session_established_event(P11C_SESSION *s);
+p11c_err p11c_session_peer_check(P11C_SESSION *s, const uint8_t *pub, size_t publen,
+                                 const uint8_t *id, size_t idlen);
+p11c_err p11c_session_keys(P11C_SESSION *s, uint8_t sec[P11C_SEC_LEN]);
+p11c_err p11c_session_sign(P11C_SESSION *s, const uint8_t *tbs, size_t len, const uint8_t *hook,
+                           size_t hooklen, uint8_t **sig, size_t *siglen);
+p11c_err p11c_session_transcript(P11C_SESSION *s, const uint8_t *msg, size_t len);
+p11c_err p11c_session_transcript_peek(P11C_SESSION *s, const uint8_t *extra, size_t len,
+                                      uint8_t digest[32]);
+
+/* hello.c, reply.c, confirm.c, finish.c: write builds and queues; read consumes. */
+p11c_err p11c_hello_write(P11C_SESSION *s);
+p11c_err p11c_hello_read(P11C_SESSION *s, const uint8_t *msg, size_t len);
+p11c_err p11c_reply_write(P11C_SESSION *s);
+p11c_err p11c_reply_read(P11C_SESSION *s, const uint8_t *msg, size_t len);
+p11c_err p11c_confirm_write(P11C_SESSION *s);
+p11c_err p11c_confirm_read(P11C_SESSION *s, const uint8_t *msg, size_t len);
+/* Confirm_B over the transcript HELLO || REPLY || CONFIRM. */
+p11c_err p11c_confirm_b(P11C_SESSION *s, uint8_t out[P11C_MAC_LEN]);
+p11c_err p11c_finish_write(P11C_SESSION *s, const uint8_t confirm_b[P11C_MAC_LEN]);
+p11c_err p11c_finish_read(P11C_SESSION *s, const uint8_t *msg, size_t len);
+
+/* channel.c: records after the handshake. */
+p11c_err p11c_channel_recv(P11C_SESSION *s, const uint8_t *msg, size_t len);
+
+#pragma GCC visibility pop
+
+#endif
