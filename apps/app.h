@@ -1,0 +1,162 @@
+/*
+ * The p11chat command: shared declarations of its modules. Nothing here is
+ * installed; the command is the interface.
+ */
+#ifndef P11C_APP_H
+#define P11C_APP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+
+#include "p11chat.h"
+
+/* Exit statuses. */
+#define APP_OK    0
+#define APP_FAIL  1 /* the operation failed; one line on stderr says why */
+#define APP_USAGE 2 /* bad command line */
+#define APP_TRUNC 3 /* the transport ended without CLOSE */
+
+#define APP_NAME    "p11chat"
+#define APP_VERSION "0.1.0"
+
+/* ---- Messages (main.c) ---------------------------------------------------- */
+
+/* "p11chat: <text>\n" on stderr. */
+void app_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Like app_msg, followed by ": <first OpenSSL error reason>" when there is one;
+ * empties OpenSSL's error queue. */
+void app_ossl_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A usage error for `cmd`: one line on stderr and the hint to use --help. */
+int app_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Parses a decimal number in [lo, hi]; 0 on success. */
+int app_parse_uint(const char *s, unsigned long lo, unsigned long hi, unsigned long *out);
+
+/* ---- OpenSSL context, provider, keys (keys.c) ----------------------------- */
+
+typedef struct app_ossl {
+    OSSL_LIB_CTX *libctx;
+    int provider_loaded;
+    const char *pin_source; /* --pin-source FILE, or NULL */
+} APP_OSSL;
+
+/* A fresh library context with the default provider. 0 on success. */
+int app_ossl_init(APP_OSSL *o);
+void app_ossl_free(APP_OSSL *o);
+/* Loads the p11chat provider into o->libctx (once). 0 on success. */
+int app_ossl_need_provider(APP_OSSL *o);
+/* The directory the provider is looked for in (build tree or installed). */
+const char *app_provider_dir(void);
+
+/* 1 when `spec` is a pkcs11: URI (case-insensitive scheme). */
+int app_is_uri(const char *spec);
+
+/*
+ * Loads KEY: a pkcs11: URI (through the provider) or a PEM file. With
+ * need_private, only a private key will do; else a public key is enough.
+ * On failure prints one line and returns NULL.
+ */
+EVP_PKEY *app_key_load(APP_OSSL *o, const char *spec, int need_private);
+
+/* The URI with --pin-source merged in as its pin-source attribute (or a copy
+ * of it when there is none). NULL (after a message) when both give a PIN. */
+char *app_uri_with_pin(const char *uri, const char *pin_source);
+
+/* Value of the path attribute `name` of a pkcs11: URI, percent-decoded into
+ * a fresh buffer (*len bytes, NUL-terminated), or NULL when absent. -1 in
+ * *len when the URI is malformed. */
+char *app_uri_attr(const char *uri, const char *name, size_t *len);
+
+/* ---- Subcommands ------------------------------------------------------------ */
+
+int cmd_keygen(int argc, char **argv);
+int cmd_fingerprint(int argc, char **argv);
+int cmd_trust(int argc, char **argv);
+int cmd_listen(int argc, char **argv);
+int cmd_connect(int argc, char **argv);
+int cmd_wrap(int argc, char **argv);
+
+/* ---- Trust store (trust.c) ------------------------------------------------ */
+
+/* --trust FILE, else $P11CHAT_TRUST, else $XDG_CONFIG_HOME/p11chat/trust,
+ * else ~/.config/p11chat/trust. Static storage. NULL (after a message) when
+ * no home is known. */
+const char *app_trust_path(const char *opt);
+/* Loads the store at `path` (a missing file is empty). NULL after a message. */
+P11C_TRUST *app_trust_load(const char *path);
+
+/* ---- Showing received text safely (escape.c) -------------------------------- */
+
+/*
+ * Escapes `len` bytes for a terminal: valid printable UTF-8 stays as it is;
+ * backslash becomes "\\"; tab, CR and LF become "\t", "\r", "\n"; other
+ * C0 controls, DEL and bytes that are not valid UTF-8 become "\xHH"; C1
+ * controls and Unicode bidirectional and invisible format characters
+ * become "\u{XXXX}". Returns a fresh NUL-terminated string (free()) or NULL.
+ */
+char *app_escape(const uint8_t *data, size_t len);
+
+/* ---- Session glue shared by listen/connect and wrap (chat.c) ----------------- */
+
+typedef struct app_chat_opts {
+    const char *key;
+    const char *id;
+    const char *trust;
+    const char *pin_source;
+    int known_only;
+    int policy;        /* p11c_policy */
+    int token_session; /* --session-key token */
+    int verbose;
+    unsigned timeout; /* seconds: handshake (connect) and the wait for CLOSE */
+} APP_CHAT_OPTS;
+
+typedef struct app_chat {
+    APP_OSSL ossl;
+    EVP_PKEY *key;
+    P11C_TRUST *trust;
+    P11C_SESSION *s;
+    int verbose;
+    /* Our records, to tell DATA from ACK and CLOSE when the peer confirms. */
+    uint64_t records;   /* records we have queued (our next seq) */
+    uint64_t data_sent; /* of them, DATA */
+    uint64_t *ctl;      /* seq of each ACK and CLOSE we sent, ascending */
+    size_t nctl, capctl;
+    uint64_t rx_unacked; /* DATA received that no record of ours confirmed yet */
+    int established;
+    int close_sent;
+    int close_received;
+    int finished; /* session over: closed, truncated or failed */
+    int status;   /* exit status once finished */
+} APP_CHAT;
+
+/* Parses one of the shared options (returns 1 when `opt` was one, 0 when not,
+ * -1 after a usage error). */
+int app_chat_option(const char *cmd, int opt, const char *arg, APP_CHAT_OPTS *o);
+/* Loads key and trust, makes the session (not started). 0 on success. */
+int app_chat_init(APP_CHAT *c, const APP_CHAT_OPTS *o, p11c_role role);
+void app_chat_free(APP_CHAT *c);
+/* Sends one line of the user's as DATA. 0 when queued, -1 when refused (a
+ * message says why; the session goes on unless it failed). */
+int app_chat_send_line(APP_CHAT *c, const uint8_t *line, size_t len);
+/* Sends our CLOSE (once). */
+int app_chat_close(APP_CHAT *c);
+/* Sends an ACK when DATA has arrived since our last record. */
+void app_chat_ack(APP_CHAT *c);
+/* Feeds one received message to the session and handles the events:
+ * received DATA goes to stdout (escaped), everything else to stderr. */
+void app_chat_recv(APP_CHAT *c, const uint8_t *msg, size_t len);
+/* The transport ended. */
+void app_chat_transport_end(APP_CHAT *c);
+/* Takes out every event and shows it; sets finished/status. */
+void app_chat_events(APP_CHAT *c);
+/* How many of our DATA records the peer has confirmed. */
+uint64_t app_chat_confirmed(const APP_CHAT *c);
+/* Writes all of buf to fd (blocking), retrying on EINTR. 0 on success. */
+int app_write_all(int fd, const void *buf, size_t len);
+
+/* Set by SIGINT/SIGTERM handlers: end the chat cleanly (as end of input). */
+extern volatile int app_interrupted;
+void app_signals_install(void);
+
+#endif

@@ -1,0 +1,126 @@
+/* p11chat: the command and its subcommands. */
+#include "app.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+
+static const char usage_text[] =
+    "usage: p11chat COMMAND [OPTIONS] [ARGS]\n"
+    "\n"
+    "End-to-end encrypted chat with long-term keys in a PKCS#11 token.\n"
+    "\n"
+    "commands:\n"
+    "  keygen       make a long-term key pair inside the token\n"
+    "  fingerprint  show the fingerprint of a key\n"
+    "  trust        add, list or remove trusted peers (trust add|list|remove)\n"
+    "  listen       wait for one peer over TCP and chat\n"
+    "  connect      connect to a peer over TCP and chat\n"
+    "  wrap         carry the chat inside a line-based chat program\n"
+    "\n"
+    "KEY is a pkcs11: URI (a key in the token) or a PEM file (a software key).\n"
+    "Run 'p11chat COMMAND --help' for the options of each command.\n"
+    "Options: --help, --version.\n";
+
+void app_msg(const char *fmt, ...)
+{
+    char buf[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "%s: %s\n", APP_NAME, buf);
+}
+
+void app_ossl_msg(const char *fmt, ...)
+{
+    char buf[2048];
+    char reason[512] = "";
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+
+    /* The first error raised is the one nearest the cause (the provider's
+     * PKCS#11 reason, say); later ones are the callers' generic summaries. */
+    const char *data = NULL;
+    int flags = 0;
+    unsigned long e, first = 0;
+    const char *first_data = NULL;
+    while ((e = ERR_get_error_all(NULL, NULL, NULL, &data, &flags)) != 0) {
+        if (first == 0) {
+            first = e;
+            first_data = (flags & ERR_TXT_STRING) && data != NULL && *data ? data : NULL;
+        }
+    }
+    if (first != 0) {
+        const char *r = ERR_reason_error_string(first);
+        if (first_data != NULL && r != NULL)
+            snprintf(reason, sizeof(reason), ": %s (%s)", r, first_data);
+        else if (first_data != NULL)
+            snprintf(reason, sizeof(reason), ": %s", first_data);
+        else if (r != NULL)
+            snprintf(reason, sizeof(reason), ": %s", r);
+    }
+    fprintf(stderr, "%s: %s%s\n", APP_NAME, buf, reason);
+}
+
+int app_usage(const char *cmd, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "%s%s%s: %s (see '%s%s%s --help')\n", APP_NAME, cmd ? " " : "", cmd ? cmd : "",
+            buf, APP_NAME, cmd ? " " : "", cmd ? cmd : "");
+    return APP_USAGE;
+}
+
+int app_parse_uint(const char *s, unsigned long lo, unsigned long hi, unsigned long *out)
+{
+    char *end;
+    if (s == NULL || *s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return app_usage(NULL, "a command is needed");
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        fputs(usage_text, stdout);
+        return APP_OK;
+    }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("%s %s (P11C protocol version %d, %s)\n", APP_NAME, APP_VERSION, P11C_VERSION,
+               OpenSSL_version(OPENSSL_VERSION));
+        return APP_OK;
+    }
+
+    static const struct {
+        const char *name;
+        int (*fn)(int, char **);
+    } cmds[] = {
+        {"keygen", cmd_keygen}, {"fingerprint", cmd_fingerprint}, {"trust", cmd_trust},
+        {"listen", cmd_listen}, {"connect", cmd_connect},         {"wrap", cmd_wrap},
+    };
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+        if (strcmp(cmd, cmds[i].name) == 0)
+            return cmds[i].fn(argc - 1, argv + 1);
+    }
+    if (cmd[0] == '-')
+        return app_usage(NULL, "unknown option '%s'", cmd);
+    return app_usage(NULL, "unknown command '%s'", cmd);
+}

@@ -1,0 +1,351 @@
+/*
+ * The session as the user sees it, whatever carries it (TCP or a chat
+ * program): what is shown for each event, and the count of our messages the
+ * peer confirmed.
+ */
+#include "app.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+
+#include "p11chat_provider.h"
+
+volatile int app_interrupted;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    /* A second interrupt ends at once; the first closes cleanly. */
+    if (app_interrupted)
+        _exit(130);
+    app_interrupted = 1;
+}
+
+void app_signals_install(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+}
+
+int app_write_all(int fd, const void *buf, size_t len)
+{
+    const uint8_t *p = buf;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int app_chat_option(const char *cmd, int opt, const char *arg, APP_CHAT_OPTS *o)
+{
+    unsigned long v;
+    switch (opt) {
+    case 'k':
+        o->key = arg;
+        return 1;
+    case 'i':
+        o->id = arg;
+        return 1;
+    case 't':
+        o->trust = arg;
+        return 1;
+    case 'p':
+        o->pin_source = arg;
+        return 1;
+    case 'K':
+        o->known_only = 1;
+        return 1;
+    case 'v':
+        o->verbose = 1;
+        return 1;
+    case 'P':
+        if (strcmp(arg, "strict") == 0)
+            o->policy = P11C_POLICY_STRICT;
+        else if (strcmp(arg, "window") == 0)
+            o->policy = P11C_POLICY_WINDOW;
+        else
+            return app_usage(cmd, "--policy must be strict or window, not '%s'", arg), -1;
+        return 1;
+    case 'S':
+        if (strcmp(arg, "software") == 0)
+            o->token_session = 0;
+        else if (strcmp(arg, "token") == 0)
+            o->token_session = 1;
+        else
+            return app_usage(cmd, "--session-key must be software or token, not '%s'", arg), -1;
+        return 1;
+    case 'T':
+        if (app_parse_uint(arg, 1, 3600, &v) != 0)
+            return app_usage(cmd, "--timeout must be 1 to 3600 seconds, not '%s'", arg), -1;
+        o->timeout = (unsigned)v;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+int app_chat_init(APP_CHAT *c, const APP_CHAT_OPTS *o, p11c_role role)
+{
+    p11c_err e;
+    memset(c, 0, sizeof(*c));
+    c->verbose = o->verbose;
+    c->status = APP_FAIL;
+    if (app_ossl_init(&c->ossl) != 0)
+        return -1;
+    c->ossl.pin_source = o->pin_source;
+
+    const char *path = app_trust_path(o->trust);
+    if (path == NULL || (c->trust = app_trust_load(path)) == NULL)
+        return -1;
+    c->key = app_key_load(&c->ossl, o->key, 1);
+    if (c->key == NULL)
+        return -1;
+    if (o->token_session && app_ossl_need_provider(&c->ossl) != 0)
+        return -1;
+
+    P11C_CONFIG cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.role = role;
+    cfg.libctx = c->ossl.libctx;
+    /* With the provider loaded, prefer the default provider for the work a
+     * token has no reason to do (peer keys, HMAC, AES); token keys still
+     * sign and decrypt in the token. */
+    cfg.propq = c->ossl.provider_loaded ? "?provider=default" : NULL;
+    cfg.key = c->key;
+    cfg.identity = o->id;
+    cfg.trust = c->trust;
+    cfg.known_only = o->known_only;
+    cfg.policy = (p11c_policy)o->policy;
+    cfg.session_key_propq = o->token_session ? P11CHAT_PROVIDER_PROPQ : "provider=default";
+    c->s = p11c_session_new(&cfg, &e);
+    if (c->s == NULL) {
+        app_ossl_msg("cannot start the session: %s", p11c_strerror(e));
+        return -1;
+    }
+    return 0;
+}
+
+void app_chat_free(APP_CHAT *c)
+{
+    p11c_session_free(c->s);
+    p11c_trust_free(c->trust);
+    EVP_PKEY_free(c->key);
+    free(c->ctl);
+    if (c->ossl.libctx != NULL)
+        app_ossl_free(&c->ossl);
+    memset(c, 0, sizeof(*c));
+}
+
+static int note_ctl(APP_CHAT *c, uint64_t seq)
+{
+    if (c->nctl == c->capctl) {
+        size_t cap = c->capctl ? 2 * c->capctl : 16;
+        uint64_t *n = realloc(c->ctl, cap * sizeof(*n));
+        if (n == NULL)
+            return -1;
+        c->ctl = n;
+        c->capctl = cap;
+    }
+    c->ctl[c->nctl++] = seq;
+    return 0;
+}
+
+uint64_t app_chat_confirmed(const APP_CHAT *c)
+{
+    uint64_t acked = p11c_session_acked(c->s);
+    uint64_t ctl = 0;
+    for (size_t i = 0; i < c->nctl && c->ctl[i] < acked; i++)
+        ctl++;
+    return acked - ctl;
+}
+
+int app_chat_send_line(APP_CHAT *c, const uint8_t *line, size_t len)
+{
+    p11c_err e = p11c_session_send_data(c->s, line, len);
+    if (e != P11C_OK) {
+        if (e == P11C_ERR_LIMIT && len > P11C_MAX_DATA)
+            app_msg("line of %zu bytes not sent: a message holds at most %d bytes", len,
+                    P11C_MAX_DATA);
+        else
+            app_ossl_msg("message not sent: %s", p11c_strerror(e));
+        app_chat_events(c);
+        return -1;
+    }
+    c->records++;
+    c->data_sent++;
+    c->rx_unacked = 0;
+    return 0;
+}
+
+void app_chat_ack(APP_CHAT *c)
+{
+    if (c->rx_unacked == 0 || c->close_sent || c->finished || !c->established)
+        return;
+    if (p11c_session_send_ack(c->s) != P11C_OK) {
+        app_chat_events(c);
+        return;
+    }
+    note_ctl(c, c->records);
+    c->records++;
+    c->rx_unacked = 0;
+}
+
+int app_chat_close(APP_CHAT *c)
+{
+    if (c->close_sent || c->finished)
+        return 0;
+    if (!c->established) {
+        /* Nothing to close: the handshake never finished. */
+        c->close_sent = 1;
+        return 0;
+    }
+    p11c_err e = p11c_session_send_close(c->s, NULL);
+    if (e != P11C_OK) {
+        app_msg("cannot send CLOSE: %s", p11c_strerror(e));
+        app_chat_events(c);
+        return -1;
+    }
+    note_ctl(c, c->records);
+    c->records++;
+    c->close_sent = 1;
+    return 0;
+}
+
+void app_chat_recv(APP_CHAT *c, const uint8_t *msg, size_t len)
+{
+    if (c->finished)
+        return;
+    p11c_session_recv(c->s, msg, len);
+    app_chat_events(c);
+}
+
+void app_chat_transport_end(APP_CHAT *c)
+{
+    if (c->finished)
+        return;
+    p11c_session_transport_end(c->s);
+    app_chat_events(c);
+    if (!c->finished) {
+        /* The library reported nothing: still a truncated transport. */
+        app_msg("the connection ended without CLOSE: the conversation may be truncated");
+        c->finished = 1;
+        c->status = APP_TRUNC;
+    }
+}
+
+static void show_closed(APP_CHAT *c, const char *how)
+{
+    app_msg("%s; the peer confirmed %llu of the %llu messages we sent", how,
+            (unsigned long long)app_chat_confirmed(c), (unsigned long long)c->data_sent);
+}
+
+void app_chat_events(APP_CHAT *c)
+{
+    P11C_EVENT ev;
+    while (p11c_session_next_event(c->s, &ev)) {
+        switch (ev.type) {
+        case P11C_EV_ESTABLISHED: {
+            char hex[2 * P11C_FP_LEN + 1];
+            c->established = 1;
+            p11c_fingerprint_hex(ev.fp, hex);
+            if (ev.trust == P11C_TRUSTED)
+                app_msg("secure session with '%s', key %s: %s", ev.peer_id, ev.short_fp,
+                        p11c_trust_result_name(ev.trust));
+            else
+                app_msg("secure session with '%s', key %s: %s (check the fingerprint %s "
+                        "with the peer another way, then 'p11chat trust add')",
+                        ev.peer_id, ev.short_fp, p11c_trust_result_name(ev.trust), hex);
+            break;
+        }
+        case P11C_EV_DATA: {
+            char *text = app_escape(ev.data, ev.len);
+            if (text == NULL) {
+                app_msg("out of memory");
+                break;
+            }
+            size_t n = strlen(text);
+            text[n] = '\n';
+            if (app_write_all(STDOUT_FILENO, text, n + 1) != 0) {
+                app_msg("cannot write to standard output: %s", strerror(errno));
+                c->finished = 1;
+                c->status = APP_FAIL;
+            }
+            free(text);
+            c->rx_unacked++;
+            break;
+        }
+        case P11C_EV_ACK:
+            if (c->verbose)
+                app_msg("the peer confirmed %llu of the %llu messages we sent",
+                        (unsigned long long)app_chat_confirmed(c),
+                        (unsigned long long)c->data_sent);
+            break;
+        case P11C_EV_MISSING:
+            app_msg("%llu message(s) from the peer missing (from number %llu)",
+                    (unsigned long long)ev.count, (unsigned long long)ev.seq);
+            break;
+        case P11C_EV_REJECTED:
+            app_msg("rejected a message that is not from the peer: %s", p11c_strerror(ev.error));
+            break;
+        case P11C_EV_CLOSE:
+            c->close_received = 1;
+            if (ev.len > 0) {
+                char *reason = app_escape(ev.data, ev.len);
+                app_msg("the peer closed the session: %s", reason ? reason : "");
+                free(reason);
+            }
+            if (!c->close_sent) {
+                /* Our answering CLOSE is queued by the session itself. */
+                if (!p11c_session_closed(c->s) && app_chat_close(c) != 0)
+                    break;
+                c->close_sent = 1;
+                show_closed(c, "closed by the peer");
+            } else {
+                show_closed(c, "session closed");
+            }
+            c->finished = 1;
+            c->status = APP_OK;
+            break;
+        case P11C_EV_TRUNCATED:
+            app_msg("the connection ended without CLOSE: the conversation may be truncated "
+                    "(the peer confirmed %llu of the %llu messages we sent)",
+                    (unsigned long long)app_chat_confirmed(c), (unsigned long long)c->data_sent);
+            c->finished = 1;
+            c->status = APP_TRUNC;
+            break;
+        case P11C_EV_ERROR:
+            if (ERR_peek_error() != 0)
+                app_ossl_msg("session failed: %s", p11c_strerror(ev.error));
+            else
+                app_msg("session failed: %s", p11c_strerror(ev.error));
+            c->finished = 1;
+            c->status = APP_FAIL;
+            break;
+        }
+        p11c_event_clear(&ev);
+    }
+    if (!c->finished && p11c_session_error(c->s) != P11C_OK) {
+        app_msg("session failed: %s", p11c_strerror(p11c_session_error(c->s)));
+        c->finished = 1;
+        c->status = APP_FAIL;
+    }
+}

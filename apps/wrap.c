@@ -1,0 +1,580 @@
+/*
+ * wrap: runs a line-based chat program as a child and carries one P11C
+ * session inside its text (spec section 9, text framing). What the user
+ * types goes to the child as armored lines; armored lines the child prints
+ * are fed to the session; other lines are shown marked as unencrypted.
+ */
+#include "app.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+/* Chat rooms are shared: confirm less eagerly than over TCP. */
+#define ACK_DELAY_MS 2000
+/* A line from the chat program longer than this is not ours: dropped. */
+#define MAX_CHILD_LINE (4u << 20)
+/* Messages we sent, remembered to ignore chat programs that echo them. */
+#define ECHO_RING 64
+#define OUT_HIGH  (1u << 20)
+
+static const char wrap_usage[] =
+    "usage: p11chat wrap [--initiate] --key KEY --id NAME [OPTIONS] -- COMMAND [ARGS...]\n"
+    "\n"
+    "Runs COMMAND, a line-based chat program (ncat, an IRC client in line mode...),\n"
+    "and carries an end-to-end encrypted session inside its text. Each line typed\n"
+    "on standard input is sent as armored text ('?P11C:...') to COMMAND's input;\n"
+    "armored lines in COMMAND's output, anywhere in the line, are decrypted and\n"
+    "shown; other lines are shown as '[unencrypted] ...'. One side starts the\n"
+    "handshake with --initiate once the other is in the chat. The window policy\n"
+    "is used: lost or injected lines do not end the session.\n"
+    "\n"
+    "  --initiate                send the first handshake message\n"
+    "  --key KEY                 our long-term key: pkcs11: URI or PEM file\n"
+    "  --id NAME                 our identity, as the peer will see it\n"
+    "  --pin-source FILE         the token PIN, read from FILE\n"
+    "  --trust FILE              the trust store (see 'p11chat trust --help')\n"
+    "  --known-only              refuse a peer that is not in the trust store\n"
+    "  --session-key software|token\n"
+    "                            where the one-time session key is made\n"
+    "  --max-line N              longest line COMMAND takes, prefix included;\n"
+    "                            longer messages are cut into pieces (default: none)\n"
+    "  --send-prefix TEXT        put TEXT before each line sent (a channel command)\n"
+    "  --timeout SECONDS         the wait for the peer's CLOSE (30)\n"
+    "  --verbose                 also show the peer's confirmations as they come\n";
+
+static const struct option wrap_opts[] = {
+    {"initiate", no_argument, NULL, 'I'},
+    {"key", required_argument, NULL, 'k'},
+    {"id", required_argument, NULL, 'i'},
+    {"trust", required_argument, NULL, 't'},
+    {"pin-source", required_argument, NULL, 'p'},
+    {"known-only", no_argument, NULL, 'K'},
+    {"session-key", required_argument, NULL, 'S'},
+    {"max-line", required_argument, NULL, 'M'},
+    {"send-prefix", required_argument, NULL, 'X'},
+    {"timeout", required_argument, NULL, 'T'},
+    {"verbose", no_argument, NULL, 'v'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+typedef struct buf {
+    uint8_t *b;
+    size_t len, off, cap;
+} BUF;
+
+static int buf_add(BUF *b, const void *p, size_t n)
+{
+    if (b->off > 0 && b->off == b->len)
+        b->off = b->len = 0;
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n)
+            cap *= 2;
+        uint8_t *nb = realloc(b->b, cap);
+        if (nb == NULL)
+            return -1;
+        b->b = nb;
+        b->cap = cap;
+    }
+    memcpy(b->b + b->len, p, n);
+    b->len += n;
+    return 0;
+}
+
+static void buf_free(BUF *b)
+{
+    if (b->b != NULL)
+        OPENSSL_cleanse(b->b, b->cap);
+    free(b->b);
+    memset(b, 0, sizeof(*b));
+}
+
+typedef struct wrap {
+    APP_CHAT chat;
+    P11C_TEXT *tx;
+    pid_t child;
+    int to_child, from_child;
+    const char *prefix;
+    size_t max_line; /* for the armor, prefix already taken off */
+    BUF out;         /* lines for the child */
+    BUF cin;         /* partial line from the child */
+    size_t cdiscard; /* bytes of an over-long child line being dropped */
+    BUF uin;         /* partial line from the user */
+    size_t udiscard;
+    int user_eof, child_eof;
+    uint8_t echo[ECHO_RING][32];
+    size_t necho;
+} WRAP;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static p11c_err armor_line(const char *text, size_t len, void *arg)
+{
+    WRAP *w = arg;
+    if ((w->prefix != NULL && buf_add(&w->out, w->prefix, strlen(w->prefix)) != 0) ||
+        buf_add(&w->out, text, len) != 0 || buf_add(&w->out, "\n", 1) != 0)
+        return P11C_ERR_MEMORY;
+    return P11C_OK;
+}
+
+static void digest(const uint8_t *msg, size_t len, uint8_t out[32])
+{
+    unsigned int n = 32;
+    EVP_Digest(msg, len, out, &n, EVP_sha256(), NULL);
+}
+
+static int pump_output(WRAP *w)
+{
+    uint8_t *msg;
+    size_t len;
+    while (p11c_session_pop_output(w->chat.s, &msg, &len)) {
+        digest(msg, len, w->echo[w->necho++ % ECHO_RING]);
+        p11c_err e = p11c_text_encode(msg, len, w->max_line, armor_line, w);
+        OPENSSL_free(msg);
+        if (e != P11C_OK) {
+            app_msg("cannot armor a message: %s%s", p11c_strerror(e),
+                    e == P11C_ERR_LIMIT ? " (raise --max-line)" : "");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int is_echo(const WRAP *w, const uint8_t *msg, size_t len)
+{
+    uint8_t d[32];
+    digest(msg, len, d);
+    size_t n = w->necho < ECHO_RING ? w->necho : ECHO_RING;
+    for (size_t i = 0; i < n; i++)
+        if (CRYPTO_memcmp(w->echo[i], d, 32) == 0)
+            return 1;
+    return 0;
+}
+
+static void show_plain(const char *line, size_t len)
+{
+    char *text = app_escape((const uint8_t *)line, len);
+    if (text == NULL)
+        return;
+    size_t n = strlen(text);
+    char *out = malloc(n + 16);
+    if (out != NULL) {
+        memcpy(out, "[unencrypted] ", 14);
+        memcpy(out + 14, text, n);
+        out[14 + n] = '\n';
+        app_write_all(STDOUT_FILENO, out, n + 15);
+    }
+    free(out);
+    free(text);
+}
+
+static void child_line(WRAP *w, const char *line, size_t len)
+{
+    uint8_t *msg = NULL;
+    size_t mlen = 0;
+    if (len > 0 && line[len - 1] == '\r')
+        len--;
+    switch (p11c_text_read(w->tx, line, len, &msg, &mlen)) {
+    case P11C_TEXT_MESSAGE:
+        /* Our own message repeated by the chat program is not the peer's. */
+        if (!is_echo(w, msg, mlen))
+            app_chat_recv(&w->chat, msg, mlen);
+        OPENSSL_free(msg);
+        break;
+    case P11C_TEXT_PLAIN:
+        show_plain(line, len);
+        break;
+    case P11C_TEXT_BAD:
+        app_msg("dropped a malformed P11C line from the chat");
+        break;
+    case P11C_TEXT_NONE:
+        break;
+    }
+}
+
+static void read_child(WRAP *w)
+{
+    uint8_t buf[65536];
+    ssize_t n = read(w->from_child, buf, sizeof(buf));
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        return;
+    if (n <= 0) {
+        w->child_eof = 1;
+        if (w->cin.len > 0 && !w->cdiscard)
+            child_line(w, (const char *)w->cin.b, w->cin.len);
+        w->cin.len = 0;
+        if (!w->chat.established && !w->chat.finished) {
+            app_msg("the chat program ended before the session was established");
+            w->chat.finished = 1;
+            w->chat.status = APP_FAIL;
+        } else {
+            app_chat_transport_end(&w->chat);
+        }
+        return;
+    }
+    size_t start = 0;
+    for (size_t i = 0; i < (size_t)n && !w->chat.finished; i++) {
+        if (buf[i] != '\n')
+            continue;
+        if (w->cdiscard) {
+            w->cdiscard = 0;
+        } else if (w->cin.len > 0) {
+            if (buf_add(&w->cin, buf + start, i - start) == 0)
+                child_line(w, (const char *)w->cin.b, w->cin.len);
+            w->cin.len = 0;
+        } else {
+            child_line(w, (const char *)buf + start, i - start);
+        }
+        start = i + 1;
+    }
+    if (start < (size_t)n && !w->cdiscard) {
+        if (w->cin.len + ((size_t)n - start) > MAX_CHILD_LINE) {
+            app_msg("dropped a line of more than %u bytes from the chat program", MAX_CHILD_LINE);
+            w->cdiscard = 1;
+            w->cin.len = 0;
+        } else if (buf_add(&w->cin, buf + start, (size_t)n - start) != 0) {
+            app_msg("out of memory");
+            w->chat.finished = 1;
+        }
+    }
+}
+
+static void read_user(WRAP *w)
+{
+    uint8_t buf[65536];
+    ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        return;
+    if (n <= 0) {
+        w->user_eof = 1;
+        if (w->udiscard)
+            app_msg("line of %zu bytes not sent: a message holds at most %d bytes",
+                    w->udiscard + w->uin.len, P11C_MAX_DATA);
+        else if (w->uin.len > 0)
+            app_chat_send_line(&w->chat, w->uin.b, w->uin.len);
+        w->uin.len = w->udiscard = 0;
+        app_chat_close(&w->chat);
+        return;
+    }
+    size_t start = 0;
+    for (size_t i = 0; i < (size_t)n && !w->chat.finished; i++) {
+        if (buf[i] != '\n')
+            continue;
+        size_t part = i - start;
+        if (w->udiscard) {
+            app_msg("line of %zu bytes not sent: a message holds at most %d bytes",
+                    w->udiscard + part, P11C_MAX_DATA);
+            w->udiscard = 0;
+        } else if (w->uin.len > 0) {
+            if (buf_add(&w->uin, buf + start, part) == 0)
+                app_chat_send_line(&w->chat, w->uin.b, w->uin.len);
+            OPENSSL_cleanse(w->uin.b, w->uin.len);
+            w->uin.len = 0;
+        } else {
+            app_chat_send_line(&w->chat, buf + start, part);
+        }
+        start = i + 1;
+    }
+    size_t rest = (size_t)n - start;
+    if (w->udiscard) {
+        w->udiscard += rest;
+    } else if (w->uin.len + rest > P11C_MAX_DATA) {
+        w->udiscard = w->uin.len + rest;
+        OPENSSL_cleanse(w->uin.b, w->uin.len);
+        w->uin.len = 0;
+    } else if (rest > 0) {
+        buf_add(&w->uin, buf + start, rest);
+    }
+    OPENSSL_cleanse(buf, sizeof(buf));
+}
+
+static void write_child(WRAP *w)
+{
+    ssize_t n = write(w->to_child, w->out.b + w->out.off, w->out.len - w->out.off);
+    if (n < 0) {
+        if (errno == EINTR || errno == EAGAIN)
+            return;
+        w->out.off = w->out.len = 0;
+        w->child_eof = 1;
+        if (!w->chat.established && !w->chat.finished) {
+            app_msg("the chat program stopped reading before the session was established");
+            w->chat.finished = 1;
+            w->chat.status = APP_FAIL;
+        } else {
+            app_chat_transport_end(&w->chat);
+        }
+        return;
+    }
+    w->out.off += (size_t)n;
+}
+
+static int spawn(WRAP *w, char **argv)
+{
+    int in[2], out[2];
+    if (pipe(in) != 0)
+        return -1;
+    if (pipe(out) != 0) {
+        close(in[0]);
+        close(in[1]);
+        return -1;
+    }
+    /* Only the child's ends survive exec, as its stdin and stdout. */
+    fcntl(in[1], F_SETFD, FD_CLOEXEC);
+    fcntl(out[0], F_SETFD, FD_CLOEXEC);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(in[0]);
+        close(in[1]);
+        close(out[0]);
+        close(out[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        signal(SIGPIPE, SIG_DFL);
+        signal(SIGINT, SIG_IGN); /* Ctrl-C is for us: we close, then end the child */
+        if (dup2(in[0], STDIN_FILENO) < 0 || dup2(out[1], STDOUT_FILENO) < 0)
+            _exit(127);
+        execvp(argv[0], argv);
+        fprintf(stderr, "p11chat: cannot run '%s': %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    w->child = pid;
+    w->to_child = in[1];
+    w->from_child = out[0];
+    fcntl(w->to_child, F_SETFL, fcntl(w->to_child, F_GETFL) | O_NONBLOCK);
+    fcntl(w->from_child, F_SETFL, fcntl(w->from_child, F_GETFL) | O_NONBLOCK);
+    return 0;
+}
+
+/* Closes the child's input, waits a moment for it to end, then ends it. */
+static void reap(WRAP *w)
+{
+    int st;
+    if (w->to_child >= 0)
+        close(w->to_child);
+    w->to_child = -1;
+    if (w->child <= 0)
+        return;
+    for (int i = 0; i < 40; i++) {
+        if (waitpid(w->child, &st, WNOHANG) == w->child)
+            goto done;
+        if (i == 20)
+            kill(w->child, SIGTERM);
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    kill(w->child, SIGKILL);
+    waitpid(w->child, &st, 0);
+done:
+    w->child = 0;
+    if (w->from_child >= 0)
+        close(w->from_child);
+    w->from_child = -1;
+}
+
+static int wrap_loop(WRAP *w, unsigned timeout)
+{
+    APP_CHAT *c = &w->chat;
+    int64_t close_deadline = 0, ack_due = 0, flush_deadline = 0;
+
+    for (;;) {
+        if (pump_output(w) != 0) {
+            c->finished = 1;
+            c->status = APP_FAIL;
+        }
+        int pending = w->out.off < w->out.len && !w->child_eof;
+        if (c->finished && !pending)
+            break;
+        if (app_interrupted && !w->user_eof) {
+            w->user_eof = 1;
+            if (!c->established) {
+                app_msg("interrupted before the session was established");
+                c->finished = 1;
+                c->status = APP_FAIL;
+                break;
+            }
+            app_chat_close(c);
+            continue;
+        }
+        if (c->close_sent && close_deadline == 0)
+            close_deadline = now_ms() + (int64_t)timeout * 1000;
+        if (c->rx_unacked == 0)
+            ack_due = 0;
+        else if (ack_due == 0)
+            ack_due = now_ms() + ACK_DELAY_MS;
+
+        struct pollfd p[3];
+        nfds_t np = 0;
+        int ic = -1, ou = -1, iu = -1;
+        if (!w->child_eof && !c->finished) {
+            ic = (int)np;
+            p[np].fd = w->from_child;
+            p[np].events = POLLIN;
+            p[np++].revents = 0;
+        }
+        if (pending) {
+            ou = (int)np;
+            p[np].fd = w->to_child;
+            p[np].events = POLLOUT;
+            p[np++].revents = 0;
+        }
+        if (c->established && !c->finished && !c->close_sent && !w->user_eof &&
+            w->out.len - w->out.off < OUT_HIGH) {
+            iu = (int)np;
+            p[np].fd = STDIN_FILENO;
+            p[np].events = POLLIN;
+            p[np++].revents = 0;
+        }
+        int64_t now = now_ms(), deadline = -1;
+        if (close_deadline != 0)
+            deadline = close_deadline;
+        if (c->finished) {
+            if (flush_deadline == 0)
+                flush_deadline = now + (int64_t)timeout * 1000;
+            deadline = flush_deadline;
+        }
+        if (ack_due != 0 && (deadline < 0 || ack_due < deadline))
+            deadline = ack_due;
+        int wait = deadline < 0 ? -1 : deadline > now ? (int)(deadline - now) : 0;
+        int r = poll(p, np, wait);
+        if (r < 0 && errno != EINTR) {
+            app_msg("poll failed: %s", strerror(errno));
+            c->status = APP_FAIL;
+            break;
+        }
+        now = now_ms();
+        if (r <= 0) {
+            if (ack_due != 0 && now >= ack_due) {
+                app_chat_ack(c);
+                ack_due = 0;
+            }
+            if (close_deadline != 0 && now >= close_deadline && !c->finished) {
+                app_msg("the peer did not answer our CLOSE within %u s (it confirmed %llu "
+                        "of the %llu messages we sent)",
+                        timeout, (unsigned long long)app_chat_confirmed(c),
+                        (unsigned long long)c->data_sent);
+                c->status = APP_FAIL;
+                break;
+            }
+            if (c->finished && now >= deadline)
+                break;
+            continue;
+        }
+        if (ou >= 0 && (p[ou].revents & (POLLOUT | POLLERR | POLLHUP)))
+            write_child(w);
+        if (ic >= 0 && (p[ic].revents & (POLLIN | POLLHUP | POLLERR)) && !c->finished)
+            read_child(w);
+        if (iu >= 0 && (p[iu].revents & (POLLIN | POLLHUP | POLLERR)) && !c->finished)
+            read_user(w);
+    }
+    return c->finished ? c->status : (c->status == APP_OK ? APP_FAIL : c->status);
+}
+
+int cmd_wrap(int argc, char **argv)
+{
+    APP_CHAT_OPTS o;
+    memset(&o, 0, sizeof(o));
+    o.timeout = 30;
+    o.policy = P11C_POLICY_WINDOW;
+    int initiate = 0, c;
+    unsigned long max_line = 0;
+    const char *prefix = NULL;
+    opterr = 0;
+    optind = 1;
+    /* '+': stop at the first non-option, the chat program's name. */
+    while ((c = getopt_long(argc, argv, "+:k:i:t:h", wrap_opts, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            fputs(wrap_usage, stdout);
+            return APP_OK;
+        case 'I':
+            initiate = 1;
+            continue;
+        case 'M':
+            if (app_parse_uint(optarg, 1, 1u << 24, &max_line) != 0)
+                return app_usage("wrap", "--max-line must be a number of bytes, not '%s'", optarg);
+            continue;
+        case 'X':
+            prefix = optarg;
+            if (strchr(prefix, '\n') != NULL)
+                return app_usage("wrap", "--send-prefix cannot hold a newline");
+            continue;
+        case ':':
+            return app_usage("wrap", "option '%s' needs a value", argv[optind - 1]);
+        case '?':
+            return app_usage("wrap", "unknown option '%s'", argv[optind - 1]);
+        default:
+            if (app_chat_option("wrap", c, optarg, &o) < 0)
+                return APP_USAGE;
+        }
+    }
+    if (optind >= argc)
+        return app_usage("wrap", "the chat program to run is required (after --)");
+    if (o.key == NULL)
+        return app_usage("wrap", "--key KEY is required");
+    if (o.id == NULL)
+        return app_usage("wrap", "--id NAME is required");
+    if (!p11c_identity_valid((const uint8_t *)o.id, strlen(o.id)))
+        return app_usage("wrap", "--id must be 1 to 255 bytes of UTF-8 without control characters");
+    size_t plen = prefix != NULL ? strlen(prefix) : 0;
+    /* The shortest fragment line "?P11C,xxxxxxxx,64,64,AAAA," must fit. */
+    if (max_line != 0 && max_line < plen + 32)
+        return app_usage("wrap", "--max-line %lu leaves no room for armored text after the prefix",
+                         max_line);
+
+    WRAP w;
+    int ret = APP_FAIL;
+    memset(&w, 0, sizeof(w));
+    w.to_child = w.from_child = -1;
+    w.prefix = prefix;
+    w.max_line = max_line != 0 ? max_line - plen : 0;
+    app_signals_install();
+    if (app_chat_init(&w.chat, &o, initiate ? P11C_INITIATOR : P11C_RESPONDER) != 0)
+        goto end;
+    w.tx = p11c_text_new();
+    if (w.tx == NULL) {
+        app_msg("out of memory");
+        goto end;
+    }
+    if (spawn(&w, argv + optind) != 0) {
+        app_msg("cannot start '%s': %s", argv[optind], strerror(errno));
+        goto end;
+    }
+    if (initiate) {
+        p11c_err e = p11c_session_start(w.chat.s);
+        if (e != P11C_OK) {
+            app_ossl_msg("cannot start the handshake: %s", p11c_strerror(e));
+            goto end;
+        }
+        app_chat_events(&w.chat);
+    }
+    ret = wrap_loop(&w, o.timeout);
+end:
+    reap(&w);
+    p11c_text_free(w.tx);
+    buf_free(&w.out);
+    buf_free(&w.cin);
+    buf_free(&w.uin);
+    app_chat_free(&w.chat);
+    return ret;
+}
