@@ -5,8 +5,9 @@
  * message (transport framing already removed) into a session, then takes out
  * the messages to send and the events to show, in the manner of BearSSL's
  * engine. Keys are EVP_PKEYs from any provider; every EVP call uses the
- * configured OSSL_LIB_CTX and property query. Errors are sticky: once a
- * session has failed, every call fails with the same error.
+ * configured OSSL_LIB_CTX and property query. Errors are sticky: the call
+ * that fails a session returns the cause, every later call P11C_ERR_FAILED,
+ * and p11c_session_error() keeps giving the cause.
  */
 #ifndef P11CHAT_H
 #define P11CHAT_H
