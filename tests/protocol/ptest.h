@@ -1,0 +1,54 @@
+/* Helpers shared by the protocol test programs. */
+#ifndef P11C_PTEST_H
+#define P11C_PTEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+
+#include "p11chat.h"
+#include "testutil.h"
+
+/* A key from keys.json ("alice", "bob", "session", "carol3072"), software, in libctx. */
+EVP_PKEY *pt_key(OSSL_LIB_CTX *libctx, const char *name);
+
+/* Collected events of one session. */
+#define PT_MAX_EVENTS 256
+typedef struct pt_events {
+    P11C_EVENT ev[PT_MAX_EVENTS];
+    size_t n;
+} PT_EVENTS;
+
+void pt_drain(P11C_SESSION *s, PT_EVENTS *e); /* appends */
+void pt_events_clear(PT_EVENTS *e);
+/* Index of the first event of `type`, or -1. */
+int pt_find(const PT_EVENTS *e, p11c_event_type type);
+
+/* One queued output message (caller frees with OPENSSL_free), or NULL. */
+uint8_t *pt_pop(P11C_SESSION *s, size_t *len);
+/* Moves every queued message of `from` into `to`; returns the last recv result. */
+p11c_err pt_deliver(P11C_SESSION *from, P11C_SESSION *to);
+
+/* A pair of sessions. */
+typedef struct pt_pair {
+    OSSL_LIB_CTX *libctx; /* borrowed */
+    EVP_PKEY *ka, *kb;
+    P11C_TRUST *ta, *tb;
+    P11C_SESSION *a, *b;
+    PT_EVENTS ea, eb;
+} PT_PAIR;
+
+/*
+ * alice and bob keys (or the given ones), each trusting the other, with the
+ * policy; sessions made, not started. ka/kb may be NULL for keys.json alice/bob.
+ */
+void pt_pair_init(PT_PAIR *p, OSSL_LIB_CTX *libctx, p11c_policy policy, EVP_PKEY *ka, EVP_PKEY *kb);
+/* Runs the handshake to completion; returns 1 when both are established. */
+int pt_pair_handshake(PT_PAIR *p);
+void pt_pair_free(PT_PAIR *p);
+
+/* A session key provider returning a copy of keys.json "session" (arg: OSSL_LIB_CTX). */
+EVP_PKEY *pt_session_key_fn(void *arg);
+
+#endif
