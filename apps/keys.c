@@ -245,10 +245,8 @@ static EVP_PKEY *load_uri(APP_OSSL *o, const char *spec, int need_private)
     OSSL_STORE_CTX *sc = NULL;
     char *uri = NULL;
 
-    if (app_ossl_need_provider(o) != 0)
-        goto end;
     uri = app_uri_with_pin(spec, o->pin_source);
-    if (uri == NULL)
+    if (uri == NULL || app_ossl_need_provider(o) != 0)
         goto end;
     sc = OSSL_STORE_open_ex(uri, o->libctx, NULL, NULL, NULL, NULL, NULL, NULL);
     if (sc == NULL) {

@@ -242,6 +242,13 @@ void app_chat_transport_end(APP_CHAT *c)
 {
     if (c->finished)
         return;
+    if (!c->established) {
+        app_msg("the connection ended during the handshake (the peer may have refused us; "
+                "its side says why)");
+        c->finished = 1;
+        c->status = APP_FAIL;
+        return;
+    }
     p11c_session_transport_end(c->s);
     app_chat_events(c);
     if (!c->finished) {

@@ -221,7 +221,7 @@ static int tcp_connect(const char *host, const char *port, unsigned timeout)
         app_msg("cannot connect to %s:%s: %s", host, port, strerror(err));
         return -1;
     }
-    app_msg("connected to %s:%s", host, port);
+    app_msg(strchr(host, ':') != NULL ? "connected to [%s]:%s" : "connected to %s:%s", host, port);
     return fd;
 }
 

@@ -1,0 +1,67 @@
+/*
+ * Driving the real p11chat command in tests: child processes with piped
+ * stdin, stdout and stderr, all drained together (so that no child blocks on
+ * a full pipe) and every wait bounded.
+ */
+#ifndef P11C_APPS_UTIL_H
+#define P11C_APPS_UTIL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+typedef struct tproc {
+    pid_t pid;
+    int in, out, err;  /* our ends; -1 once closed */
+    char *obuf, *ebuf; /* everything read so far, NUL-terminated */
+    size_t olen, elen, ocap, ecap;
+    int status; /* exit status, 128 + signal, or -1 while running */
+} TPROC;
+
+/* Path of the built p11chat command. */
+const char *ta_p11chat(void);
+/* A fresh directory for this test program's files (removed at exit). */
+const char *ta_tmpdir(void);
+/* "<tmpdir>/<name>" in a static rotating buffer (8 slots). */
+const char *ta_path(const char *name);
+/* Writes a file (aborts the program on failure). */
+void ta_write_file(const char *path, const void *data, size_t len);
+/* Writes the vector key `name`'s private PEM to <tmpdir>/<name>.pem; returns the path. */
+const char *ta_key_pem(const char *name);
+/* Writes the vector key `name`'s public key as SubjectPublicKeyInfo PEM. */
+const char *ta_pub_pem(const char *name);
+/* fp of vector key `name`: "sha256" hex and short form, from fingerprint.json. */
+const char *ta_fp_hex(const char *name);
+const char *ta_fp_short(const char *name);
+
+/* Starts argv[0..] (NULL-terminated; argv[0] a path or a name on PATH). */
+int tp_start(TPROC *p, char *const argv[]);
+/* Starts the p11chat command with the given arguments (NULL-terminated). */
+int tp_p11chat(TPROC *p, ...) __attribute__((sentinel));
+/* Writes all of s to the process's stdin (pumping the others meanwhile). */
+int tp_write(TPROC *p, const void *s, size_t len);
+int tp_puts(TPROC *p, const char *s);
+void tp_close_in(TPROC *p);
+/* Pumps every running process until `needle` appears in p's stdout (which = 1)
+ * or stderr (which = 2), or timeout_ms passes. 1 when found. */
+int tp_wait_for(TPROC *p, int which, const char *needle, int timeout_ms);
+/* Pumps until p has exited and its pipes are drained; kills it after
+ * timeout_ms. Returns the exit status (128 + signal when killed). */
+int tp_wait_exit(TPROC *p, int timeout_ms);
+/* SIGKILL and reap. */
+void tp_kill(TPROC *p);
+/* Frees buffers; kills the process if still running. */
+void tp_free(TPROC *p);
+
+/* Runs p11chat with args to completion (stdin from `input`, may be NULL),
+ * within timeout_ms. Returns the exit status; *out and *err (if given) get
+ * copies of the output (free()). */
+int ta_run(const char *input, char **out, char **err, int timeout_ms, ...)
+    __attribute__((sentinel));
+
+/* Number of lines in s (count of '\n'). */
+size_t ta_lines(const char *s);
+
+/* Starts `p11chat listen 127.0.0.1:0 ARGS...` and waits for its port. 0 on failure. */
+int tp_listen(TPROC *p, ...) __attribute__((sentinel));
+
+#endif
