@@ -1,0 +1,163 @@
+/*
+ * Internal interface of the p11chat provider: the provider context, the key
+ * object shared by every operation, hash descriptions and error raising.
+ */
+#ifndef P11C_PROV_H
+#define P11C_PROV_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/core.h>
+#include <openssl/core_dispatch.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+
+#include "p11c_pkcs11.h"
+#include "p11chat_provider.h"
+
+/* A dispatch entry whose function type the compiler checks. */
+#define P11C_DISPATCH(OP, op, NAME, name, fn)                                                      \
+    {                                                                                              \
+        OSSL_FUNC_##OP##_##NAME, _Generic(&(fn), OSSL_FUNC_##op##_##name##_fn *                    \
+                                          : (void (*)(void))(fn))                                  \
+    }
+#define P11C_DISPATCH_END                                                                          \
+    {                                                                                              \
+        0, NULL                                                                                    \
+    }
+
+/* One name list per key type (style: one header of algorithm names). */
+#define P11C_NAMES_RSA     "RSA:rsaEncryption:1.2.840.113549.1.1.1"
+#define P11C_NAMES_RSA_PSS "RSA-PSS:RSASSA-PSS:1.2.840.113549.1.1.10"
+#define P11C_PROPS         "provider=p11chat"
+
+/* Reasons of our own; PKCS#11 reasons are derived from the CK_RV. */
+enum {
+    P11C_R_PRIVATE_EXPORT = 1, /* "private key not exportable" */
+    P11C_R_BAD_PARAM,          /* "invalid parameter" */
+    P11C_R_UNSUPPORTED,        /* "unsupported" */
+    P11C_R_INTERNAL,           /* "internal error" */
+    P11C_R_SHUTDOWN,           /* "provider shut down" */
+    P11C_R_NO_KEY,             /* "no key" */
+    P11C_R_BUFFER_SMALL,       /* "output buffer too small" */
+    P11C_R_BAD_SIGNATURE,      /* "bad signature" */
+};
+
+typedef struct p11c_prov P11C_PROV;
+
+struct p11c_prov {
+    const OSSL_CORE_HANDLE *handle;
+    OSSL_FUNC_core_new_error_fn *c_new_error;
+    OSSL_FUNC_core_set_error_debug_fn *c_set_error_debug;
+    OSSL_FUNC_core_vset_error_fn *c_vset_error;
+    OSSL_FUNC_BIO_write_ex_fn *c_bio_write_ex;
+
+    /* Configuration, from the provider's section or the environment. */
+    char *module_spec; /* NULL: p11-kit's proxy */
+    char *pin;         /* a value, or "file:PATH"; never logged */
+    char *token_uri;   /* default token for key generation */
+    int oaep_fallback;
+
+    pthread_mutex_t lock;
+    P11C_MODULE *module; /* loaded on first use */
+    OSSL_LIB_CTX *sw;    /* private library context holding the default provider */
+    OSSL_PROVIDER *sw_default;
+    EVP_MD *md[5];          /* fetched from sw on first use, by hash index */
+    P11C_TOKEN *last_token; /* token of the last key loaded (default for keygen) */
+    int finalised;          /* the module was finalised at exit: no more PKCS#11 */
+    int oaep_native[5][5];  /* per (hash, mgf1): 0 unknown, 1 token, -1 host decoding */
+    struct p11c_prov *next;
+};
+
+/* ---- Hashes --------------------------------------------------------------- */
+
+typedef struct p11c_hash {
+    int index;                /* into P11C_PROV.md */
+    const char *name;         /* OpenSSL's canonical name */
+    size_t len;               /* output bytes */
+    CK_MECHANISM_TYPE ckm;    /* CKM_SHA256 ... */
+    CK_RSA_PKCS_MGF_TYPE mgf; /* CKG_MGF1_SHA256 ... */
+    const uint8_t *oid;       /* DER of the OID (tag and length included) */
+    size_t oidlen;
+    const uint8_t *rsa_oid; /* sha*WithRSAEncryption */
+    const uint8_t *diginfo; /* PKCS#1 v1.5 DigestInfo prefix */
+    size_t diginfolen;
+} P11C_HASH;
+
+/* By any OpenSSL name ("SHA256", "SHA2-256", "sha-256", OID); NULL if unknown. */
+const P11C_HASH *p11c_hash_by_name(const char *name);
+const P11C_HASH *p11c_hash_by_len(size_t len);
+/* The digest fetched from the private context (never from this provider). */
+const EVP_MD *p11c_prov_md(P11C_PROV *prov, const P11C_HASH *h);
+
+/* ---- Provider ------------------------------------------------------------- */
+
+/* The module, loaded on first use; NULL with an error raised. */
+P11C_MODULE *p11c_prov_module(P11C_PROV *prov, const char *what);
+/* The private library context with OpenSSL's default provider. */
+OSSL_LIB_CTX *p11c_prov_sw(P11C_PROV *prov);
+/* 1 while PKCS#11 may still be called; else raises and returns 0. */
+int p11c_prov_alive(P11C_PROV *prov);
+
+/* Raises one error into OpenSSL's queue: the CKR name as reason, the whole
+ * context as text. */
+void p11c_raise_rv(P11C_PROV *prov, const char *file, int line, const char *func,
+                   const P11C_ERR *err);
+void p11c_raise(P11C_PROV *prov, const char *file, int line, const char *func, int reason,
+                const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+#define P11C_RAISE_RV(prov, err) p11c_raise_rv((prov), __FILE__, __LINE__, __func__, (err))
+#define P11C_RAISE(prov, reason, ...)                                                              \
+    p11c_raise((prov), __FILE__, __LINE__, __func__, (reason), __VA_ARGS__)
+int p11c_reason_of_rv(CK_RV rv);
+
+/* ---- Keys ----------------------------------------------------------------- */
+
+#define P11C_PKEY_MAGIC 0x70313163u
+
+typedef struct p11c_pkey {
+    uint32_t magic;
+    int refs;
+    P11C_PROV *prov;
+    P11C_KEY *key;   /* token key; NULL for a public key held on the host only */
+    EVP_PKEY *pub;   /* the public half, in prov->sw, for verify/encrypt/encode */
+    int public_only; /* the URI or the import named the public half only */
+    int priv;        /* private half: -1 not asked yet, 0 absent, 1 present */
+    unsigned int bits;
+} P11C_PKEY;
+
+P11C_PKEY *p11c_pkey_new(P11C_PROV *prov);
+/* Wraps a token key (takes the reference); public_only for type=public. */
+P11C_PKEY *p11c_pkey_from_key(P11C_PROV *prov, P11C_KEY *key, int public_only);
+/* Sets the public half from big-endian n and e (host only). */
+int p11c_pkey_set_public(P11C_PKEY *pk, const uint8_t *n, size_t nlen, const uint8_t *e,
+                         size_t elen);
+P11C_PKEY *p11c_pkey_up_ref(P11C_PKEY *pk);
+void p11c_pkey_free(P11C_PKEY *pk);
+/* 1 when a private half exists (may log in once when a PIN is known). */
+int p11c_pkey_has_private(P11C_PKEY *pk);
+/* Modulus bytes. */
+size_t p11c_pkey_size(const P11C_PKEY *pk);
+/* A short "token 'x', key 'y'" description for errors. */
+const char *p11c_pkey_describe(const P11C_PKEY *pk, char *buf, size_t len);
+
+/* The dispatch tables. */
+extern const OSSL_DISPATCH p11c_rsa_keymgmt_functions[];
+extern const OSSL_DISPATCH p11c_rsa_pss_keymgmt_functions[];
+extern const OSSL_DISPATCH p11c_rsa_signature_functions[];
+extern const OSSL_DISPATCH p11c_rsa_asym_cipher_functions[];
+extern const OSSL_DISPATCH p11c_store_functions[];
+extern const OSSL_DISPATCH p11c_spki_der_encoder_functions[];
+extern const OSSL_DISPATCH p11c_spki_pem_encoder_functions[];
+extern const OSSL_DISPATCH p11c_pkcs1_der_encoder_functions[];
+extern const OSSL_DISPATCH p11c_pkcs1_pem_encoder_functions[];
+
+/* Constant-time OAEP decoding of an RSA_X_509 result (oaep.c). Returns 1 and
+ * the message length, or 0 for every kind of failure alike. */
+int p11c_oaep_decode(P11C_PROV *prov, uint8_t *out, size_t outsize, size_t *outlen,
+                     const uint8_t *em, size_t k, const P11C_HASH *md, const P11C_HASH *mgf1,
+                     const uint8_t *label, size_t label_len);
+
+#endif

@@ -1,0 +1,149 @@
+#include "ptu.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/provider.h>
+#include <openssl/store.h>
+
+static char dir[4096];
+
+static void write_conf(const char *file, int p11chat_first, int with_pin)
+{
+    FILE *f = fopen(ptu_path(file), "w");
+    char pin[4200] = "";
+
+    if (f == NULL) {
+        perror(file);
+        exit(2);
+    }
+    if (with_pin)
+        snprintf(pin, sizeof(pin), "pkcs11-pin = file:%s/pin\n", dir);
+    fprintf(f,
+            "openssl_conf = openssl_init\n"
+            "[openssl_init]\nproviders = provider_sect\n"
+            "[provider_sect]\n%s\n%s\n"
+            "[default_sect]\nactivate = 1\n"
+            "[p11chat_sect]\nmodule = %s/p11chat.so\npkcs11-module = %s\n%s"
+            "oaep-fallback = yes\nactivate = 1\n",
+            p11chat_first ? "p11chat = p11chat_sect" : "default = default_sect",
+            p11chat_first ? "default = default_sect" : "p11chat = p11chat_sect", tu_provider_dir(),
+            tu_softhsm_module(), pin);
+    fclose(f);
+}
+
+const char *ptu_setup(const char *name, int with_keys)
+{
+    snprintf(dir, sizeof(dir), "%s", tu_token_make(name, with_keys));
+    write_conf("openssl-default-first.cnf", 0, 1);
+    write_conf("openssl-p11chat-first.cnf", 1, 1);
+    write_conf("openssl-nopin.cnf", 0, 0);
+    return dir;
+}
+
+void ptu_use_dir(const char *d)
+{
+    snprintf(dir, sizeof(dir), "%s", d);
+    setenv("SOFTHSM2_CONF", ptu_path("softhsm2.conf"), 1);
+}
+
+const char *ptu_dir(void)
+{
+    return dir;
+}
+
+const char *ptu_path(const char *file)
+{
+    static char bufs[4][4400];
+    static int next;
+    char *b = bufs[next++ % 4];
+
+    snprintf(b, sizeof(bufs[0]), "%s/%s", dir, file);
+    return b;
+}
+
+const char *ptu_conf(int which)
+{
+    static const char *names[] = {"openssl-default-first.cnf", "openssl-p11chat-first.cnf",
+                                  "openssl-nopin.cnf"};
+    return ptu_path(names[which]);
+}
+
+OSSL_LIB_CTX *ptu_libctx(int which)
+{
+    OSSL_LIB_CTX *libctx = OSSL_LIB_CTX_new();
+
+    if (libctx != NULL && !OSSL_LIB_CTX_load_config(libctx, ptu_conf(which))) {
+        ERR_print_errors_fp(stderr);
+        OSSL_LIB_CTX_free(libctx);
+        return NULL;
+    }
+    return libctx;
+}
+
+OSSL_LIB_CTX *ptu_libctx_env(void)
+{
+    OSSL_LIB_CTX *libctx = OSSL_LIB_CTX_new();
+    char pin[4200];
+
+    snprintf(pin, sizeof(pin), "file:%s/pin", dir);
+    setenv("P11CHAT_PKCS11_MODULE", tu_softhsm_module(), 1);
+    setenv("P11CHAT_PKCS11_PIN", pin, 1);
+    setenv("P11CHAT_OAEP_FALLBACK", "yes", 1);
+    if (libctx == NULL || !OSSL_PROVIDER_set_default_search_path(libctx, tu_provider_dir()) ||
+        OSSL_PROVIDER_load(libctx, "default") == NULL ||
+        OSSL_PROVIDER_load(libctx, "p11chat") == NULL) {
+        ERR_print_errors_fp(stderr);
+        OSSL_LIB_CTX_free(libctx);
+        libctx = NULL;
+    }
+    unsetenv("P11CHAT_PKCS11_MODULE");
+    unsetenv("P11CHAT_PKCS11_PIN");
+    unsetenv("P11CHAT_OAEP_FALLBACK");
+    return libctx;
+}
+
+void ptu_libctx_free(OSSL_LIB_CTX *libctx)
+{
+    OSSL_LIB_CTX_free(libctx);
+}
+
+EVP_PKEY *ptu_load(OSSL_LIB_CTX *libctx, const char *uri, int expect)
+{
+    OSSL_STORE_CTX *st = OSSL_STORE_open_ex(uri, libctx, NULL, NULL, NULL, NULL, NULL, NULL);
+    EVP_PKEY *pkey = NULL;
+
+    if (st == NULL)
+        return NULL;
+    if (expect != 0)
+        OSSL_STORE_expect(st, expect);
+    while (pkey == NULL && !OSSL_STORE_eof(st)) {
+        OSSL_STORE_INFO *info = OSSL_STORE_load(st);
+        if (info == NULL)
+            break;
+        if (OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PKEY)
+            pkey = OSSL_STORE_INFO_get1_PKEY(info);
+        else if (OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PUBKEY)
+            pkey = OSSL_STORE_INFO_get1_PUBKEY(info);
+        OSSL_STORE_INFO_free(info);
+    }
+    OSSL_STORE_close(st);
+    return pkey;
+}
+
+int ptu_error_has(const char *text)
+{
+    unsigned long e;
+    const char *data = NULL;
+    int flags = 0, found = 0;
+    char buf[512];
+
+    while ((e = ERR_get_error_all(NULL, NULL, NULL, &data, &flags)) != 0) {
+        ERR_error_string_n(e, buf, sizeof(buf));
+        if (strstr(buf, text) != NULL || (data != NULL && strstr(data, text) != NULL))
+            found = 1;
+    }
+    return found;
+}

@@ -1,0 +1,547 @@
+/*
+ * The provider through EVP and OSSL_STORE in a fresh library context:
+ * configuration (file, both orders, environment), keys from pkcs11-tool and
+ * from EVP_PKEY_keygen, threads, fork, every error the user can meet, the
+ * private key refused, and the exit ordering.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/provider.h>
+#include <openssl/rsa.h>
+#include <openssl/store.h>
+#include <openssl/x509.h>
+
+#include "p11c_pkcs11.h"
+#include "ptu.h"
+
+static const char *self_path;
+
+static const unsigned char msg[] = "p11chat provider test message";
+
+/* Signs msg with `key` (PSS SHA-256, salt 32, like the protocol) and
+ * verifies with the default provider in a context without ours. */
+static int sign_verify(OSSL_LIB_CTX *libctx, EVP_PKEY *key, const char *propq, int pss)
+{
+    EVP_MD_CTX *m = EVP_MD_CTX_new();
+    EVP_PKEY_CTX *pctx = NULL;
+    OSSL_LIB_CTX *plain = OSSL_LIB_CTX_new();
+    EVP_PKEY *pub = NULL;
+    unsigned char sig[1024], *der = NULL;
+    const unsigned char *p;
+    size_t siglen = sizeof(sig);
+    int derlen, ok = 0;
+
+    if (m == NULL || plain == NULL ||
+        EVP_DigestSignInit_ex(m, &pctx, "SHA256", libctx, propq, key, NULL) != 1)
+        goto end;
+    if (pss && (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
+                EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, 32) != 1 ||
+                EVP_PKEY_CTX_set_rsa_mgf1_md_name(pctx, "SHA256", NULL) != 1))
+        goto end;
+    if (EVP_DigestSign(m, sig, &siglen, msg, sizeof(msg)) != 1)
+        goto end;
+    /* the public key, through our encoder, read back by the default provider */
+    derlen = i2d_PUBKEY(key, &der);
+    p = der;
+    if (derlen <= 0 || (pub = d2i_PUBKEY_ex(NULL, &p, derlen, plain, NULL)) == NULL)
+        goto end;
+    EVP_MD_CTX_free(m);
+    m = EVP_MD_CTX_new();
+    if (m == NULL || EVP_DigestVerifyInit_ex(m, &pctx, "SHA256", plain, NULL, pub, NULL) != 1)
+        goto end;
+    if (pss && (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
+                EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, 32) != 1))
+        goto end;
+    ok = EVP_DigestVerify(m, sig, siglen, msg, sizeof(msg)) == 1;
+end:
+    if (!ok)
+        ERR_print_errors_fp(stderr);
+    OPENSSL_free(der);
+    EVP_PKEY_free(pub);
+    EVP_MD_CTX_free(m);
+    OSSL_LIB_CTX_free(plain);
+    return ok;
+}
+
+static void test_config_orders(void)
+{
+    for (int which = 0; which < 2; which++) {
+        OSSL_LIB_CTX *libctx = ptu_libctx(which);
+        EVP_PKEY *alice;
+        CU_ASSERT_PTR_NOT_NULL_FATAL(libctx);
+        alice = ptu_load(libctx, PTU_ALICE, 0);
+        CU_ASSERT_PTR_NOT_NULL(alice);
+        if (alice != NULL) {
+            CU_ASSERT_TRUE(EVP_PKEY_is_a(alice, "RSA"));
+            CU_ASSERT_EQUAL(EVP_PKEY_get_bits(alice), 2048);
+            CU_ASSERT_EQUAL(EVP_PKEY_get_security_bits(alice), 112);
+            CU_ASSERT_EQUAL(EVP_PKEY_get_size(alice), 256);
+            CU_ASSERT_TRUE(sign_verify(libctx, alice, NULL, 1));
+            CU_ASSERT_TRUE(sign_verify(libctx, alice, NULL, 0));
+            CU_ASSERT_TRUE(sign_verify(libctx, alice, P11CHAT_PROVIDER_PROPQ, 1));
+        }
+        EVP_PKEY_free(alice);
+        ptu_libctx_free(libctx);
+    }
+}
+
+static void test_env_config(void)
+{
+    OSSL_LIB_CTX *libctx = ptu_libctx_env();
+    EVP_PKEY *bob;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(libctx);
+    bob = ptu_load(libctx, PTU_BOB, 0);
+    CU_ASSERT_PTR_NOT_NULL(bob);
+    if (bob != NULL)
+        CU_ASSERT_TRUE(sign_verify(libctx, bob, NULL, 1));
+    EVP_PKEY_free(bob);
+    ptu_libctx_free(libctx);
+}
+
+/* Public components and public-only export; the private half never leaves. */
+static void test_export(void)
+{
+    OSSL_LIB_CTX *libctx = ptu_libctx(0);
+    EVP_PKEY *alice = ptu_load(libctx, PTU_ALICE, 0);
+    OSSL_PARAM *params = NULL;
+    BIGNUM *n = NULL, *e = NULL;
+    unsigned char *der = NULL;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(alice);
+    CU_ASSERT_EQUAL(EVP_PKEY_get_bn_param(alice, OSSL_PKEY_PARAM_RSA_N, &n), 1);
+    CU_ASSERT_EQUAL(EVP_PKEY_get_bn_param(alice, OSSL_PKEY_PARAM_RSA_E, &e), 1);
+    CU_ASSERT_EQUAL(BN_num_bits(n), 2048);
+    CU_ASSERT_TRUE(BN_is_word(e, 65537));
+    CU_ASSERT_EQUAL(EVP_PKEY_todata(alice, EVP_PKEY_PUBLIC_KEY, &params), 1);
+    CU_ASSERT_PTR_NOT_NULL(OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_RSA_N));
+    CU_ASSERT_PTR_NULL(OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_RSA_D));
+    OSSL_PARAM_free(params);
+    params = NULL;
+    ERR_clear_error();
+    CU_ASSERT_EQUAL(EVP_PKEY_todata(alice, EVP_PKEY_KEYPAIR, &params), 0);
+    CU_ASSERT_PTR_NULL(params);
+    CU_ASSERT_TRUE(ptu_error_has("private key not exportable"));
+    CU_ASSERT_TRUE(i2d_PrivateKey(alice, &der) <= 0);
+    CU_ASSERT_PTR_NULL(der);
+    ERR_clear_error();
+    BN_free(n);
+    BN_free(e);
+    EVP_PKEY_free(alice);
+    ptu_libctx_free(libctx);
+}
+
+static int count_lines(const char *out, const char *what)
+{
+    int n = 0;
+    for (const char *p = out; (p = strstr(p, what)) != NULL; p += strlen(what))
+        n++;
+    return n;
+}
+
+static char *list_objects(void)
+{
+    char *out = NULL;
+    tu_run(&out,
+           "pkcs11-tool --module '%s' --token-label p11chat-test --login --pin 1234 "
+           "--list-objects",
+           tu_softhsm_module());
+    return out;
+}
+
+/* EVP_PKEY_keygen in the token: persistent with label and id (visible to
+ * pkcs11-tool), and ephemeral by default (gone when freed). */
+static void test_keygen(void)
+{
+    OSSL_LIB_CTX *libctx = ptu_libctx(1);
+    EVP_PKEY_CTX *g;
+    EVP_PKEY *key = NULL, *again;
+    OSSL_PARAM params[4];
+    char label[] = "gen-carol", idhex[] = "c0ffee";
+    size_t bits = 2048;
+    char *before, *after;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(libctx);
+    g = EVP_PKEY_CTX_new_from_name(libctx, "RSA", P11CHAT_PROVIDER_PROPQ);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+    params[0] = OSSL_PARAM_construct_utf8_string(P11CHAT_PKEY_PARAM_LABEL, label, 0);
+    params[1] = OSSL_PARAM_construct_utf8_string(P11CHAT_PKEY_PARAM_ID, idhex, 0);
+    params[2] = OSSL_PARAM_construct_size_t(OSSL_PKEY_PARAM_RSA_BITS, &bits);
+    params[3] = OSSL_PARAM_construct_end();
+    CU_ASSERT_EQUAL(EVP_PKEY_keygen_init(g), 1);
+    CU_ASSERT_EQUAL(EVP_PKEY_CTX_set_params(g, params), 1);
+    CU_ASSERT_EQUAL(EVP_PKEY_keygen(g, &key), 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(key);
+    CU_ASSERT_TRUE(sign_verify(libctx, key, NULL, 1));
+    EVP_PKEY_free(key);
+    key = NULL;
+    /* the same label again is refused: no key is ever lost */
+    ERR_clear_error();
+    CU_ASSERT_TRUE(EVP_PKEY_keygen(g, &key) <= 0);
+    CU_ASSERT_PTR_NULL(key);
+    CU_ASSERT_TRUE(ptu_error_has("P11C_KEY_EXISTS"));
+    EVP_PKEY_CTX_free(g);
+
+    after = list_objects();
+    CU_ASSERT_PTR_NOT_NULL(strstr(after, "gen-carol"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(after, "c0ffee"));
+    /* and it loads back by URI */
+    again = ptu_load(libctx, "pkcs11:token=p11chat-test;object=gen-carol;id=%c0%ff%ee", 0);
+    CU_ASSERT_PTR_NOT_NULL(again);
+    if (again != NULL)
+        CU_ASSERT_TRUE(sign_verify(libctx, again, NULL, 0));
+    EVP_PKEY_free(again);
+
+    /* ephemeral: no label, a session object that dies with the key */
+    before = after;
+    g = EVP_PKEY_CTX_new_from_name(libctx, "RSA", P11CHAT_PROVIDER_PROPQ);
+    CU_ASSERT_EQUAL(EVP_PKEY_keygen_init(g), 1);
+    key = NULL;
+    CU_ASSERT_EQUAL(EVP_PKEY_keygen(g, &key), 1);
+    CU_ASSERT_PTR_NOT_NULL(key);
+    if (key != NULL)
+        CU_ASSERT_TRUE(sign_verify(libctx, key, NULL, 1));
+    EVP_PKEY_free(key);
+    EVP_PKEY_CTX_free(g);
+    after = list_objects();
+    CU_ASSERT_EQUAL(count_lines(before, "Private Key Object"),
+                    count_lines(after, "Private Key Object"));
+    free(before);
+    free(after);
+
+    /* bad parameters */
+    g = EVP_PKEY_CTX_new_from_name(libctx, "RSA", P11CHAT_PROVIDER_PROPQ);
+    bits = 1024;
+    params[0] = OSSL_PARAM_construct_size_t(OSSL_PKEY_PARAM_RSA_BITS, &bits);
+    params[1] = OSSL_PARAM_construct_end();
+    CU_ASSERT_EQUAL(EVP_PKEY_keygen_init(g), 1);
+    ERR_clear_error();
+    CU_ASSERT_TRUE(EVP_PKEY_CTX_set_params(g, params) <= 0);
+    CU_ASSERT_TRUE(ptu_error_has("2048, 3072 or 4096"));
+    EVP_PKEY_CTX_free(g);
+    ptu_libctx_free(libctx);
+}
+
+typedef struct {
+    OSSL_LIB_CTX *libctx;
+    EVP_PKEY *key;
+    int ok;
+} THREAD_ARG;
+
+static void *signer(void *arg)
+{
+    THREAD_ARG *a = arg;
+    a->ok = 1;
+    for (int i = 0; i < 10; i++)
+        a->ok &= sign_verify(a->libctx, a->key, NULL, i & 1);
+    return NULL;
+}
+
+static void test_threads(void)
+{
+    OSSL_LIB_CTX *libctx = ptu_libctx(0);
+    EVP_PKEY *alice = ptu_load(libctx, PTU_ALICE, 0);
+    EVP_PKEY *bob = ptu_load(libctx, PTU_BOB, 0);
+    pthread_t th[6];
+    THREAD_ARG args[6];
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(alice);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(bob);
+    for (int i = 0; i < 6; i++) {
+        args[i] = (THREAD_ARG){libctx, i % 2 ? alice : bob, 0};
+        CU_ASSERT_EQUAL(pthread_create(&th[i], NULL, signer, &args[i]), 0);
+    }
+    for (int i = 0; i < 6; i++) {
+        pthread_join(th[i], NULL);
+        CU_ASSERT_TRUE(args[i].ok);
+    }
+    EVP_PKEY_free(alice);
+    EVP_PKEY_free(bob);
+    ptu_libctx_free(libctx);
+}
+
+/* A key loaded before fork() signs in the child (PIN from the configuration). */
+static void test_fork(void)
+{
+    OSSL_LIB_CTX *libctx = ptu_libctx(0);
+    EVP_PKEY *alice = ptu_load(libctx, PTU_ALICE, 0);
+    int status = -1;
+    pid_t pid;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(alice);
+    CU_ASSERT_TRUE(sign_verify(libctx, alice, NULL, 1));
+    pid = fork();
+    if (pid == 0)
+        _exit(sign_verify(libctx, alice, NULL, 1) && sign_verify(libctx, alice, NULL, 0) ? 0 : 3);
+    CU_ASSERT_TRUE_FATAL(pid > 0);
+    CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
+    CU_ASSERT_TRUE(WIFEXITED(status));
+    CU_ASSERT_EQUAL(WEXITSTATUS(status), 0);
+    /* the parent goes on */
+    CU_ASSERT_TRUE(sign_verify(libctx, alice, NULL, 1));
+    EVP_PKEY_free(alice);
+    ptu_libctx_free(libctx);
+}
+
+static int sign_fails_with(OSSL_LIB_CTX *libctx, EVP_PKEY *key, const char *reason)
+{
+    ERR_clear_error();
+    if (sign_verify(libctx, key, NULL, 1))
+        return 0;
+    return ptu_error_has(reason);
+}
+
+static void test_errors(void)
+{
+    OSSL_LIB_CTX *libctx = ptu_libctx(2); /* no PIN configured */
+    EVP_PKEY *k;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(libctx);
+    /* no such key, no such token, malformed URI */
+    ERR_clear_error();
+    CU_ASSERT_PTR_NULL(ptu_load(libctx, "pkcs11:token=p11chat-test;object=nobody", 0));
+    CU_ASSERT_TRUE(ptu_error_has("P11C_NO_KEY"));
+    CU_ASSERT_PTR_NULL(ptu_load(libctx, "pkcs11:token=elsewhere;object=alice", 0));
+    CU_ASSERT_TRUE(ptu_error_has("P11C_NO_TOKEN"));
+    CU_ASSERT_PTR_NULL(ptu_load(libctx, "pkcs11:token=p11chat-test;object=%zz", 0));
+    CU_ASSERT_TRUE(ptu_error_has("P11C_URI_MALFORMED"));
+    /* wrong PIN in the URI: loads (public half), signing says why not */
+    k = ptu_load(libctx, PTU_ALICE "?pin-value=9999", 0);
+    CU_ASSERT_PTR_NOT_NULL(k);
+    if (k != NULL)
+        CU_ASSERT_TRUE(sign_fails_with(libctx, k, "CKR_PIN_INCORRECT"));
+    EVP_PKEY_free(k);
+    /* no PIN anywhere */
+    k = ptu_load(libctx, PTU_BOB, 0);
+    CU_ASSERT_PTR_NOT_NULL(k);
+    if (k != NULL)
+        CU_ASSERT_TRUE(sign_fails_with(libctx, k, "P11C_NO_PIN"));
+    EVP_PKEY_free(k);
+    /* the public half cannot sign */
+    k = ptu_load(libctx, PTU_ALICE ";type=public", OSSL_STORE_INFO_PUBKEY);
+    CU_ASSERT_PTR_NOT_NULL(k);
+    if (k != NULL)
+        CU_ASSERT_TRUE(sign_fails_with(libctx, k, "private"));
+    EVP_PKEY_free(k);
+    ptu_libctx_free(libctx);
+}
+
+/* A key destroyed between load and use fails cleanly. */
+static void test_deleted_key(void)
+{
+    OSSL_LIB_CTX *libctx = ptu_libctx(0);
+    EVP_PKEY_CTX *g = EVP_PKEY_CTX_new_from_name(libctx, "RSA", P11CHAT_PROVIDER_PROPQ);
+    EVP_PKEY *key = NULL, *doomed;
+    OSSL_PARAM params[2];
+    char label[] = "doomed";
+    P11C_MODULE *m = NULL;
+    P11C_KEY *raw = NULL;
+    P11C_ERR err;
+
+    params[0] = OSSL_PARAM_construct_utf8_string(P11CHAT_PKEY_PARAM_LABEL, label, 0);
+    params[1] = OSSL_PARAM_construct_end();
+    CU_ASSERT_EQUAL(EVP_PKEY_keygen_init(g), 1);
+    CU_ASSERT_EQUAL(EVP_PKEY_CTX_set_params(g, params), 1);
+    CU_ASSERT_EQUAL(EVP_PKEY_keygen(g, &key), 1);
+    EVP_PKEY_free(key);
+    EVP_PKEY_CTX_free(g);
+    doomed = ptu_load(libctx, "pkcs11:token=p11chat-test;object=doomed", 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(doomed);
+    CU_ASSERT_TRUE(sign_verify(libctx, doomed, NULL, 1));
+
+    memset(&err, 0, sizeof(err));
+    CU_ASSERT_EQUAL(p11c_module_load(tu_softhsm_module(), &m, &err), CKR_OK);
+    CU_ASSERT_EQUAL(p11c_key_load(m, "pkcs11:token=p11chat-test;object=doomed?pin-value=1234",
+                                  P11C_WANT_ANY, &raw, &err),
+                    CKR_OK);
+    CU_ASSERT_EQUAL(p11c_key_destroy(raw, &err), CKR_OK);
+    p11c_key_free(raw);
+    p11c_module_free(m);
+
+    ERR_clear_error();
+    CU_ASSERT_FALSE(sign_verify(libctx, doomed, NULL, 1));
+    CU_ASSERT_TRUE(ERR_peek_error() != 0);
+    ERR_print_errors_fp(stdout);
+    EVP_PKEY_free(doomed);
+    ptu_libctx_free(libctx);
+}
+
+/* Decryption through the provider: OAEP SHA-1 (token) and SHA-256 (host). */
+static void test_decrypt(void)
+{
+    OSSL_LIB_CTX *libctx = ptu_libctx(1);
+    EVP_PKEY *alice = ptu_load(libctx, PTU_ALICE, 0);
+    static const char *mds[] = {"SHA1", "SHA256", "SHA384", "SHA512"};
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(alice);
+    for (size_t i = 0; i < 4; i++) {
+        EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(libctx, alice, NULL);
+        unsigned char ct[256], pt[256];
+        size_t ctlen = sizeof(ct), ptlen = sizeof(pt);
+
+        CU_ASSERT_EQUAL(EVP_PKEY_encrypt_init(c), 1);
+        CU_ASSERT_EQUAL(EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_OAEP_PADDING), 1);
+        CU_ASSERT_EQUAL(EVP_PKEY_CTX_set_rsa_oaep_md_name(c, mds[i], NULL), 1);
+        CU_ASSERT_EQUAL(EVP_PKEY_encrypt(c, ct, &ctlen, msg, sizeof(msg)), 1);
+        CU_ASSERT_EQUAL(EVP_PKEY_decrypt_init(c), 1);
+        CU_ASSERT_EQUAL(EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_OAEP_PADDING), 1);
+        CU_ASSERT_EQUAL(EVP_PKEY_CTX_set_rsa_oaep_md_name(c, mds[i], NULL), 1);
+        CU_ASSERT_EQUAL(EVP_PKEY_decrypt(c, pt, &ptlen, ct, ctlen), 1);
+        CU_ASSERT_EQUAL(ptlen, sizeof(msg));
+        CU_ASSERT_EQUAL(memcmp(pt, msg, sizeof(msg)), 0);
+        /* one flipped bit: one uniform error */
+        ct[100] ^= 1;
+        ptlen = sizeof(pt);
+        ERR_clear_error();
+        CU_ASSERT_TRUE(EVP_PKEY_decrypt(c, pt, &ptlen, ct, ctlen) <= 0);
+        CU_ASSERT_TRUE(ptu_error_has("RSA decryption failed"));
+        EVP_PKEY_CTX_free(c);
+    }
+    EVP_PKEY_free(alice);
+    ptu_libctx_free(libctx);
+}
+
+/* Child mode: load, sign, then exit with everything still alive. */
+static int exit_with_live_key(int in_default_ctx)
+{
+    OSSL_LIB_CTX *libctx = in_default_ctx ? NULL : ptu_libctx(0);
+    EVP_PKEY *alice;
+
+    if (in_default_ctx && !OSSL_LIB_CTX_load_config(NULL, ptu_conf(1)))
+        return 4;
+    alice = ptu_load(libctx, PTU_ALICE, 0);
+    if (alice == NULL || !sign_verify(libctx, alice, NULL, 1))
+        return 5;
+    exit(0); /* alice and the context stay alive: atexit ordering is tested */
+}
+
+static void test_exit_ordering(void)
+{
+    for (int mode = 0; mode < 2; mode++) {
+        char *out = NULL;
+        int rc = tu_run(&out, "ASAN_OPTIONS=detect_leaks=0 '%s' --exit-live %d '%s'", self_path,
+                        mode, ptu_dir());
+        CU_ASSERT_EQUAL(rc, 0);
+        if (rc != 0)
+            fprintf(stderr, "exit-live %d: %d\n%s\n", mode, rc, out);
+        free(out);
+    }
+}
+
+/* Raw C_Sign against EVP_DigestSign through the provider, same key. */
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void test_speed(void)
+{
+    OSSL_LIB_CTX *libctx = ptu_libctx(0);
+    EVP_PKEY *alice = ptu_load(libctx, PTU_ALICE, 0);
+    P11C_MODULE *m = NULL;
+    P11C_KEY *raw = NULL;
+    P11C_ERR err;
+    P11C_MECH mech = {CKM_RSA_PKCS_PSS, CKM_SHA256, CKG_MGF1_SHA256, 32, NULL, 0};
+    unsigned char dgst[32] = {1}, sig[256];
+    size_t siglen;
+    EVP_MD_CTX *mctx = EVP_MD_CTX_new();
+    EVP_PKEY_CTX *pctx = NULL;
+    const int n = 200;
+    double t0, raw_s, prov_s;
+    int ok = 1;
+
+    memset(&err, 0, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(alice);
+    CU_ASSERT_EQUAL_FATAL(p11c_module_load(tu_softhsm_module(), &m, &err), CKR_OK);
+    CU_ASSERT_EQUAL_FATAL(
+        p11c_key_load(m, PTU_ALICE "?pin-value=1234", P11C_WANT_PRIVATE, &raw, &err), CKR_OK);
+    siglen = sizeof(sig);
+    ok &= p11c_key_sign(raw, &mech, dgst, 32, sig, &siglen, &err) == CKR_OK;
+    t0 = now();
+    for (int i = 0; i < n; i++) {
+        siglen = sizeof(sig);
+        ok &= p11c_key_sign(raw, &mech, dgst, 32, sig, &siglen, &err) == CKR_OK;
+    }
+    raw_s = now() - t0;
+    t0 = now();
+    for (int i = 0; i < n; i++) {
+        siglen = sizeof(sig);
+        ok &= EVP_DigestSignInit_ex(mctx, &pctx, "SHA256", libctx, NULL, alice, NULL) == 1 &&
+              EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) == 1 &&
+              EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, 32) == 1 &&
+              EVP_DigestSign(mctx, sig, &siglen, msg, sizeof(msg)) == 1;
+    }
+    prov_s = now() - t0;
+    CU_ASSERT_TRUE(ok);
+    printf("\nspeed: raw C_Sign %.0f/s, provider EVP_DigestSign %.0f/s, ratio %.3f\n", n / raw_s,
+           n / prov_s, raw_s / prov_s);
+    EVP_MD_CTX_free(mctx);
+    p11c_key_free(raw);
+    p11c_module_free(m);
+    EVP_PKEY_free(alice);
+    ptu_libctx_free(libctx);
+}
+
+/* The token disappears (its directory removed): errors, no crash. Last. */
+static void test_token_gone(void)
+{
+    OSSL_LIB_CTX *libctx = ptu_libctx(0);
+    EVP_PKEY *alice = ptu_load(libctx, PTU_ALICE, 0), *bob;
+    char *out = NULL;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(alice);
+    CU_ASSERT_EQUAL(tu_run(&out, "mv '%s/tokens' '%s/tokens.gone'", ptu_dir(), ptu_dir()), 0);
+    free(out);
+    ERR_clear_error();
+    (void)sign_verify(libctx, alice, NULL, 1); /* SoftHSM may still hold it: either way */
+    ERR_clear_error();
+    bob = ptu_load(libctx, "pkcs11:token=p11chat-test;object=nobody", 0);
+    CU_ASSERT_PTR_NULL(bob);
+    ERR_clear_error();
+    EVP_PKEY_free(alice);
+    ptu_libctx_free(libctx);
+    /* a fresh context on the vanished token */
+    libctx = ptu_libctx(0);
+    CU_ASSERT_PTR_NULL(ptu_load(libctx, PTU_ALICE, 0));
+    CU_ASSERT_TRUE(ptu_error_has("P11C_NO_TOKEN"));
+    ptu_libctx_free(libctx);
+    CU_ASSERT_EQUAL(tu_run(NULL, "mv '%s/tokens.gone' '%s/tokens'", ptu_dir(), ptu_dir()), 0);
+}
+
+int main(int argc, char **argv)
+{
+    CU_pSuite s;
+
+    self_path = argv[0];
+    if (argc == 4 && strcmp(argv[1], "--exit-live") == 0) {
+        /* the parent's token and configuration files */
+        ptu_use_dir(argv[3]);
+        return exit_with_live_key(atoi(argv[2]));
+    }
+    ptu_setup("provider", 1);
+    CU_initialize_registry();
+    s = CU_add_suite("provider", NULL, NULL);
+    CU_add_test(s, "configuration file, both provider orders", test_config_orders);
+    CU_add_test(s, "configuration from the environment", test_env_config);
+    CU_add_test(s, "public export only", test_export);
+    CU_add_test(s, "key generation in the token", test_keygen);
+    CU_add_test(s, "threads", test_threads);
+    CU_add_test(s, "fork", test_fork);
+    CU_add_test(s, "errors", test_errors);
+    CU_add_test(s, "key deleted between load and use", test_deleted_key);
+    CU_add_test(s, "decryption", test_decrypt);
+    CU_add_test(s, "exit with live keys", test_exit_ordering);
+    CU_add_test(s, "speed", test_speed);
+    CU_add_test(s, "token disappears", test_token_gone);
+    return tu_main();
+}
