@@ -96,6 +96,10 @@ CK_RV p11c_token_random(P11C_TOKEN *t, uint8_t *buf, size_t len, P11C_ERR *err);
 CK_ULONG p11c_token_max_sessions(const P11C_TOKEN *t);
 /* For tests: override the pool bound (0 restores the token's). */
 void p11c_token_set_max_sessions(P11C_TOKEN *t, CK_ULONG max);
+/* When every session of the pool is in use, a caller waits up to `ms`
+ * milliseconds (default 2000) for one to come back, then fails with
+ * P11C_CKR_SESSION_LIMIT. */
+void p11c_token_set_session_wait(P11C_TOKEN *t, unsigned int ms);
 
 /* ---- Keys --------------------------------------------------------------- */
 

@@ -180,3 +180,56 @@ CK_RV p11c_err_rv(P11C_ERR *err, CK_RV rv, const char *func)
     }
     return rv;
 }
+
+void p11c_err_what(P11C_ERR *err, const char *fmt, ...)
+{
+    if (err == NULL)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->what, sizeof(err->what), fmt, ap);
+    va_end(ap);
+}
+
+#define M(x)                                                                                       \
+    {                                                                                              \
+        x, #x                                                                                      \
+    }
+
+static const struct {
+    CK_MECHANISM_TYPE mech;
+    const char *name;
+} mech_names[] = {
+    M(CKM_RSA_PKCS_KEY_PAIR_GEN),
+    M(CKM_RSA_PKCS),
+    M(CKM_RSA_X_509),
+    M(CKM_RSA_PKCS_OAEP),
+    M(CKM_RSA_PKCS_PSS),
+    M(CKM_SHA1_RSA_PKCS),
+    M(CKM_SHA224_RSA_PKCS),
+    M(CKM_SHA256_RSA_PKCS),
+    M(CKM_SHA384_RSA_PKCS),
+    M(CKM_SHA512_RSA_PKCS),
+    M(CKM_SHA1_RSA_PKCS_PSS),
+    M(CKM_SHA224_RSA_PKCS_PSS),
+    M(CKM_SHA256_RSA_PKCS_PSS),
+    M(CKM_SHA384_RSA_PKCS_PSS),
+    M(CKM_SHA512_RSA_PKCS_PSS),
+    M(CKM_SHA_1),
+    M(CKM_SHA224),
+    M(CKM_SHA256),
+    M(CKM_SHA384),
+    M(CKM_SHA512),
+};
+
+const char *p11c_mech_name(CK_MECHANISM_TYPE mech, char *buf, size_t len)
+{
+    for (size_t i = 0; i < sizeof(mech_names) / sizeof(mech_names[0]); i++) {
+        if (mech_names[i].mech == mech) {
+            snprintf(buf, len, "%s", mech_names[i].name);
+            return buf;
+        }
+    }
+    snprintf(buf, len, "mechanism 0x%08lx", (unsigned long)mech);
+    return buf;
+}

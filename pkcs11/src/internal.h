@@ -1,12 +1,183 @@
-/* Private to pkcs11/: the structures behind the opaque handles. */
+/* Private to pkcs11/: the structures behind the opaque handles, and the one
+ * wrapper every PKCS#11 call goes through. */
 #ifndef P11C_PKCS11_INTERNAL_H
 #define P11C_PKCS11_INTERNAL_H
 
 #include "p11c_pkcs11.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/types.h>
+
+#include <p11-kit/uri.h>
+
+/* ---- Errors ------------------------------------------------------------- */
+
 CK_RV p11c_err_set(P11C_ERR *err, CK_RV rv, const char *func, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* Sets rv and func, keeps err->what. */
 CK_RV p11c_err_rv(P11C_ERR *err, CK_RV rv, const char *func);
+/* Sets err->what only. */
+void p11c_err_what(P11C_ERR *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* "CKM_RSA_PKCS_PSS" or "mechanism 0x%lx" into buf. */
+const char *p11c_mech_name(CK_MECHANISM_TYPE mech, char *buf, size_t len);
+
+/* ---- Modules ------------------------------------------------------------ */
+
+struct p11c_module {
+    CK_FUNCTION_LIST *fl;        /* the module in use */
+    CK_FUNCTION_LIST **list;     /* when loaded by name: every registered module */
+    char *name;                  /* for messages */
+    int proxy;                   /* p11-kit's proxy, from libp11-kit itself */
+    _Atomic int refs;            /* the caller's, plus one per key */
+    pthread_mutex_t lock;        /* tokens, pin, (re)initialisation */
+    _Atomic pid_t pid;           /* process that initialised the module; 0 when not */
+    _Atomic unsigned long epoch; /* bumped by each (re)initialisation */
+    atomic_ulong calls;
+    char *pin;
+    struct p11c_token *tokens;
+};
+
+/*
+ * The single wrapper of every C_* call: refuses a missing function, counts the
+ * call, and records a failing rv with the function's name in `err`.
+ */
+CK_RV p11c_call_done(P11C_MODULE *m, P11C_ERR *err, const char *func, CK_RV rv);
+CK_RV p11c_call_missing(P11C_ERR *err, const char *func);
+#define P11C_CALL(m, err, fn, ...)                                                                 \
+    ((m)->fl->fn == NULL ? p11c_call_missing((err), #fn)                                           \
+                         : p11c_call_done((m), (err), #fn, (m)->fl->fn(__VA_ARGS__)))
+
+/* Entry check of every public function: after fork(), re-initialises the
+ * module in the child (once) and forgets the parent's sessions. */
+CK_RV p11c_module_enter(P11C_MODULE *m, P11C_ERR *err);
+void p11c_module_ref(P11C_MODULE *m);
+void p11c_module_unref(P11C_MODULE *m);
+/* A copy of the module PIN (NULL when none), to be freed with p11c_pin_free. */
+char *p11c_module_pin_copy(P11C_MODULE *m);
+char *p11c_pin_dup(const char *pin);
+void p11c_pin_free(char *pin);
+
+/* ---- Tokens and the session pool ---------------------------------------- */
+
+typedef struct p11c_mech_entry {
+    CK_MECHANISM_TYPE type;
+    int known; /* info fetched */
+    CK_RV rv;  /* of C_GetMechanismInfo */
+    CK_MECHANISM_INFO info;
+} P11C_MECH_ENTRY;
+
+struct p11c_token {
+    P11C_MODULE *m;
+    struct p11c_token *next;
+    CK_SLOT_ID slot;
+    CK_SLOT_INFO slot_info;
+    CK_TOKEN_INFO info;
+    char label[33]; /* trimmed */
+    int present;    /* 0 when a re-initialised module no longer shows it */
+
+    pthread_mutex_t lock; /* everything below */
+    pthread_cond_t cond;  /* a session came back */
+    CK_SESSION_HANDLE *idle;
+    size_t nidle, idle_cap;
+    CK_ULONG open; /* sessions open, idle or in use */
+    CK_ULONG max;  /* the pool bound */
+    CK_ULONG max_override;
+    unsigned int wait_ms;
+    int read_only;
+    unsigned long login_epoch; /* module epoch of the last login; 0 = none */
+
+    pthread_mutex_t login_lock; /* serialises C_Login */
+
+    P11C_MECH_ENTRY *mechs;
+    CK_ULONG nmechs;
+    int mechs_loaded;
+};
+
+/* A pooled session: get, use, put (discard when its state is unknown). */
+CK_RV p11c_session_get(P11C_TOKEN *t, CK_SESSION_HANDLE *s, P11C_ERR *err);
+void p11c_session_put(P11C_TOKEN *t, CK_SESSION_HANDLE s, CK_RV last_rv);
+/* Closes s for good (C_CloseSession, errors ignored). */
+void p11c_session_discard(P11C_TOKEN *t, CK_SESSION_HANDLE s);
+/* 1 when the session may go back to the pool after last_rv. */
+int p11c_session_reusable(CK_RV last_rv);
+/* 1 when rv says the session itself is gone: retry on a fresh one. */
+int p11c_session_lost(CK_RV rv);
+
+int p11c_token_logged_in(P11C_TOKEN *t);
+/* Logs in with pin (or the module PIN when NULL). force: even when the
+ * token is believed logged in (after CKR_USER_NOT_LOGGED_IN). */
+CK_RV p11c_token_login_int(P11C_TOKEN *t, const char *pin, int force, P11C_ERR *err);
+/* Every initialised token matching the slot/token attributes of u. */
+CK_RV p11c_tokens_match(P11C_MODULE *m, P11KitUri *u, P11C_TOKEN ***out, size_t *n, P11C_ERR *err);
+/* In a child after fork, m->lock held: fresh locks, the parent's sessions
+ * forgotten (never closed: they are the parent's), logged out. */
+void p11c_tokens_after_fork(P11C_MODULE *m);
+/* After re-initialisation: each token's slot found again by its identity. */
+void p11c_tokens_refind(P11C_MODULE *m);
+void p11c_tokens_free(P11C_MODULE *m, int close_sessions);
+
+/* ---- URIs --------------------------------------------------------------- */
+
+typedef struct p11c_uri {
+    P11KitUri *u;
+    CK_OBJECT_CLASS cls; /* (CK_OBJECT_CLASS)-1 when no type= */
+    int has_cls;
+    const char *label; /* object=, NUL-terminated copy or NULL */
+    char *label_buf;
+    const uint8_t *id;
+    size_t idlen;
+    int has_id;
+    char *pin;      /* from pin-value or pin-source; NULL when none */
+    char desc[200]; /* "token 'x', object 'alice', id 01, type private" */
+} P11C_URI;
+
+/* NULL or "" is "pkcs11:", matching everything. Never copies the URI text
+ * into err (it may hold a PIN). */
+CK_RV p11c_uri_parse(const char *uri, P11C_URI *out, P11C_ERR *err);
+/* Fills u->pin from pin-value, else pin-source; leaves it NULL when neither. */
+CK_RV p11c_uri_pin(P11C_URI *u, P11C_ERR *err);
+void p11c_uri_clear(P11C_URI *u);
+/* Reads a pin-source ("file:" prefix allowed; one trailing newline stripped). */
+CK_RV p11c_pin_from_source(const char *source, char **pin, P11C_ERR *err);
+
+/* ---- Keys --------------------------------------------------------------- */
+
+struct p11c_key {
+    _Atomic int refs;
+    P11C_TOKEN *t;
+    char *label;
+    uint8_t *id;
+    size_t idlen;
+    uint8_t *n, *e;
+    size_t nlen, elen;
+    unsigned int bits;
+    int ephemeral;   /* session objects held by `hold` */
+    int public_only; /* loaded with type=public */
+    char *pin;       /* from the URI, kept for logins after fork; wiped on free */
+
+    pthread_mutex_t lock; /* the handles below */
+    CK_OBJECT_HANDLE pub, priv;
+    unsigned long epoch; /* module epoch the handles belong to */
+    int priv_absent;     /* searched while logged in, not found (this epoch) */
+    int destroyed;
+    CK_SESSION_HANDLE hold; /* ephemeral: the session owning the objects */
+    unsigned long hold_epoch;
+};
+
+P11C_KEY *p11c_key_new(P11C_TOKEN *t);
+/* Copies n and e (leading zeros dropped) into k and sets its size. */
+CK_RV p11c_key_set_public(P11C_KEY *k, const uint8_t *n, size_t nlen, const uint8_t *e,
+                          size_t elen);
+/* Reads CKA_MODULUS and CKA_PUBLIC_EXPONENT of obj into k. */
+CK_RV p11c_key_read_public(P11C_KEY *k, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE obj, P11C_ERR *err);
+/* Finds objects matching tmpl (C_FindObjects loop); *out malloc'd. */
+CK_RV p11c_find_objects(P11C_TOKEN *t, CK_SESSION_HANDLE s, CK_ATTRIBUTE *tmpl, CK_ULONG ntmpl,
+                        CK_OBJECT_HANDLE **out, CK_ULONG *n, P11C_ERR *err);
+/* Reads one variable-length attribute (malloc'd; *len 0 and NULL when absent). */
+CK_RV p11c_get_attr(P11C_TOKEN *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE obj,
+                    CK_ATTRIBUTE_TYPE type, uint8_t **val, size_t *len, P11C_ERR *err);
+/* "token 'x', key 'alice'" for k. */
+void p11c_key_what(const P11C_KEY *k, P11C_ERR *err);
 
 #endif

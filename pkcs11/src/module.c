@@ -1,26 +1,231 @@
+/* Modules: loading through p11-kit, initialisation, fork, the call wrapper. */
 #include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <p11-kit/p11-kit.h>
+
+/* Serialises the re-initialisation of modules in a forked child. Only ever
+ * taken when getpid() differs from the pid a module was initialised in. */
+static pthread_mutex_t fork_lock = PTHREAD_MUTEX_INITIALIZER;
+
+CK_RV p11c_call_done(P11C_MODULE *m, P11C_ERR *err, const char *func, CK_RV rv)
+{
+    atomic_fetch_add_explicit(&m->calls, 1, memory_order_relaxed);
+    if (rv != CKR_OK && err != NULL) {
+        err->rv = rv;
+        err->func = func;
+    }
+    return rv;
+}
+
+CK_RV p11c_call_missing(P11C_ERR *err, const char *func)
+{
+    return p11c_err_rv(err, CKR_FUNCTION_NOT_SUPPORTED, func);
+}
+
+char *p11c_pin_dup(const char *pin)
+{
+    if (pin == NULL)
+        return NULL;
+    size_t len = strlen(pin);
+    char *copy = malloc(len + 1);
+    if (copy != NULL)
+        memcpy(copy, pin, len + 1);
+    return copy;
+}
+
+void p11c_pin_free(char *pin)
+{
+    if (pin == NULL)
+        return;
+    OPENSSL_cleanse(pin, strlen(pin));
+    free(pin);
+}
+
+static CK_RV initialize(P11C_MODULE *m, P11C_ERR *err)
+{
+    CK_RV rv = p11_kit_module_initialize(m->fl);
+    atomic_fetch_add_explicit(&m->calls, 1, memory_order_relaxed);
+    if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED)
+        rv = CKR_OK;
+    if (rv != CKR_OK)
+        p11c_err_set(err, rv, "C_Initialize", "module '%s'", m->name);
+    return rv;
+}
 
 CK_RV p11c_module_load(const char *spec, P11C_MODULE **out, P11C_ERR *err)
 {
-    (void)spec;
+    CK_RV rv = CKR_HOST_MEMORY;
+    P11C_MODULE *m = NULL;
+
+    if (out == NULL)
+        return p11c_err_set(err, CKR_ARGUMENTS_BAD, "p11c_module_load", "no output");
     *out = NULL;
-    return p11c_err_set(err, CKR_FUNCTION_NOT_SUPPORTED, "p11c_module_load", "not yet");
+    m = calloc(1, sizeof(*m));
+    if (m == NULL)
+        return p11c_err_set(err, CKR_HOST_MEMORY, "p11c_module_load", "module");
+    pthread_mutex_init(&m->lock, NULL);
+    atomic_init(&m->refs, 1);
+    atomic_init(&m->calls, 0);
+    atomic_init(&m->pid, 0);
+    atomic_init(&m->epoch, 0);
+
+    if (spec == NULL || spec[0] == '\0') {
+        /* p11-kit refuses to load its proxy as a module; libp11-kit itself is
+         * the proxy (p11-kit-proxy.so links to it), so ask it directly. */
+        m->name = p11c_pin_dup("p11-kit-proxy");
+        if (m->name == NULL)
+            goto end;
+        m->proxy = 1;
+        rv = C_GetFunctionList(&m->fl);
+        if (rv != CKR_OK || m->fl == NULL) {
+            rv = p11c_err_set(err, P11C_CKR_MODULE_LOAD, "C_GetFunctionList",
+                              "module 'p11-kit-proxy': %s", p11c_rv_name(rv));
+            m->fl = NULL;
+            goto end;
+        }
+    } else if (strchr(spec, '/') != NULL) {
+        m->name = p11c_pin_dup(spec);
+        if (m->name == NULL)
+            goto end;
+        m->fl = p11_kit_module_load(spec, 0);
+    } else {
+        m->name = p11c_pin_dup(spec);
+        if (m->name == NULL)
+            goto end;
+        m->list = p11_kit_modules_load(NULL, 0);
+        if (m->list != NULL)
+            m->fl = p11_kit_module_for_name(m->list, spec);
+        if (m->fl == NULL) {
+            rv = p11c_err_set(err, P11C_CKR_MODULE_LOAD, "p11_kit_modules_load",
+                              "module '%s': no module of that name is registered with p11-kit",
+                              spec);
+            goto end;
+        }
+    }
+    if (m->fl == NULL) {
+        const char *msg = p11_kit_message();
+        rv = p11c_err_set(err, P11C_CKR_MODULE_LOAD, "p11_kit_module_load", "module '%s': %s",
+                          m->name, msg != NULL ? msg : "cannot load");
+        goto end;
+    }
+    rv = initialize(m, err);
+    if (rv != CKR_OK)
+        goto end;
+    atomic_store(&m->pid, getpid());
+    atomic_store(&m->epoch, 1);
+    *out = m;
+    m = NULL;
+    rv = CKR_OK;
+end:
+    if (m != NULL) {
+        if (rv == CKR_HOST_MEMORY)
+            p11c_err_set(err, rv, "p11c_module_load", "module");
+        if (m->list != NULL)
+            p11_kit_modules_release(m->list);
+        else if (m->fl != NULL && !m->proxy)
+            p11_kit_module_release(m->fl);
+        free(m->name);
+        pthread_mutex_destroy(&m->lock);
+        free(m);
+    }
+    return rv;
+}
+
+CK_RV p11c_module_enter(P11C_MODULE *m, P11C_ERR *err)
+{
+    pid_t me = getpid();
+    CK_RV rv = CKR_OK;
+
+    if (atomic_load_explicit(&m->pid, memory_order_acquire) == me)
+        return CKR_OK;
+
+    pthread_mutex_lock(&fork_lock);
+    if (atomic_load(&m->pid) == me)
+        goto end;
+    /* A child of fork(): only the forking thread came along, so no lock of
+     * ours can be legitimately held; a parent thread may have held one at the
+     * moment of the fork, hence the fresh locks. */
+    pthread_mutex_init(&m->lock, NULL);
+    pthread_mutex_lock(&m->lock);
+    p11c_tokens_after_fork(m);
+    rv = initialize(m, err);
+    if (rv == CKR_OK) {
+        atomic_fetch_add(&m->epoch, 1);
+        p11c_tokens_refind(m);
+        atomic_store_explicit(&m->pid, me, memory_order_release);
+    }
+    pthread_mutex_unlock(&m->lock);
+end:
+    pthread_mutex_unlock(&fork_lock);
+    return rv;
+}
+
+void p11c_module_ref(P11C_MODULE *m)
+{
+    atomic_fetch_add(&m->refs, 1);
+}
+
+void p11c_module_unref(P11C_MODULE *m)
+{
+    if (m == NULL || atomic_fetch_sub(&m->refs, 1) != 1)
+        return;
+    /* In a child that never used the module, the sessions and the
+     * initialisation belong to the parent: leave them alone. */
+    int ours = atomic_load(&m->pid) == getpid();
+    p11c_tokens_free(m, ours);
+    if (ours) {
+        p11_kit_module_finalize(m->fl);
+        atomic_fetch_add_explicit(&m->calls, 1, memory_order_relaxed);
+        if (m->list != NULL)
+            p11_kit_modules_release(m->list);
+        else if (!m->proxy)
+            p11_kit_module_release(m->fl);
+    }
+    p11c_pin_free(m->pin);
+    free(m->name);
+    pthread_mutex_destroy(&m->lock);
+    free(m);
 }
 
 void p11c_module_free(P11C_MODULE *m)
 {
-    (void)m;
+    p11c_module_unref(m);
 }
 
 CK_RV p11c_module_set_pin(P11C_MODULE *m, const char *pin)
 {
-    (void)m;
-    (void)pin;
-    return CKR_FUNCTION_NOT_SUPPORTED;
+    if (m == NULL)
+        return CKR_ARGUMENTS_BAD;
+    char *copy = NULL;
+    if (pin != NULL) {
+        copy = p11c_pin_dup(pin);
+        if (copy == NULL)
+            return CKR_HOST_MEMORY;
+    }
+    pthread_mutex_lock(&m->lock);
+    char *old = m->pin;
+    m->pin = copy;
+    pthread_mutex_unlock(&m->lock);
+    p11c_pin_free(old);
+    return CKR_OK;
+}
+
+char *p11c_module_pin_copy(P11C_MODULE *m)
+{
+    pthread_mutex_lock(&m->lock);
+    char *copy = p11c_pin_dup(m->pin);
+    pthread_mutex_unlock(&m->lock);
+    return copy;
 }
 
 unsigned long p11c_module_call_count(const P11C_MODULE *m)
 {
-    (void)m;
-    return 0;
+    if (m == NULL)
+        return 0;
+    return atomic_load_explicit(&((P11C_MODULE *)m)->calls, memory_order_relaxed);
 }
