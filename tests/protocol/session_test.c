@@ -1,0 +1,1041 @@
+/* Complete handshakes in memory and the attacks from the spec's origin. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
+
+#include "p11c_internal.h"
+#include "ptest.h"
+
+static const uint8_t known_sec[P11C_SEC_LEN] = {
+    1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22,
+    23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44,
+    45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 64};
+
+/* ---- complete handshakes ---------------------------------------------------- */
+
+static void exchange_and_close(PT_PAIR *p)
+{
+    static const uint8_t hi[] = "hello Bob";
+    static const uint8_t yo[] = "hello Alice";
+    uint8_t *big = OPENSSL_malloc(P11C_MAX_DATA);
+    int i;
+
+    memset(big, 'x', P11C_MAX_DATA);
+    CU_ASSERT_EQUAL(p11c_session_send_data(p->a, hi, sizeof(hi)), P11C_OK);
+    CU_ASSERT_EQUAL(p11c_session_send_data(p->a, big, P11C_MAX_DATA), P11C_OK);
+    CU_ASSERT_EQUAL(pt_deliver(p->a, p->b), P11C_OK);
+    CU_ASSERT_EQUAL(p11c_session_send_data(p->b, yo, sizeof(yo)), P11C_OK);
+    CU_ASSERT_EQUAL(p11c_session_send_ack(p->b), P11C_OK);
+    CU_ASSERT_EQUAL(pt_deliver(p->b, p->a), P11C_OK);
+    pt_events_clear(&p->ea);
+    pt_events_clear(&p->eb);
+    pt_drain(p->a, &p->ea);
+    pt_drain(p->b, &p->eb);
+    CU_ASSERT_FATAL(p->eb.n == 2 && p->ea.n == 2);
+    CU_ASSERT(p->eb.ev[0].type == P11C_EV_DATA && p->eb.ev[0].seq == 0 &&
+              p->eb.ev[0].len == sizeof(hi) && memcmp(p->eb.ev[0].data, hi, sizeof(hi)) == 0);
+    CU_ASSERT(p->eb.ev[1].type == P11C_EV_DATA && p->eb.ev[1].seq == 1 &&
+              p->eb.ev[1].len == P11C_MAX_DATA &&
+              memcmp(p->eb.ev[1].data, big, P11C_MAX_DATA) == 0);
+    CU_ASSERT(p->ea.ev[0].type == P11C_EV_DATA && p->ea.ev[0].len == sizeof(yo));
+    CU_ASSERT(p->ea.ev[1].type == P11C_EV_ACK && p->ea.ev[1].count == 2);
+    CU_ASSERT_EQUAL(p11c_session_acked(p->a), 2);
+    /* Alice closes, Bob answers, both end cleanly. */
+    CU_ASSERT_EQUAL(p11c_session_send_close(p->a, "done"), P11C_OK);
+    CU_ASSERT_EQUAL(p11c_session_send_data(p->a, hi, sizeof(hi)), P11C_ERR_STATE);
+    CU_ASSERT_EQUAL(pt_deliver(p->a, p->b), P11C_OK);
+    CU_ASSERT(p11c_session_closed(p->b));
+    CU_ASSERT_EQUAL(pt_deliver(p->b, p->a), P11C_OK);
+    CU_ASSERT(p11c_session_closed(p->a));
+    pt_events_clear(&p->ea);
+    pt_events_clear(&p->eb);
+    pt_drain(p->a, &p->ea);
+    pt_drain(p->b, &p->eb);
+    CU_ASSERT(p->eb.n == 1 && p->eb.ev[0].type == P11C_EV_CLOSE && p->eb.ev[0].count == 2 &&
+              p->eb.ev[0].len == 4 && memcmp(p->eb.ev[0].data, "done", 4) == 0);
+    CU_ASSERT(p->ea.n == 1 && p->ea.ev[0].type == P11C_EV_CLOSE && p->ea.ev[0].count == 3 &&
+              p->ea.ev[0].len == 0);
+    for (i = 0; i < 2; i++) {
+        P11C_SESSION *s = i ? p->a : p->b;
+        CU_ASSERT_EQUAL(p11c_session_transport_end(s), P11C_OK);
+        CU_ASSERT_EQUAL(p11c_session_error(s), P11C_OK);
+        CU_ASSERT_EQUAL(p11c_session_send_ack(s), P11C_ERR_STATE);
+    }
+    pt_events_clear(&p->ea);
+    pt_drain(p->a, &p->ea);
+    CU_ASSERT_EQUAL(p->ea.n, 0); /* no TRUNCATED after a CLOSE */
+    OPENSSL_free(big);
+}
+
+static void test_handshake_software(void)
+{
+    PT_PAIR p;
+    uint8_t fa[32], fb[32];
+    char sa[20], sb[20];
+
+    pt_pair_init(&p, NULL, P11C_POLICY_STRICT, NULL, NULL);
+    CU_ASSERT_FATAL(pt_pair_handshake(&p));
+    p11c_fingerprint(NULL, NULL, p.ka, fa);
+    p11c_fingerprint(NULL, NULL, p.kb, fb);
+    p11c_fingerprint_short(fa, sa);
+    p11c_fingerprint_short(fb, sb);
+    CU_ASSERT_FATAL(p.ea.n == 1 && p.eb.n == 1);
+    CU_ASSERT(p.ea.ev[0].type == P11C_EV_ESTABLISHED && p.ea.ev[0].trust == P11C_TRUSTED);
+    CU_ASSERT_STRING_EQUAL(p.ea.ev[0].peer_id, "Bob");
+    CU_ASSERT_STRING_EQUAL(p.ea.ev[0].short_fp, sb);
+    CU_ASSERT(memcmp(p.ea.ev[0].fp, fb, 32) == 0);
+    CU_ASSERT(p.eb.ev[0].type == P11C_EV_ESTABLISHED && p.eb.ev[0].trust == P11C_TRUSTED);
+    CU_ASSERT_STRING_EQUAL(p.eb.ev[0].peer_id, "Alice");
+    CU_ASSERT_STRING_EQUAL(p.eb.ev[0].short_fp, sa);
+    exchange_and_close(&p);
+    pt_pair_free(&p);
+}
+
+static void test_handshake_3072(void)
+{
+    PT_PAIR p;
+
+    pt_pair_init(&p, NULL, P11C_POLICY_WINDOW, NULL, pt_key(NULL, "carol3072"));
+    CU_ASSERT_FATAL(pt_pair_handshake(&p));
+    exchange_and_close(&p);
+    pt_pair_free(&p);
+}
+
+/* No session_key_fn: S is generated in software for the handshake. */
+static void test_handshake_keygen(void)
+{
+    PT_PAIR p;
+    P11C_CONFIG c = {0};
+
+    pt_pair_init(&p, NULL, P11C_POLICY_STRICT, NULL, NULL);
+    p11c_session_free(p.a);
+    c.role = P11C_INITIATOR;
+    c.key = p.ka;
+    c.identity = "Alice";
+    c.trust = p.ta;
+    p.a = p11c_session_new(&c, NULL);
+    CU_ASSERT_FATAL(p.a != NULL);
+    CU_ASSERT_FATAL(pt_pair_handshake(&p));
+    exchange_and_close(&p);
+    pt_pair_free(&p);
+}
+
+static EVP_PKEY *no_key(void *arg)
+{
+    (void)arg;
+    return NULL;
+}
+
+static void test_session_key_fn_fails(void)
+{
+    PT_PAIR p;
+    P11C_CONFIG c = {0};
+    size_t ol;
+
+    pt_pair_init(&p, NULL, P11C_POLICY_STRICT, NULL, NULL);
+    p11c_session_free(p.a);
+    c.role = P11C_INITIATOR;
+    c.key = p.ka;
+    c.identity = "Alice";
+    c.session_key_fn = no_key;
+    p.a = p11c_session_new(&c, NULL);
+    CU_ASSERT_FATAL(p.a != NULL);
+    CU_ASSERT_EQUAL(p11c_session_start(p.a), P11C_ERR_CRYPTO);
+    CU_ASSERT_PTR_NULL(pt_pop(p.a, &ol));
+    CU_ASSERT_EQUAL(p11c_session_start(p.a), P11C_ERR_FAILED);
+    CU_ASSERT_EQUAL(p11c_session_error(p.a), P11C_ERR_CRYPTO);
+    pt_pair_free(&p);
+}
+
+static void test_keypool(void)
+{
+    P11C_KEYPOOL *pool;
+    p11c_err err;
+    PT_PAIR p;
+    P11C_CONFIG c = {0};
+    uint8_t *h1 = NULL, *h2 = NULL;
+    size_t l1 = 0, l2 = 0;
+
+    CU_ASSERT_PTR_NULL(p11c_keypool_new(NULL, NULL, 0, &err));
+    CU_ASSERT_EQUAL(err, P11C_ERR_ARG);
+    pool = p11c_keypool_new(NULL, NULL, 2, &err);
+    CU_ASSERT_FATAL(pool != NULL && err == P11C_OK);
+    for (int round = 0; round < 2; round++) {
+        pt_pair_init(&p, NULL, P11C_POLICY_STRICT, NULL, NULL);
+        p11c_session_free(p.a);
+        c.role = P11C_INITIATOR;
+        c.key = p.ka;
+        c.identity = "Alice";
+        c.trust = p.ta;
+        c.session_key_fn = p11c_keypool_take;
+        c.session_key_arg = pool;
+        p.a = p11c_session_new(&c, NULL);
+        CU_ASSERT_FATAL(p11c_session_start(p.a) == P11C_OK);
+        if (round == 0)
+            h1 = pt_pop(p.a, &l1);
+        else
+            h2 = pt_pop(p.a, &l2);
+        CU_ASSERT_EQUAL(p11c_session_recv(p.b, round ? h2 : h1, round ? l2 : l1), P11C_OK);
+        CU_ASSERT_EQUAL(pt_deliver(p.b, p.a), P11C_OK);
+        CU_ASSERT_EQUAL(pt_deliver(p.a, p.b), P11C_OK);
+        CU_ASSERT_EQUAL(pt_deliver(p.b, p.a), P11C_OK);
+        CU_ASSERT(p11c_session_established(p.a) && p11c_session_established(p.b));
+        pt_pair_free(&p);
+    }
+    /* Each handshake got its own session key: pub(S) differs. */
+    CU_ASSERT_FATAL(h1 != NULL && h2 != NULL && l1 > 300 && l2 > 300);
+    CU_ASSERT(memcmp(h1 + 3 + 4 + 270 + 4, h2 + 3 + 4 + 270 + 4, 270) != 0);
+    OPENSSL_free(h1);
+    OPENSSL_free(h2);
+    p11c_keypool_free(pool);
+    p11c_keypool_free(NULL);
+    CU_ASSERT_PTR_NULL(p11c_keypool_take(NULL));
+}
+
+/* A pool whose generation fails hands out NULL rather than blocking. */
+static void test_keypool_failure(void)
+{
+    p11c_err err;
+    P11C_KEYPOOL *pool = p11c_keypool_new(NULL, "provider=nonexistent", 1, &err);
+
+    CU_ASSERT_FATAL(pool != NULL);
+    CU_ASSERT_PTR_NULL(p11c_keypool_take(pool));
+    CU_ASSERT_EQUAL(p11c_keypool_ready(pool), 0);
+    p11c_keypool_free(pool);
+}
+
+static void test_config_errors(void)
+{
+    EVP_PKEY *k = pt_key(NULL, "alice"), *small = NULL;
+    P11C_CONFIG c = {0};
+    p11c_err err = P11C_OK;
+    EVP_PKEY_CTX *kc;
+
+    CU_ASSERT_PTR_NULL(p11c_session_new(NULL, &err));
+    CU_ASSERT_EQUAL(err, P11C_ERR_ARG);
+    c.identity = "Alice";
+    CU_ASSERT_PTR_NULL(p11c_session_new(&c, &err)); /* no key */
+    CU_ASSERT_EQUAL(err, P11C_ERR_ARG);
+    c.key = k;
+    c.identity = "Al\x1bice";
+    CU_ASSERT_PTR_NULL(p11c_session_new(&c, &err));
+    CU_ASSERT_EQUAL(err, P11C_ERR_IDENTITY);
+    c.identity = "Alice";
+    c.policy = (p11c_policy)7;
+    CU_ASSERT_PTR_NULL(p11c_session_new(&c, &err));
+    CU_ASSERT_EQUAL(err, P11C_ERR_ARG);
+    c.policy = P11C_POLICY_STRICT;
+    c.role = (p11c_role)5;
+    CU_ASSERT_PTR_NULL(p11c_session_new(&c, &err));
+    CU_ASSERT_EQUAL(err, P11C_ERR_ARG);
+    c.role = P11C_RESPONDER;
+    kc = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+    EVP_PKEY_keygen_init(kc);
+    EVP_PKEY_CTX_set_rsa_keygen_bits(kc, 1024);
+    EVP_PKEY_keygen(kc, &small);
+    EVP_PKEY_CTX_free(kc);
+    c.key = small;
+    CU_ASSERT_PTR_NULL(p11c_session_new(&c, &err));
+    CU_ASSERT_EQUAL(err, P11C_ERR_KEY);
+    EVP_PKEY_free(small);
+    EVP_PKEY_free(k);
+    CU_ASSERT_STRING_EQUAL(p11c_strerror(P11C_ERR_MAC), "record MAC does not verify");
+    CU_ASSERT_STRING_EQUAL(p11c_strerror((p11c_err)999), "unknown error");
+    CU_ASSERT_STRING_EQUAL(p11c_trust_result_name(P11C_UNKNOWN), "NOT IN TRUST STORE");
+}
+
+/* ---- bit flips of the handshake messages ------------------------------------- */
+
+/* Alice up to WAIT_REPLY / WAIT_FINISH with recorded values, Bob likewise. */
+typedef struct rec_hs {
+    uint8_t *hello, *reply, *confirm, *finish;
+    size_t hl, rl, cl, fl;
+    P11C_TEST_HOOKS ha, hb;
+    EVP_PKEY *ka, *kb;
+    P11C_TRUST *ta, *tb;
+    json_t *j;
+    uint8_t *sig_a, *sig_b, *sig_c, *sec, *enc_sec;
+} REC_HS;
+
+static uint8_t *field(const uint8_t *msg, size_t len, size_t skip, int idx, size_t *flen)
+{
+    P11C_RCUR c;
+    const uint8_t *f = NULL;
+
+    p11c_rcur_init(&c, msg + skip, len - skip);
+    for (int i = 0; i <= idx; i++)
+        CU_ASSERT_FATAL(p11c_rcur_vec(&c, 8192, &f, flen) == P11C_OK);
+    return OPENSSL_memdup(f, *flen);
+}
+
+static void rec_hs_load(REC_HS *r)
+{
+    uint8_t fa[32], fb[32];
+    size_t n;
+
+    memset(r, 0, sizeof(*r));
+    r->j = tu_vector_load("protocol/handshake.json");
+    r->hello = tu_json_hex(r->j, "hello", &r->hl);
+    r->reply = tu_json_hex(r->j, "reply", &r->rl);
+    r->confirm = tu_json_hex(r->j, "confirm", &r->cl);
+    r->finish = tu_json_hex(r->j, "finish", &r->fl);
+    r->sec = tu_json_hex(r->j, "sec", &n);
+    r->sig_a = field(r->hello, r->hl, 3, 3, &r->ha.sig_a_len);
+    r->sig_c = field(r->confirm, r->cl, 2, 0, &r->ha.sig_c_len);
+    r->sig_b = field(r->reply, r->rl, 2, 3, &r->hb.sig_b_len);
+    r->enc_sec = field(r->reply, r->rl, 2, 1, &r->hb.enc_sec_len);
+    r->ha.sig_a = r->sig_a;
+    r->ha.sig_c = r->sig_c;
+    r->hb.sig_b = r->sig_b;
+    r->hb.enc_sec = r->enc_sec;
+    r->hb.sec = r->sec;
+    r->ka = pt_key(NULL, "alice");
+    r->kb = pt_key(NULL, "bob");
+    r->ta = p11c_trust_new();
+    r->tb = p11c_trust_new();
+    p11c_fingerprint(NULL, NULL, r->ka, fa);
+    p11c_fingerprint(NULL, NULL, r->kb, fb);
+    p11c_trust_add(r->ta, "Bob", fb);
+    p11c_trust_add(r->tb, "Alice", fa);
+}
+
+static void rec_hs_free(REC_HS *r)
+{
+    free(r->hello);
+    free(r->reply);
+    free(r->confirm);
+    free(r->finish);
+    free(r->sec);
+    OPENSSL_free(r->sig_a);
+    OPENSSL_free(r->sig_b);
+    OPENSSL_free(r->sig_c);
+    OPENSSL_free(r->enc_sec);
+    EVP_PKEY_free(r->ka);
+    EVP_PKEY_free(r->kb);
+    p11c_trust_free(r->ta);
+    p11c_trust_free(r->tb);
+    json_decref(r->j);
+}
+
+static P11C_SESSION *rec_session(REC_HS *r, p11c_role role, int upto)
+{
+    P11C_CONFIG c = {0};
+    P11C_SESSION *s;
+    size_t ol;
+    uint8_t *o;
+
+    c.role = role;
+    c.key = role == P11C_INITIATOR ? r->ka : r->kb;
+    c.identity = role == P11C_INITIATOR ? "Alice" : "Bob";
+    c.trust = role == P11C_INITIATOR ? r->ta : r->tb;
+    c.session_key_fn = pt_session_key_fn;
+    s = p11c_session_new(&c, NULL);
+    CU_ASSERT_FATAL(s != NULL);
+    p11c_session_set_test_hooks(s, role == P11C_INITIATOR ? &r->ha : &r->hb);
+    CU_ASSERT_FATAL(p11c_session_start(s) == P11C_OK);
+    if (role == P11C_INITIATOR && upto >= 1)
+        CU_ASSERT_FATAL(p11c_session_recv(s, r->reply, r->rl) == P11C_OK);
+    if (role == P11C_RESPONDER && upto >= 1)
+        CU_ASSERT_FATAL(p11c_session_recv(s, r->hello, r->hl) == P11C_OK);
+    while ((o = pt_pop(s, &ol)) != NULL)
+        OPENSSL_free(o);
+    return s;
+}
+
+/*
+ * Flips every bit of `msg` and feeds each copy to a fresh session in the state
+ * that expects it: every one must fail the session, send nothing and report an
+ * error event. The unflipped message must pass.
+ */
+static void flip_all(REC_HS *r, p11c_role role, int upto, const uint8_t *msg, size_t len)
+{
+    uint8_t *m = OPENSSL_memdup(msg, len);
+    size_t rejected = 0, ol;
+    P11C_SESSION *s;
+
+    s = rec_session(r, role, upto);
+    CU_ASSERT_EQUAL(p11c_session_recv(s, m, len), P11C_OK);
+    p11c_session_free(s);
+    for (size_t bit = 0; bit < len * 8; bit++) {
+        p11c_err e;
+        uint8_t *o;
+
+        m[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+        s = rec_session(r, role, upto);
+        e = p11c_session_recv(s, m, len);
+        o = pt_pop(s, &ol);
+        if (e != P11C_OK && e != P11C_ERR_CRYPTO && o == NULL && p11c_session_error(s) == e)
+            rejected++;
+        else
+            fprintf(stderr, "bit %zu of a %zu-byte message: %s\n", bit, len, p11c_strerror(e));
+        OPENSSL_free(o);
+        p11c_session_free(s);
+        m[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+    }
+    CU_ASSERT_EQUAL(rejected, len * 8);
+    OPENSSL_free(m);
+}
+
+static void test_flip_hello(void)
+{
+    REC_HS r;
+    rec_hs_load(&r);
+    flip_all(&r, P11C_RESPONDER, 0, r.hello, r.hl);
+    rec_hs_free(&r);
+}
+
+static void test_flip_reply(void)
+{
+    REC_HS r;
+    rec_hs_load(&r);
+    flip_all(&r, P11C_INITIATOR, 0, r.reply, r.rl);
+    rec_hs_free(&r);
+}
+
+static void test_flip_confirm(void)
+{
+    REC_HS r;
+    rec_hs_load(&r);
+    flip_all(&r, P11C_RESPONDER, 1, r.confirm, r.cl);
+    rec_hs_free(&r);
+}
+
+static void test_flip_finish(void)
+{
+    REC_HS r;
+    rec_hs_load(&r);
+    flip_all(&r, P11C_INITIATOR, 1, r.finish, r.fl);
+    rec_hs_free(&r);
+}
+
+/* Every bit flip of a record in a live session is rejected; the session goes on. */
+static void test_flip_records_in_session(void)
+{
+    PT_PAIR p;
+    uint8_t *rec, msg[40];
+    size_t rl, rejected = 0;
+
+    pt_pair_init(&p, NULL, P11C_POLICY_WINDOW, NULL, NULL);
+    CU_ASSERT_FATAL(pt_pair_handshake(&p));
+    memset(msg, 'm', sizeof(msg));
+    CU_ASSERT_EQUAL(p11c_session_send_data(p.a, msg, sizeof(msg)), P11C_OK);
+    rec = pt_pop(p.a, &rl);
+    CU_ASSERT_FATAL(rec != NULL);
+    for (size_t bit = 0; bit < rl * 8; bit++) {
+        PT_EVENTS ev = {0};
+
+        rec[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+        CU_ASSERT_EQUAL(p11c_session_recv(p.b, rec, rl), P11C_OK);
+        pt_drain(p.b, &ev);
+        if (ev.n == 1 && ev.ev[0].type == P11C_EV_REJECTED)
+            rejected++;
+        pt_events_clear(&ev);
+        rec[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+    }
+    CU_ASSERT_EQUAL(rejected, rl * 8);
+    CU_ASSERT_EQUAL(p11c_session_recv(p.b, rec, rl), P11C_OK);
+    pt_drain(p.b, &p.eb);
+    CU_ASSERT(pt_find(&p.eb, P11C_EV_DATA) >= 0);
+    OPENSSL_free(rec);
+    pt_pair_free(&p);
+}
+
+/* ---- record attacks ---------------------------------------------------------- */
+
+static uint8_t *send_one(P11C_SESSION *s, const char *text, size_t *len)
+{
+    CU_ASSERT_FATAL(p11c_session_send_data(s, (const uint8_t *)text, strlen(text)) == P11C_OK);
+    return pt_pop(s, len);
+}
+
+static void expect_single(P11C_SESSION *s, p11c_event_type type, p11c_err err)
+{
+    PT_EVENTS ev = {0};
+
+    pt_drain(s, &ev);
+    CU_ASSERT(ev.n == 1 && ev.ev[0].type == type && ev.ev[0].error == err);
+    if (!(ev.n == 1 && ev.ev[0].type == type && ev.ev[0].error == err))
+        fprintf(stderr, "expected event %d/%d, got %zu events, first %d/%d\n", type, err, ev.n,
+                ev.n ? (int)ev.ev[0].type : -1, ev.n ? (int)ev.ev[0].error : -1);
+    pt_events_clear(&ev);
+}
+
+static void test_replay(void)
+{
+    for (int w = 0; w < 2; w++) {
+        PT_PAIR p;
+        uint8_t *r0;
+        size_t l0;
+
+        pt_pair_init(&p, NULL, w ? P11C_POLICY_WINDOW : P11C_POLICY_STRICT, NULL, NULL);
+        CU_ASSERT_FATAL(pt_pair_handshake(&p));
+        r0 = send_one(p.a, "once", &l0);
+        CU_ASSERT_EQUAL(p11c_session_recv(p.b, r0, l0), P11C_OK);
+        expect_single(p.b, P11C_EV_DATA, P11C_OK);
+        if (w) {
+            CU_ASSERT_EQUAL(p11c_session_recv(p.b, r0, l0), P11C_OK);
+            expect_single(p.b, P11C_EV_REJECTED, P11C_ERR_REPLAY);
+            CU_ASSERT(p11c_session_established(p.b));
+        } else {
+            CU_ASSERT_EQUAL(p11c_session_recv(p.b, r0, l0), P11C_ERR_REPLAY);
+            expect_single(p.b, P11C_EV_ERROR, P11C_ERR_REPLAY);
+            CU_ASSERT_EQUAL(p11c_session_send_ack(p.b), P11C_ERR_FAILED);
+        }
+        OPENSSL_free(r0);
+        pt_pair_free(&p);
+    }
+}
+
+/* A record sent back to its sender: the direction byte gives it away. */
+static void test_reflection(void)
+{
+    for (int w = 0; w < 2; w++) {
+        PT_PAIR p;
+        uint8_t *r0;
+        size_t l0;
+
+        pt_pair_init(&p, NULL, w ? P11C_POLICY_WINDOW : P11C_POLICY_STRICT, NULL, NULL);
+        CU_ASSERT_FATAL(pt_pair_handshake(&p));
+        r0 = send_one(p.a, "mirror", &l0);
+        if (w) {
+            CU_ASSERT_EQUAL(p11c_session_recv(p.a, r0, l0), P11C_OK);
+            expect_single(p.a, P11C_EV_REJECTED, P11C_ERR_DIRECTION);
+        } else {
+            CU_ASSERT_EQUAL(p11c_session_recv(p.a, r0, l0), P11C_ERR_DIRECTION);
+            expect_single(p.a, P11C_EV_ERROR, P11C_ERR_DIRECTION);
+        }
+        OPENSSL_free(r0);
+        pt_pair_free(&p);
+    }
+}
+
+static void test_drop_strict(void)
+{
+    PT_PAIR p;
+    uint8_t *r0, *r1;
+    size_t l0, l1;
+
+    pt_pair_init(&p, NULL, P11C_POLICY_STRICT, NULL, NULL);
+    CU_ASSERT_FATAL(pt_pair_handshake(&p));
+    r0 = send_one(p.a, "zero", &l0);
+    r1 = send_one(p.a, "one", &l1);
+    CU_ASSERT_EQUAL(p11c_session_recv(p.b, r1, l1), P11C_ERR_SEQ);
+    expect_single(p.b, P11C_EV_ERROR, P11C_ERR_SEQ);
+    OPENSSL_free(r0);
+    OPENSSL_free(r1);
+    pt_pair_free(&p);
+}
+
+static void test_reorder_strict(void)
+{
+    PT_PAIR p;
+    uint8_t *r0, *r1, *r2;
+    size_t l0, l1, l2;
+
+    pt_pair_init(&p, NULL, P11C_POLICY_STRICT, NULL, NULL);
+    CU_ASSERT_FATAL(pt_pair_handshake(&p));
+    r0 = send_one(p.a, "zero", &l0);
+    r1 = send_one(p.a, "one", &l1);
+    r2 = send_one(p.a, "two", &l2);
+    CU_ASSERT_EQUAL(p11c_session_recv(p.b, r0, l0), P11C_OK);
+    CU_ASSERT_EQUAL(p11c_session_recv(p.b, r2, l2), P11C_ERR_SEQ);
+    CU_ASSERT_EQUAL(p11c_session_recv(p.b, r1, l1), P11C_ERR_FAILED);
+    OPENSSL_free(r0);
+    OPENSSL_free(r1);
+    OPENSSL_free(r2);
+    pt_pair_free(&p);
+}
+
+static void test_drop_reorder_window(void)
+{
+    PT_PAIR p;
+    uint8_t *r[70];
+    size_t l[70];
+    PT_EVENTS ev = {0};
+    char text[16];
+
+    pt_pair_init(&p, NULL, P11C_POLICY_WINDOW, NULL, NULL);
+    CU_ASSERT_FATAL(pt_pair_handshake(&p));
+    for (int i = 0; i < 70; i++) {
+        snprintf(text, sizeof(text), "m%d", i);
+        r[i] = send_one(p.a, text, &l[i]);
+    }
+    /* 0, then 3: 1 and 2 reported missing, 3 delivered. */
+    CU_ASSERT_EQUAL(p11c_session_recv(p.b, r[0], l[0]), P11C_OK);
+    CU_ASSERT_EQUAL(p11c_session_recv(p.b, r[3], l[3]), P11C_OK);
+    pt_drain(p.b, &ev);
+    CU_ASSERT_FATAL(ev.n == 3);
+    CU_ASSERT(ev.ev[0].type == P11C_EV_DATA && ev.ev[0].seq == 0);
+    CU_ASSERT(ev.ev[1].type == P11C_EV_MISSING && ev.ev[1].seq == 1 && ev.ev[1].count == 2);
+    CU_ASSERT(ev.ev[2].type == P11C_EV_DATA && ev.ev[2].seq == 3 && ev.ev[2].len == 2 &&
+              memcmp(ev.ev[2].data, "m3", 2) == 0);
+    pt_events_clear(&ev);
+    /* 2 arrives late: accepted once; again: replay. */
+    CU_ASSERT_EQUAL(p11c_session_recv(p.b, r[2], l[2]), P11C_OK);
+    expect_single(p.b, P11C_EV_DATA, P11C_OK);
+    CU_ASSERT_EQUAL(p11c_session_recv(p.b, r[2], l[2]), P11C_OK);
+    expect_single(p.b, P11C_EV_REJECTED, P11C_ERR_REPLAY);
+    /* Bob's ack counts records received without a gap: 1 is still missing. */
+    CU_ASSERT_EQUAL(p11c_session_send_ack(p.b), P11C_OK);
+    CU_ASSERT_EQUAL(pt_deliver(p.b, p.a), P11C_OK);
+    pt_drain(p.a, &ev);
+    CU_ASSERT(ev.n == 1 && ev.ev[0].type == P11C_EV_ACK && ev.ev[0].count == 1);
+    pt_events_clear(&ev);
+    CU_ASSERT_EQUAL(p11c_session_recv(p.b, r[1], l[1]), P11C_OK);
+    expect_single(p.b, P11C_EV_DATA, P11C_OK);
+    CU_ASSERT_EQUAL(p11c_session_send_ack(p.b), P11C_OK);
+    CU_ASSERT_EQUAL(pt_deliver(p.b, p.a), P11C_OK);
+    pt_drain(p.a, &ev);
+    CU_ASSERT(ev.n == 1 && ev.ev[0].type == P11C_EV_ACK && ev.ev[0].count == 4);
+    pt_events_clear(&ev);
+    /* Newest 69: 5 is 64 behind (accepted), 4 is 65 behind (too old). */
+    CU_ASSERT_EQUAL(p11c_session_recv(p.b, r[69], l[69]), P11C_OK);
+    pt_drain(p.b, &ev);
+    CU_ASSERT(ev.n == 2 && ev.ev[0].type == P11C_EV_MISSING && ev.ev[0].seq == 4 &&
+              ev.ev[0].count == 65 && ev.ev[1].type == P11C_EV_DATA && ev.ev[1].seq == 69);
+    pt_events_clear(&ev);
+    CU_ASSERT_EQUAL(p11c_session_recv(p.b, r[5], l[5]), P11C_OK);
+    expect_single(p.b, P11C_EV_DATA, P11C_OK);
+    CU_ASSERT_EQUAL(p11c_session_recv(p.b, r[4], l[4]), P11C_OK);
+    expect_single(p.b, P11C_EV_REJECTED, P11C_ERR_REPLAY);
+    CU_ASSERT(p11c_session_established(p.b));
+    for (int i = 0; i < 70; i++)
+        OPENSSL_free(r[i]);
+    pt_pair_free(&p);
+}
+
+static void test_truncation(void)
+{
+    PT_PAIR p;
+    uint8_t *r0;
+    size_t l0;
+
+    pt_pair_init(&p, NULL, P11C_POLICY_STRICT, NULL, NULL);
+    CU_ASSERT_FATAL(pt_pair_handshake(&p));
+    r0 = send_one(p.a, "last words", &l0);
+    CU_ASSERT_EQUAL(p11c_session_recv(p.b, r0, l0), P11C_OK);
+    expect_single(p.b, P11C_EV_DATA, P11C_OK);
+    /* The transport ends without a CLOSE: reported as truncated, never as a clean end. */
+    CU_ASSERT_EQUAL(p11c_session_transport_end(p.b), P11C_OK);
+    expect_single(p.b, P11C_EV_TRUNCATED, P11C_OK);
+    CU_ASSERT(p11c_session_closed(p.b));
+    CU_ASSERT_EQUAL(p11c_session_send_data(p.b, (const uint8_t *)"x", 1), P11C_ERR_STATE);
+    CU_ASSERT_EQUAL(p11c_session_recv(p.b, r0, l0), P11C_ERR_STATE);
+    /* Alice sent CLOSE but never got Bob's: still truncated. */
+    CU_ASSERT_EQUAL(p11c_session_send_close(p.a, NULL), P11C_OK);
+    CU_ASSERT_EQUAL(p11c_session_transport_end(p.a), P11C_OK);
+    pt_events_clear(&p.ea);
+    pt_drain(p.a, &p.ea);
+    CU_ASSERT(p.ea.n == 1 && p.ea.ev[0].type == P11C_EV_TRUNCATED);
+    OPENSSL_free(r0);
+    pt_pair_free(&p);
+}
+
+static void test_truncation_in_handshake(void)
+{
+    PT_PAIR p;
+
+    pt_pair_init(&p, NULL, P11C_POLICY_STRICT, NULL, NULL);
+    CU_ASSERT_EQUAL(p11c_session_start(p.a), P11C_OK);
+    CU_ASSERT_EQUAL(pt_deliver(p.a, p.b), P11C_OK);
+    CU_ASSERT_EQUAL(p11c_session_transport_end(p.b), P11C_OK);
+    expect_single(p.b, P11C_EV_TRUNCATED, P11C_OK);
+    CU_ASSERT(!p11c_session_established(p.b));
+    pt_pair_free(&p);
+}
+
+/*
+ * Identity misbinding: Carol takes Alice's HELLO and re-signs Alice's session
+ * key as her own. Bob, who knows Carol, answers; Alice rejects the REPLY because
+ * Bob signed Carol's key and identity, not hers. Carol cannot go on either: she
+ * does not hold S.
+ */
+static void test_misbinding(void)
+{
+    PT_PAIR p;
+    EVP_PKEY *kc = pt_key(NULL, "carol3072");
+    uint8_t fc[32], *hello, *pub_c = NULL, *sig = NULL, *reply;
+    size_t hl, pclen = 0, siglen = 0, rl, pub_s_len;
+    const uint8_t *pub_a, *pub_s;
+    size_t pub_a_len;
+    P11C_RCUR c;
+    P11C_WBUF tbs, msg;
+
+    pt_pair_init(&p, NULL, P11C_POLICY_STRICT, NULL, NULL);
+    p11c_fingerprint(NULL, NULL, kc, fc);
+    CU_ASSERT_FATAL(p11c_trust_add(p.tb, "Carol", fc) == P11C_OK);
+    CU_ASSERT_FATAL(p11c_session_start(p.a) == P11C_OK);
+    hello = pt_pop(p.a, &hl);
+    p11c_rcur_init(&c, hello + 3, hl - 3);
+    CU_ASSERT_FATAL(p11c_rcur_vec(&c, 8192, &pub_a, &pub_a_len) == P11C_OK);
+    CU_ASSERT_FATAL(p11c_rcur_vec(&c, 8192, &pub_s, &pub_s_len) == P11C_OK);
+    CU_ASSERT_FATAL(p11c_pub_der(kc, &pub_c, &pclen) == P11C_OK);
+    p11c_wbuf_init(&tbs);
+    p11c_wbuf_init(&msg);
+    p11c_tbs_a(&tbs, pub_c, pclen, pub_s, pub_s_len, (const uint8_t *)"Carol", 5);
+    CU_ASSERT_FATAL(p11c_pss_sign(NULL, NULL, kc, tbs.buf, tbs.len, &sig, &siglen) == P11C_OK);
+    p11c_wbuf_u8(&msg, 1);
+    p11c_wbuf_u8(&msg, 1);
+    p11c_wbuf_u8(&msg, 1);
+    p11c_wbuf_vec(&msg, pub_c, pclen);
+    p11c_wbuf_vec(&msg, pub_s, pub_s_len);
+    p11c_wbuf_vec(&msg, (const uint8_t *)"Carol", 5);
+    p11c_wbuf_vec(&msg, sig, siglen);
+    CU_ASSERT_EQUAL(p11c_session_recv(p.b, msg.buf, msg.len), P11C_OK);
+    pt_drain(p.b, &p.eb);
+    CU_ASSERT_EQUAL(p.eb.n, 0);
+    reply = pt_pop(p.b, &rl);
+    CU_ASSERT_FATAL(reply != NULL);
+    CU_ASSERT_EQUAL(p11c_session_recv(p.a, reply, rl), P11C_ERR_SIGNATURE);
+    CU_ASSERT_EQUAL(p11c_session_error(p.a), P11C_ERR_SIGNATURE);
+    CU_ASSERT(!p11c_session_established(p.a));
+    OPENSSL_free(reply);
+    OPENSSL_free(hello);
+    OPENSSL_free(sig);
+    OPENSSL_free(pub_c);
+    p11c_wbuf_cleanup(&tbs);
+    p11c_wbuf_cleanup(&msg);
+    EVP_PKEY_free(kc);
+    pt_pair_free(&p);
+}
+
+static void test_trust_mismatch(void)
+{
+    uint8_t fc[32], fa[32];
+    EVP_PKEY *kc = pt_key(NULL, "carol3072");
+
+    p11c_fingerprint(NULL, NULL, kc, fc);
+    /* Bob knows "Alice" with another key. */
+    for (int side = 0; side < 3; side++) {
+        PT_PAIR p;
+        p11c_err e;
+
+        pt_pair_init(&p, NULL, P11C_POLICY_STRICT, NULL, NULL);
+        p11c_fingerprint(NULL, NULL, p.ka, fa);
+        if (side == 0)
+            p11c_trust_add(p.tb, "Alice", fc);
+        else if (side == 1) /* Alice's key known under another name */
+            p11c_trust_remove(p.tb, "Alice"), p11c_trust_add(p.tb, "Alicia", fa);
+        else
+            p11c_trust_add(p.ta, "Bob", fc);
+        CU_ASSERT_EQUAL(p11c_session_start(p.a), P11C_OK);
+        e = pt_deliver(p.a, p.b);
+        if (side < 2) {
+            CU_ASSERT_EQUAL(e, P11C_ERR_TRUST_MISMATCH);
+            CU_ASSERT_EQUAL(p11c_session_error(p.b), P11C_ERR_TRUST_MISMATCH);
+        } else {
+            CU_ASSERT_EQUAL(e, P11C_OK);
+            CU_ASSERT_EQUAL(pt_deliver(p.b, p.a), P11C_ERR_TRUST_MISMATCH);
+            CU_ASSERT_EQUAL(p11c_session_error(p.a), P11C_ERR_TRUST_MISMATCH);
+            CU_ASSERT_EQUAL(pt_deliver(p.a, p.b), P11C_OK); /* nothing was sent */
+        }
+        pt_pair_free(&p);
+    }
+    EVP_PKEY_free(kc);
+}
+
+static void test_unknown_peer(void)
+{
+    for (int known_only = 0; known_only < 2; known_only++) {
+        PT_PAIR p;
+        P11C_CONFIG c = {0};
+
+        pt_pair_init(&p, NULL, P11C_POLICY_STRICT, NULL, NULL);
+        p11c_session_free(p.b);
+        c.role = P11C_RESPONDER;
+        c.key = p.kb;
+        c.identity = "Bob";
+        c.trust = NULL; /* empty store */
+        c.known_only = known_only;
+        p.b = p11c_session_new(&c, NULL);
+        if (known_only) {
+            CU_ASSERT_EQUAL(p11c_session_start(p.a), P11C_OK);
+            CU_ASSERT_EQUAL(pt_deliver(p.a, p.b), P11C_ERR_UNKNOWN_PEER);
+            CU_ASSERT_PTR_NULL(pt_pop(p.b, &(size_t){0}));
+        } else {
+            CU_ASSERT_FATAL(pt_pair_handshake(&p));
+            CU_ASSERT(p.eb.n == 1 && p.eb.ev[0].trust == P11C_UNKNOWN);
+            CU_ASSERT(p.ea.n == 1 && p.ea.ev[0].trust == P11C_TRUSTED);
+        }
+        pt_pair_free(&p);
+    }
+}
+
+/* Records before the handshake has completed, on either side. */
+static void test_early_records(void)
+{
+    PT_PAIR p;
+    uint8_t *hello, *reply, *confirm, *finish, *rec;
+    size_t hl, rl, cl, fl, l;
+
+    pt_pair_init(&p, NULL, P11C_POLICY_WINDOW, NULL, NULL);
+    CU_ASSERT_EQUAL(p11c_session_start(p.a), P11C_OK);
+    CU_ASSERT_EQUAL(p11c_session_send_data(p.a, (const uint8_t *)"x", 1), P11C_ERR_STATE);
+    CU_ASSERT_EQUAL(p11c_session_send_close(p.a, NULL), P11C_ERR_STATE);
+    CU_ASSERT_EQUAL(p11c_session_send_ack(p.b), P11C_ERR_STATE);
+    hello = pt_pop(p.a, &hl);
+    CU_ASSERT_EQUAL(p11c_session_recv(p.b, hello, hl), P11C_OK);
+    reply = pt_pop(p.b, &rl);
+    CU_ASSERT_EQUAL(p11c_session_recv(p.a, reply, rl), P11C_OK);
+    confirm = pt_pop(p.a, &cl);
+    CU_ASSERT_EQUAL(p11c_session_recv(p.b, confirm, cl), P11C_OK);
+    finish = pt_pop(p.b, &fl);
+    /* Bob may send now; Alice has not checked FINISH yet. */
+    rec = send_one(p.b, "too early", &l);
+    CU_ASSERT_EQUAL(p11c_session_recv(p.a, rec, l), P11C_ERR_EARLY_RECORD);
+    expect_single(p.a, P11C_EV_ERROR, P11C_ERR_EARLY_RECORD);
+    OPENSSL_free(rec);
+    pt_pair_free(&p);
+
+    /* Bob, waiting for CONFIRM, gets a record-typed message. */
+    pt_pair_init(&p, NULL, P11C_POLICY_STRICT, NULL, NULL);
+    CU_ASSERT_EQUAL(p11c_session_recv(p.b, hello, hl), P11C_OK);
+    rec = OPENSSL_zalloc(P11C_REC_OVERHEAD);
+    rec[0] = 1;
+    rec[1] = P11C_REC_DATA;
+    CU_ASSERT_EQUAL(p11c_session_recv(p.b, rec, P11C_REC_OVERHEAD), P11C_ERR_EARLY_RECORD);
+    OPENSSL_free(rec);
+    pt_pair_free(&p);
+    OPENSSL_free(hello);
+    OPENSSL_free(reply);
+    OPENSSL_free(confirm);
+    OPENSSL_free(finish);
+}
+
+/* Handshake messages out of order, twice, or after the handshake. */
+static void test_unexpected_messages(void)
+{
+    PT_PAIR p;
+    uint8_t *hello;
+    size_t hl;
+
+    pt_pair_init(&p, NULL, P11C_POLICY_STRICT, NULL, NULL);
+    CU_ASSERT_EQUAL(p11c_session_recv(p.a, (const uint8_t *)"\x01\x01", 2), P11C_ERR_STATE);
+    CU_ASSERT_EQUAL(p11c_session_start(p.a), P11C_OK);
+    CU_ASSERT_EQUAL(p11c_session_start(p.a), P11C_ERR_STATE);
+    hello = pt_pop(p.a, &hl);
+    /* Alice gets her own HELLO back. */
+    CU_ASSERT_EQUAL(p11c_session_recv(p.a, hello, hl), P11C_ERR_TYPE);
+    CU_ASSERT_EQUAL(p11c_session_recv(p.b, hello, 1), P11C_ERR_DECODE);
+    pt_pair_free(&p);
+
+    pt_pair_init(&p, NULL, P11C_POLICY_STRICT, NULL, NULL);
+    CU_ASSERT_FATAL(pt_pair_handshake(&p));
+    /* A HELLO replayed into an established session is not a record. */
+    CU_ASSERT_EQUAL(p11c_session_recv(p.b, hello, hl), P11C_ERR_RECORD_HEADER);
+    pt_pair_free(&p);
+
+    pt_pair_init(&p, NULL, P11C_POLICY_WINDOW, NULL, NULL);
+    CU_ASSERT_FATAL(pt_pair_handshake(&p));
+    CU_ASSERT_EQUAL(p11c_session_recv(p.b, hello, hl), P11C_OK);
+    expect_single(p.b, P11C_EV_REJECTED, P11C_ERR_RECORD_HEADER);
+    CU_ASSERT_EQUAL(p11c_session_recv(p.b, NULL, 0), P11C_OK);
+    expect_single(p.b, P11C_EV_REJECTED, P11C_ERR_RECORD_LENGTH);
+    pt_pair_free(&p);
+    OPENSSL_free(hello);
+}
+
+/* A HELLO with one field of 8193 bytes that is really there. */
+static void test_oversized_fields(void)
+{
+    EVP_PKEY *kb = pt_key(NULL, "bob");
+    uint8_t *big = OPENSSL_zalloc(8193);
+
+    for (int which = 0; which < 4; which++) {
+        P11C_CONFIG c = {0};
+        P11C_SESSION *s;
+        P11C_WBUF w;
+
+        c.role = P11C_RESPONDER;
+        c.key = kb;
+        c.identity = "Bob";
+        s = p11c_session_new(&c, NULL);
+        p11c_wbuf_init(&w);
+        p11c_wbuf_u8(&w, 1);
+        p11c_wbuf_u8(&w, 1);
+        p11c_wbuf_u8(&w, 1);
+        for (int f = 0; f < 4; f++)
+            p11c_wbuf_vec(&w, big, f == which ? 8193 : 8);
+        CU_ASSERT_EQUAL(p11c_session_recv(s, w.buf, w.len), P11C_ERR_FIELD_SIZE);
+        p11c_wbuf_cleanup(&w);
+        p11c_session_free(s);
+    }
+    OPENSSL_free(big);
+    EVP_PKEY_free(kb);
+}
+
+/* A pair whose Sec the test knows, so that it can forge correctly-MACed records. */
+static void known_pair(PT_PAIR *p, p11c_policy policy, P11C_REC *forge)
+{
+    P11C_TEST_HOOKS h = {0};
+    uint8_t ek[32], mk[32];
+
+    pt_pair_init(p, NULL, policy, NULL, NULL);
+    h.sec = known_sec;
+    p11c_session_set_test_hooks(p->b, &h);
+    CU_ASSERT_FATAL(pt_pair_handshake(p));
+    CU_ASSERT_FATAL(p11c_kdf(NULL, NULL, known_sec, ek, mk) == P11C_OK);
+    CU_ASSERT_FATAL(p11c_rec_init(forge, NULL, NULL, ek, mk) == P11C_OK);
+}
+
+static p11c_err feed_forged(P11C_REC *f, P11C_SESSION *to, uint8_t type, uint8_t dir, uint64_t seq,
+                            uint64_t ack, const char *m)
+{
+    P11C_REC_HDR h = {type, dir, m ? (uint32_t)strlen(m) : 0, seq, ack};
+    uint8_t iv[16] = {0}, *rec = NULL;
+    size_t rl = 0;
+    p11c_err e;
+
+    CU_ASSERT_FATAL(p11c_rec_seal(f, &h, iv, (const uint8_t *)m, &rec, &rl) == P11C_OK);
+    e = p11c_session_recv(to, rec, rl);
+    OPENSSL_free(rec);
+    return e;
+}
+
+/* Authentic records that break the rules: bad acks, seq beyond 2^32, bad CLOSE text. */
+static void test_authentic_violations(void)
+{
+    PT_PAIR p;
+    P11C_REC f;
+
+    /* ack beyond what Alice sent (nothing yet) */
+    known_pair(&p, P11C_POLICY_WINDOW, &f);
+    CU_ASSERT_EQUAL(feed_forged(&f, p.a, P11C_REC_DATA, 1, 0, 1, "hi"), P11C_ERR_ACK);
+    p11c_rec_cleanup(&f);
+    pt_pair_free(&p);
+    /* decreasing ack */
+    known_pair(&p, P11C_POLICY_STRICT, &f);
+    CU_ASSERT_EQUAL(p11c_session_send_data(p.a, (const uint8_t *)"a", 1), P11C_OK);
+    CU_ASSERT_EQUAL(p11c_session_send_data(p.a, (const uint8_t *)"b", 1), P11C_OK);
+    CU_ASSERT_EQUAL(feed_forged(&f, p.a, P11C_REC_ACK, 1, 0, 2, NULL), P11C_OK);
+    CU_ASSERT_EQUAL(feed_forged(&f, p.a, P11C_REC_ACK, 1, 1, 1, NULL), P11C_ERR_ACK);
+    p11c_rec_cleanup(&f);
+    pt_pair_free(&p);
+    /* seq at 2^32 */
+    known_pair(&p, P11C_POLICY_WINDOW, &f);
+    CU_ASSERT_EQUAL(feed_forged(&f, p.a, P11C_REC_DATA, 1, P11C_SEQ_LIMIT, 0, "x"), P11C_ERR_LIMIT);
+    p11c_rec_cleanup(&f);
+    pt_pair_free(&p);
+    /* CLOSE whose reason has a control character */
+    known_pair(&p, P11C_POLICY_STRICT, &f);
+    CU_ASSERT_EQUAL(feed_forged(&f, p.a, P11C_REC_CLOSE, 1, 0, 0, "b\x07ye"), P11C_ERR_DECODE);
+    p11c_rec_cleanup(&f);
+    pt_pair_free(&p);
+    /* An ACK record with a body, a CLOSE longer than 255, a DATA longer than 65536:
+     * rejected on length before the MAC. */
+    known_pair(&p, P11C_POLICY_WINDOW, &f);
+    {
+        uint8_t *rec = OPENSSL_zalloc(P11C_REC_OVERHEAD + P11C_MAX_DATA + 1);
+        rec[0] = 1;
+        rec[1] = P11C_REC_DATA;
+        rec[2] = 1;
+        p11c_put_u32(rec + 4, P11C_MAX_DATA + 1);
+        CU_ASSERT_EQUAL(p11c_session_recv(p.a, rec, P11C_REC_OVERHEAD + P11C_MAX_DATA + 1),
+                        P11C_OK);
+        expect_single(p.a, P11C_EV_REJECTED, P11C_ERR_RECORD_LENGTH);
+        rec[1] = P11C_REC_CLOSE;
+        p11c_put_u32(rec + 4, 256);
+        CU_ASSERT_EQUAL(p11c_session_recv(p.a, rec, P11C_REC_OVERHEAD + 256), P11C_OK);
+        expect_single(p.a, P11C_EV_REJECTED, P11C_ERR_RECORD_LENGTH);
+        rec[1] = P11C_REC_ACK;
+        p11c_put_u32(rec + 4, 1);
+        CU_ASSERT_EQUAL(p11c_session_recv(p.a, rec, P11C_REC_OVERHEAD + 1), P11C_OK);
+        expect_single(p.a, P11C_EV_REJECTED, P11C_ERR_RECORD_LENGTH);
+        rec[1] = 0x13; /* unknown type */
+        p11c_put_u32(rec + 4, 0);
+        CU_ASSERT_EQUAL(p11c_session_recv(p.a, rec, P11C_REC_OVERHEAD), P11C_OK);
+        expect_single(p.a, P11C_EV_REJECTED, P11C_ERR_RECORD_HEADER);
+        rec[1] = P11C_REC_ACK;
+        rec[3] = 1; /* reserved byte */
+        CU_ASSERT_EQUAL(p11c_session_recv(p.a, rec, P11C_REC_OVERHEAD), P11C_OK);
+        expect_single(p.a, P11C_EV_REJECTED, P11C_ERR_RECORD_HEADER);
+        rec[3] = 0;
+        CU_ASSERT_EQUAL(p11c_session_recv(p.a, rec, P11C_REC_OVERHEAD), P11C_OK);
+        expect_single(p.a, P11C_EV_REJECTED, P11C_ERR_MAC);
+        OPENSSL_free(rec);
+    }
+    /* Forged records that are right are accepted: the forging key is the real one. */
+    CU_ASSERT_EQUAL(feed_forged(&f, p.a, P11C_REC_DATA, 1, 0, 0, "ok"), P11C_OK);
+    expect_single(p.a, P11C_EV_DATA, P11C_OK);
+    p11c_rec_cleanup(&f);
+    pt_pair_free(&p);
+}
+
+/* Sends refused before the handshake, after close, past the limits; the session stays usable. */
+static void test_send_limits(void)
+{
+    PT_PAIR p;
+    uint8_t *big = OPENSSL_zalloc(P11C_MAX_DATA + 1);
+    char reason[300];
+    PT_EVENTS ev = {0};
+
+    pt_pair_init(&p, NULL, P11C_POLICY_WINDOW, NULL, NULL);
+    CU_ASSERT_EQUAL(p11c_session_send_data(p.a, big, 1), P11C_ERR_STATE);
+    CU_ASSERT_FATAL(pt_pair_handshake(&p));
+    CU_ASSERT_EQUAL(p11c_session_send_data(p.a, big, P11C_MAX_DATA + 1), P11C_ERR_LIMIT);
+    CU_ASSERT_EQUAL(p11c_session_send_data(p.a, NULL, 5), P11C_ERR_ARG);
+    memset(reason, 'r', sizeof(reason));
+    reason[256] = '\0';
+    CU_ASSERT_EQUAL(p11c_session_send_close(p.a, reason), P11C_ERR_LIMIT);
+    CU_ASSERT_EQUAL(p11c_session_send_close(p.a, "bad\nreason"), P11C_ERR_ARG);
+    CU_ASSERT_EQUAL(p11c_session_send_data(p.a, big, 0), P11C_OK); /* empty DATA is fine */
+    CU_ASSERT_EQUAL(pt_deliver(p.a, p.b), P11C_OK);
+    /* Record numbers: the last one below 2^32 is kept for CLOSE. */
+    p11c_session_test_set_send_seq(p.a, P11C_SEQ_LIMIT - 1);
+    CU_ASSERT_EQUAL(p11c_session_send_data(p.a, big, 1), P11C_ERR_LIMIT);
+    CU_ASSERT_EQUAL(p11c_session_send_ack(p.a), P11C_ERR_LIMIT);
+    CU_ASSERT_EQUAL(p11c_session_send_close(p.a, "numbers exhausted"), P11C_OK);
+    CU_ASSERT_EQUAL(p11c_session_send_close(p.a, NULL), P11C_ERR_STATE);
+    CU_ASSERT_EQUAL(pt_deliver(p.a, p.b), P11C_OK);
+    pt_drain(p.b, &ev);
+    CU_ASSERT_FATAL(ev.n == 3);
+    CU_ASSERT(ev.ev[0].type == P11C_EV_DATA && ev.ev[0].len == 0);
+    CU_ASSERT(ev.ev[1].type == P11C_EV_MISSING && ev.ev[1].seq == 1 &&
+              ev.ev[1].count == P11C_SEQ_LIMIT - 2);
+    CU_ASSERT(ev.ev[2].type == P11C_EV_CLOSE && ev.ev[2].len == 17);
+    pt_events_clear(&ev);
+    CU_ASSERT_EQUAL(pt_deliver(p.b, p.a), P11C_OK);
+    CU_ASSERT(p11c_session_closed(p.a) && p11c_session_closed(p.b));
+    OPENSSL_free(big);
+    pt_pair_free(&p);
+}
+
+int main(void)
+{
+    CU_pSuite s;
+
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 2;
+    s = CU_add_suite("protocol_session", NULL, NULL);
+    CU_add_test(s, "handshake, software keys, data, ack, close", test_handshake_software);
+    CU_add_test(s, "handshake with a 3072-bit key, window policy", test_handshake_3072);
+    CU_add_test(s, "handshake with S generated in software", test_handshake_keygen);
+    CU_add_test(s, "session_key_fn returning NULL", test_session_key_fn_fails);
+    CU_add_test(s, "session-key pool", test_keypool);
+    CU_add_test(s, "session-key pool whose generation fails", test_keypool_failure);
+    CU_add_test(s, "configuration errors", test_config_errors);
+    CU_add_test(s, "every bit flip of HELLO rejected", test_flip_hello);
+    CU_add_test(s, "every bit flip of REPLY rejected", test_flip_reply);
+    CU_add_test(s, "every bit flip of CONFIRM rejected", test_flip_confirm);
+    CU_add_test(s, "every bit flip of FINISH rejected", test_flip_finish);
+    CU_add_test(s, "every bit flip of a record rejected in session", test_flip_records_in_session);
+    CU_add_test(s, "replay (strict fatal, window reported)", test_replay);
+    CU_add_test(s, "reflection", test_reflection);
+    CU_add_test(s, "drop under strict", test_drop_strict);
+    CU_add_test(s, "reorder under strict", test_reorder_strict);
+    CU_add_test(s, "drop and reorder under window", test_drop_reorder_window);
+    CU_add_test(s, "truncation", test_truncation);
+    CU_add_test(s, "truncation during the handshake", test_truncation_in_handshake);
+    CU_add_test(s, "identity misbinding", test_misbinding);
+    CU_add_test(s, "trust mismatch", test_trust_mismatch);
+    CU_add_test(s, "unknown peer, known-only and not", test_unknown_peer);
+    CU_add_test(s, "records before the handshake ends", test_early_records);
+    CU_add_test(s, "unexpected handshake messages", test_unexpected_messages);
+    CU_add_test(s, "oversized handshake fields", test_oversized_fields);
+    CU_add_test(s, "authentic records breaking the rules", test_authentic_violations);
+    CU_add_test(s, "sends refused and limits", test_send_limits);
+    return tu_main();
+}
