@@ -473,7 +473,7 @@ static int chat_loop(APP_CHAT *c, int fd, unsigned timeout, int initiator)
                 c->status = APP_FAIL;
                 break;
             }
-            if (c->finished && now >= deadline)
+            if (c->finished && flush_deadline != 0 && now >= flush_deadline)
                 break;
             continue;
         }

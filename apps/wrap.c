@@ -50,6 +50,8 @@ static const char wrap_usage[] =
     "                            where the one-time session key is made\n"
     "  --max-line N              longest line COMMAND takes, prefix included;\n"
     "                            longer messages are cut into pieces (default: none)\n"
+    "  --line-delay MS           wait MS between lines written to COMMAND (for relays\n"
+    "                            that read in blocks, or limit floods; default 0)\n"
     "  --send-prefix TEXT        put TEXT before each line sent (a channel command)\n"
     "  --timeout SECONDS         the wait for the peer's CLOSE (30)\n"
     "  --verbose                 also show the peer's confirmations as they come\n";
@@ -63,6 +65,7 @@ static const struct option wrap_opts[] = {
     {"known-only", no_argument, NULL, 'K'},
     {"session-key", required_argument, NULL, 'S'},
     {"max-line", required_argument, NULL, 'M'},
+    {"line-delay", required_argument, NULL, 'D'},
     {"send-prefix", required_argument, NULL, 'X'},
     {"timeout", required_argument, NULL, 'T'},
     {"verbose", no_argument, NULL, 'v'},
@@ -108,11 +111,13 @@ typedef struct wrap {
     pid_t child;
     int to_child, from_child;
     const char *prefix;
-    size_t max_line; /* for the armor, prefix already taken off */
-    BUF out;         /* lines for the child */
-    BUF cin;         /* partial line from the child */
-    size_t cdiscard; /* bytes of an over-long child line being dropped */
-    BUF uin;         /* partial line from the user */
+    size_t max_line;     /* for the armor, prefix already taken off */
+    BUF out;             /* lines for the child */
+    unsigned line_delay; /* ms between lines written to the child */
+    int64_t next_write;  /* no new line before this time (line_delay) */
+    BUF cin;             /* partial line from the child */
+    size_t cdiscard;     /* bytes of an over-long child line being dropped */
+    BUF uin;             /* partial line from the user */
     size_t udiscard;
     int user_eof, child_eof;
     uint8_t echo[ECHO_RING][32];
@@ -308,7 +313,15 @@ static void read_user(WRAP *w)
 
 static void write_child(WRAP *w)
 {
-    ssize_t n = write(w->to_child, w->out.b + w->out.off, w->out.len - w->out.off);
+    size_t len = w->out.len - w->out.off;
+    if (w->line_delay != 0) {
+        /* One line at a time: relays that read in blocks and mark each
+         * block with the sender's name would otherwise cut lines apart. */
+        const uint8_t *nl = memchr(w->out.b + w->out.off, '\n', len);
+        if (nl != NULL)
+            len = (size_t)(nl - (w->out.b + w->out.off)) + 1;
+    }
+    ssize_t n = write(w->to_child, w->out.b + w->out.off, len);
     if (n < 0) {
         if (errno == EINTR || errno == EAGAIN)
             return;
@@ -324,6 +337,8 @@ static void write_child(WRAP *w)
         return;
     }
     w->out.off += (size_t)n;
+    if (w->line_delay != 0 && (size_t)n == len && w->out.b[w->out.off - 1] == '\n')
+        w->next_write = now_ms() + w->line_delay;
 }
 
 static int spawn(WRAP *w, char **argv)
@@ -405,6 +420,7 @@ static int wrap_loop(WRAP *w, unsigned timeout)
         int pending = w->out.off < w->out.len && !w->child_eof;
         if (c->finished && !pending)
             break;
+        int64_t hold = pending && w->next_write > now_ms() ? w->next_write : 0;
         if (app_interrupted && !w->user_eof) {
             w->user_eof = 1;
             if (!c->established) {
@@ -432,7 +448,7 @@ static int wrap_loop(WRAP *w, unsigned timeout)
             p[np].events = POLLIN;
             p[np++].revents = 0;
         }
-        if (pending) {
+        if (pending && hold == 0) {
             ou = (int)np;
             p[np].fd = w->to_child;
             p[np].events = POLLOUT;
@@ -455,6 +471,8 @@ static int wrap_loop(WRAP *w, unsigned timeout)
         }
         if (ack_due != 0 && (deadline < 0 || ack_due < deadline))
             deadline = ack_due;
+        if (hold != 0 && (deadline < 0 || hold < deadline))
+            deadline = hold;
         int wait = deadline < 0 ? -1 : deadline > now ? (int)(deadline - now) : 0;
         int r = poll(p, np, wait);
         if (r < 0 && errno != EINTR) {
@@ -476,7 +494,7 @@ static int wrap_loop(WRAP *w, unsigned timeout)
                 c->status = APP_FAIL;
                 break;
             }
-            if (c->finished && now >= deadline)
+            if (c->finished && flush_deadline != 0 && now >= flush_deadline)
                 break;
             continue;
         }
@@ -497,7 +515,7 @@ int cmd_wrap(int argc, char **argv)
     o.timeout = 30;
     o.policy = P11C_POLICY_WINDOW;
     int initiate = 0, c;
-    unsigned long max_line = 0;
+    unsigned long max_line = 0, line_delay = 0;
     const char *prefix = NULL;
     opterr = 0;
     optind = 1;
@@ -513,6 +531,10 @@ int cmd_wrap(int argc, char **argv)
         case 'M':
             if (app_parse_uint(optarg, 1, 1u << 24, &max_line) != 0)
                 return app_usage("wrap", "--max-line must be a number of bytes, not '%s'", optarg);
+            continue;
+        case 'D':
+            if (app_parse_uint(optarg, 0, 10000, &line_delay) != 0)
+                return app_usage("wrap", "--line-delay must be 0 to 10000 ms, not '%s'", optarg);
             continue;
         case 'X':
             prefix = optarg;
@@ -548,6 +570,7 @@ int cmd_wrap(int argc, char **argv)
     w.to_child = w.from_child = -1;
     w.prefix = prefix;
     w.max_line = max_line != 0 ? max_line - plen : 0;
+    w.line_delay = (unsigned)line_delay;
     app_signals_install();
     if (app_chat_init(&w.chat, &o, initiate ? P11C_INITIATOR : P11C_RESPONDER) != 0)
         goto end;
