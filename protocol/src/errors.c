@@ -18,8 +18,7 @@ static const char *const err_text[] = {
     [P11C_ERR_SIGNATURE] = "handshake signature does not verify",
     [P11C_ERR_SECRET] = "session secret did not decrypt to exactly 64 bytes",
     [P11C_ERR_CONFIRM] = "key confirmation failed",
-    [P11C_ERR_TRUST_MISMATCH] = "peer's identity or fingerprint is bound to another in the "
-                                "trust store",
+    [P11C_ERR_TRUST_MISMATCH] = "peer's identity or fingerprint is bound to another",
     [P11C_ERR_UNKNOWN_PEER] = "peer is not in the trust store (known peers only)",
     [P11C_ERR_RECORD_LENGTH] = "record length inconsistent or beyond its type's bound",
     [P11C_ERR_RECORD_HEADER] = "bad version, type or reserved byte in a record",
