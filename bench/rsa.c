@@ -1,0 +1,466 @@
+/*
+ * Items 1 and 2: RSA-2048 PSS-SHA256 signatures and OAEP decryption of a
+ * 64-byte secret, on one key held four ways: a token object and a session
+ * object in SoftHSM (both imported from the same software key, signed raw
+ * through pkcs11/), the token object through the p11chat provider (loaded
+ * from a pkcs11: URI with OSSL_STORE), and the software key itself in the
+ * default provider. Also the cost of loading a key through OSSL_STORE.
+ */
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <openssl/rsa.h>
+
+#include "bench.h"
+#include "p11c_pkcs11.h"
+
+#define MSG_LEN 900 /* about a handshake's signed input */
+
+static P11C_MODULE *mod;
+static P11C_KEY *tok_key, *ses_key;
+static EVP_PKEY *prov_key;
+static char load_uri[256];
+
+/* ---- Setup: one software key, imported twice ----------------------------------- */
+
+static int bn_param(EVP_PKEY *pk, const char *name, uint8_t **out, size_t *len)
+{
+    BIGNUM *bn = NULL;
+    int n;
+
+    if (!EVP_PKEY_get_bn_param(pk, name, &bn))
+        return 0;
+    n = BN_num_bytes(bn);
+    *out = OPENSSL_malloc((size_t)n);
+    if (*out != NULL)
+        *len = (size_t)BN_bn2bin(bn, *out);
+    BN_clear_free(bn);
+    return *out != NULL;
+}
+
+static int import_keys(void)
+{
+    P11C_RSA_PARTS parts;
+    P11C_TOKEN *t = NULL;
+    P11C_ERR err;
+    uint8_t *b[8] = {0};
+    size_t l[8] = {0};
+    static const char *names[8] = {OSSL_PKEY_PARAM_RSA_N,         OSSL_PKEY_PARAM_RSA_E,
+                                   OSSL_PKEY_PARAM_RSA_D,         OSSL_PKEY_PARAM_RSA_FACTOR1,
+                                   OSSL_PKEY_PARAM_RSA_FACTOR2,   OSSL_PKEY_PARAM_RSA_EXPONENT1,
+                                   OSSL_PKEY_PARAM_RSA_EXPONENT2, OSSL_PKEY_PARAM_RSA_COEFFICIENT1};
+    static const uint8_t id_tok[] = {0xb0}, id_ses[] = {0xb1};
+    char buf[512], uri[128];
+    CK_RV rv;
+    int ok = 0;
+
+    memset(&err, 0, sizeof(err));
+    rv = p11c_module_load(bench.module, &mod, &err);
+    if (rv == CKR_OK)
+        rv = p11c_module_set_pin(mod, "1234");
+    snprintf(uri, sizeof(uri), "pkcs11:token=%s", BENCH_TOKEN);
+    if (rv == CKR_OK)
+        rv = p11c_token_find(mod, uri, &t, &err);
+    if (rv == CKR_OK)
+        rv = p11c_token_login(t, NULL, &err);
+    if (rv != CKR_OK)
+        goto end;
+    for (int i = 0; i < 8; i++)
+        if (!bn_param(bench.sw_key, names[i], &b[i], &l[i]))
+            goto end;
+    parts = (P11C_RSA_PARTS){b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+                             l[0], l[1], l[2], l[3], l[4], l[5], l[6], l[7]};
+    rv = p11c_key_import(t, &parts, "bench", id_tok, 1, 1, &tok_key, &err);
+    if (rv == CKR_OK)
+        rv = p11c_key_import(t, &parts, "bench-session", id_ses, 1, 0, &ses_key, &err);
+    if (rv != CKR_OK)
+        goto end;
+    ok = 1;
+end:
+    if (!ok && rv != CKR_OK)
+        fprintf(stderr, "bench: pkcs11: %s\n", p11c_err_string(&err, buf, sizeof(buf)));
+    for (int i = 0; i < 8; i++)
+        OPENSSL_clear_free(b[i], l[i]);
+    return ok;
+}
+
+/* ---- Operations ------------------------------------------------------------------ */
+
+typedef struct op_arg {
+    P11C_KEY *raw;   /* raw PKCS#11 ... */
+    EVP_PKEY *pkey;  /* ... or EVP */
+    int oaep_sha256; /* decrypt: the SHA-256 ciphertext (X_509 for raw) */
+} OP_ARG;
+
+static uint8_t msg[MSG_LEN];
+static uint8_t ct_sha1[256], ct_sha256[256];
+static size_t ct_sha1_len, ct_sha256_len;
+
+static int op_raw_sign(void *arg)
+{
+    OP_ARG *a = arg;
+    uint8_t dgst[32], sig[256];
+    size_t siglen = sizeof(sig);
+    unsigned int dlen = 0;
+    P11C_MECH mech = {CKM_RSA_PKCS_PSS, CKM_SHA256, CKG_MGF1_SHA256, 32, NULL, 0};
+
+    /* The digest on the host, as the provider does. */
+    return EVP_Digest(msg, sizeof(msg), dgst, &dlen, EVP_sha256(), NULL) &&
+           p11c_key_sign(a->raw, &mech, dgst, dlen, sig, &siglen, NULL) == CKR_OK;
+}
+
+static int pss_sign(EVP_PKEY *pkey)
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    EVP_PKEY_CTX *pctx = NULL;
+    uint8_t sig[256];
+    size_t siglen = sizeof(sig);
+    int ok = md != NULL &&
+             EVP_DigestSignInit_ex(md, &pctx, "SHA256", bench.libctx, NULL, pkey, NULL) > 0 &&
+             EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) > 0 &&
+             EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, 32) > 0 &&
+             EVP_PKEY_CTX_set_rsa_mgf1_md_name(pctx, "SHA256", NULL) > 0 &&
+             EVP_DigestSign(md, sig, &siglen, msg, sizeof(msg)) > 0;
+
+    EVP_MD_CTX_free(md);
+    return ok;
+}
+
+static int op_evp_sign(void *arg)
+{
+    return pss_sign(((OP_ARG *)arg)->pkey);
+}
+
+static int op_raw_decrypt(void *arg)
+{
+    OP_ARG *a = arg;
+    uint8_t out[256];
+    size_t outlen = sizeof(out);
+    P11C_MECH oaep = {CKM_RSA_PKCS_OAEP, CKM_SHA_1, CKG_MGF1_SHA1, 0, NULL, 0};
+    P11C_MECH x509 = {CKM_RSA_X_509, 0, 0, 0, NULL, 0};
+    CK_RV rv;
+
+    if (a->oaep_sha256)
+        rv = p11c_key_decrypt(a->raw, &x509, ct_sha256, ct_sha256_len, out, &outlen, NULL);
+    else
+        rv = p11c_key_decrypt(a->raw, &oaep, ct_sha1, ct_sha1_len, out, &outlen, NULL);
+    OPENSSL_cleanse(out, sizeof(out));
+    return rv == CKR_OK && (a->oaep_sha256 ? outlen == 256 : outlen == 64);
+}
+
+static EVP_PKEY_CTX *oaep_ctx(EVP_PKEY *pkey, int sha256, int enc)
+{
+    const char *md = sha256 ? "SHA256" : "SHA1";
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(bench.libctx, pkey, NULL);
+
+    if (ctx == NULL)
+        return NULL;
+    if ((enc ? EVP_PKEY_encrypt_init(ctx) : EVP_PKEY_decrypt_init(ctx)) <= 0 ||
+        EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING) <= 0 ||
+        EVP_PKEY_CTX_set_rsa_oaep_md_name(ctx, md, NULL) <= 0 ||
+        EVP_PKEY_CTX_set_rsa_mgf1_md_name(ctx, md, NULL) <= 0) {
+        EVP_PKEY_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+static int op_evp_decrypt(void *arg)
+{
+    OP_ARG *a = arg;
+    EVP_PKEY_CTX *ctx = oaep_ctx(a->pkey, a->oaep_sha256, 0);
+    uint8_t out[256];
+    size_t outlen = sizeof(out);
+    int ok = ctx != NULL &&
+             EVP_PKEY_decrypt(ctx, out, &outlen, a->oaep_sha256 ? ct_sha256 : ct_sha1,
+                              a->oaep_sha256 ? ct_sha256_len : ct_sha1_len) > 0 &&
+             outlen == 64;
+
+    OPENSSL_cleanse(out, sizeof(out));
+    EVP_PKEY_CTX_free(ctx);
+    return ok;
+}
+
+static int make_ciphertexts(void)
+{
+    uint8_t sec[64];
+    EVP_PKEY_CTX *c1 = oaep_ctx(bench.sw_key, 0, 1), *c2 = oaep_ctx(bench.sw_key, 1, 1);
+    int ok;
+
+    ct_sha1_len = ct_sha256_len = 256;
+    ok = c1 != NULL && c2 != NULL && RAND_bytes(sec, sizeof(sec)) == 1 &&
+         EVP_PKEY_encrypt(c1, ct_sha1, &ct_sha1_len, sec, sizeof(sec)) > 0 &&
+         EVP_PKEY_encrypt(c2, ct_sha256, &ct_sha256_len, sec, sizeof(sec)) > 0;
+    EVP_PKEY_CTX_free(c1);
+    EVP_PKEY_CTX_free(c2);
+    return ok;
+}
+
+/* ---- Signatures -------------------------------------------------------------------- */
+
+static int op_engine_sign(void *arg)
+{
+    return bench_engine_sign(arg, msg, sizeof(msg));
+}
+
+static void signatures(void)
+{
+    int rounds = bench.rounds + 2;
+    OP_ARG tok = {tok_key, NULL, 0}, ses = {ses_key, NULL, 0};
+    OP_ARG prov = {NULL, prov_key, 0}, sw = {NULL, bench.sw_key, 0};
+    enum { TOK1, SES1, PROV1, SW1, ENG1, TOK2, SES2, PROV2, SW2, N };
+    BENCH_CONTENDER all[N] = {
+        [TOK1] = {.name = "raw C_Sign, token object", .op = op_raw_sign, .arg = &tok},
+        [SES1] = {.name = "raw C_Sign, session object", .op = op_raw_sign, .arg = &ses},
+        [PROV1] = {.name = "provider", .op = op_evp_sign, .arg = &prov},
+        [SW1] = {.name = "software", .op = op_evp_sign, .arg = &sw},
+        [ENG1] = {.name = "libp11 engine", .op = op_engine_sign},
+        [TOK2] = {.name = "raw token, 2 threads", .op = op_raw_sign, .arg = &tok, .threads = 2},
+        [SES2] = {.name = "raw session, 2 threads", .op = op_raw_sign, .arg = &ses, .threads = 2},
+        [PROV2] = {.name = "provider, 2 threads", .op = op_evp_sign, .arg = &prov, .threads = 2},
+        [SW2] = {.name = "software, 2 threads", .op = op_evp_sign, .arg = &sw, .threads = 2},
+    };
+    BENCH_CONTENDER c[N];
+    int at[N];
+    size_t n = 0;
+    void *eng = bench_engine_key(load_uri);
+
+    all[ENG1].arg = eng;
+    for (int i = 0; i < N; i++) {
+        at[i] = -1;
+        if ((i == PROV1 || i == PROV2) && prov_key == NULL)
+            continue;
+        if (i == ENG1 && eng == NULL)
+            continue;
+        at[i] = (int)n;
+        c[n++] = all[i];
+    }
+#define C(i) (&c[at[i]])
+    if (!bench_interleave(c, n, rounds))
+        goto end;
+    bench_row("signatures", "raw C_Sign, token object", bench_rate(C(TOK1), rounds), "sig/s", -1,
+              -1, NULL);
+    bench_row("signatures", "raw C_Sign, session object", bench_rate(C(SES1), rounds), "sig/s", -1,
+              bench_ratio(C(SES1), C(TOK1), rounds), "token object");
+    if (at[PROV1] >= 0)
+        bench_row("signatures", "provider, EVP_DigestSign (key from OSSL_STORE)",
+                  bench_rate(C(PROV1), rounds), "sig/s", -1,
+                  bench_ratio_best(C(PROV1), C(TOK1), C(SES1), rounds), "best raw");
+    bench_row("signatures", "software, default provider", bench_rate(C(SW1), rounds), "sig/s", -1,
+              bench_ratio_best(C(SW1), C(TOK1), C(SES1), rounds), "best raw");
+    if (at[ENG1] >= 0)
+        bench_row("signatures", "libp11 ENGINE (libengine-pkcs11-openssl)",
+                  bench_rate(C(ENG1), rounds), "sig/s", -1,
+                  bench_ratio_best(C(ENG1), C(TOK1), C(SES1), rounds), "best raw");
+    bench_row("signatures", "raw C_Sign, token object, 2 threads", bench_rate(C(TOK2), rounds),
+              "sig/s", -1, bench_ratio(C(TOK2), C(TOK1), rounds), "1 thread");
+    bench_row("signatures", "raw C_Sign, session object, 2 threads", bench_rate(C(SES2), rounds),
+              "sig/s", -1, bench_ratio(C(SES2), C(SES1), rounds), "1 thread");
+    if (at[PROV2] >= 0)
+        bench_row("signatures", "provider, 2 threads", bench_rate(C(PROV2), rounds), "sig/s", -1,
+                  bench_ratio(C(PROV2), C(PROV1), rounds), "1 thread");
+    bench_row("signatures", "software, 2 threads", bench_rate(C(SW2), rounds), "sig/s", -1,
+              bench_ratio(C(SW2), C(SW1), rounds), "1 thread");
+    if (at[PROV1] >= 0) {
+        bench_target("provider signing / best raw C_Sign",
+                     bench_ratio_best(C(PROV1), C(TOK1), C(SES1), rounds), "ratio", "ge", 0.95);
+        bench_target("provider signing, 2 threads / 1 thread",
+                     bench_ratio(C(PROV2), C(PROV1), rounds), "ratio", "ge", 1.7);
+    }
+#undef C
+end:
+    bench_contender_free(c, n);
+}
+
+/* ---- OAEP decryption ----------------------------------------------------------------- */
+
+static void decryption(void)
+{
+    int rounds = bench.rounds;
+    OP_ARG tok1 = {tok_key, NULL, 0}, ses1 = {ses_key, NULL, 0};
+    OP_ARG tokx = {tok_key, NULL, 1}, sesx = {ses_key, NULL, 1};
+    OP_ARG prov1 = {NULL, prov_key, 0}, prov256 = {NULL, prov_key, 1};
+    OP_ARG sw1 = {NULL, bench.sw_key, 0}, sw256 = {NULL, bench.sw_key, 1};
+    enum { TOK1, SES1, TOKX, SESX, SW1, SW256, PROV1, PROV256, N };
+    BENCH_CONTENDER c[N] = {
+        [TOK1] = {.name = "raw OAEP-SHA1, token", .op = op_raw_decrypt, .arg = &tok1},
+        [SES1] = {.name = "raw OAEP-SHA1, session", .op = op_raw_decrypt, .arg = &ses1},
+        [TOKX] = {.name = "raw X_509, token", .op = op_raw_decrypt, .arg = &tokx},
+        [SESX] = {.name = "raw X_509, session", .op = op_raw_decrypt, .arg = &sesx},
+        [SW1] = {.name = "software OAEP-SHA1", .op = op_evp_decrypt, .arg = &sw1},
+        [SW256] = {.name = "software OAEP-SHA256", .op = op_evp_decrypt, .arg = &sw256},
+        [PROV1] = {.name = "provider OAEP-SHA1", .op = op_evp_decrypt, .arg = &prov1},
+        [PROV256] = {.name = "provider OAEP-SHA256", .op = op_evp_decrypt, .arg = &prov256},
+    };
+    size_t n = prov_key != NULL ? N : PROV1;
+
+    if (!bench_interleave(c, n, rounds)) {
+        bench_contender_free(c, n);
+        return;
+    }
+    bench_row("decryption", "raw C_Decrypt OAEP-SHA1, token object", bench_rate(&c[TOK1], rounds),
+              "op/s", -1, -1, NULL);
+    bench_row("decryption", "raw C_Decrypt OAEP-SHA1, session object", bench_rate(&c[SES1], rounds),
+              "op/s", -1, bench_ratio(&c[SES1], &c[TOK1], rounds), "token object");
+    bench_row("decryption", "raw C_Decrypt X_509 (no padding), token object",
+              bench_rate(&c[TOKX], rounds), "op/s", -1, -1, NULL);
+    bench_row("decryption", "raw C_Decrypt X_509 (no padding), session object",
+              bench_rate(&c[SESX], rounds), "op/s", -1, bench_ratio(&c[SESX], &c[TOKX], rounds),
+              "token object");
+    if (prov_key != NULL) {
+        bench_row("decryption", "provider OAEP-SHA1 (native CKM_RSA_PKCS_OAEP)",
+                  bench_rate(&c[PROV1], rounds), "op/s", -1,
+                  bench_ratio_best(&c[PROV1], &c[TOK1], &c[SES1], rounds), "best raw OAEP");
+        bench_row("decryption", "provider OAEP-SHA256 (X_509 + host unpadding)",
+                  bench_rate(&c[PROV256], rounds), "op/s", -1,
+                  bench_ratio_best(&c[PROV256], &c[TOKX], &c[SESX], rounds), "best raw X_509");
+    }
+    bench_row("decryption", "software OAEP-SHA1", bench_rate(&c[SW1], rounds), "op/s", -1, -1,
+              NULL);
+    bench_row("decryption", "software OAEP-SHA256", bench_rate(&c[SW256], rounds), "op/s", -1, -1,
+              NULL);
+    bench_contender_free(c, n);
+}
+
+/* ---- Key load through OSSL_STORE --------------------------------------------------------- */
+
+static int op_load(void *arg)
+{
+    EVP_PKEY *k = bench_store_load(arg, load_uri, 1);
+
+    EVP_PKEY_free(k);
+    return k != NULL;
+}
+
+/* A library context with the provider configured by `conf`. */
+static OSSL_LIB_CTX *ctx_with(const char *conf)
+{
+    OSSL_LIB_CTX *ctx = OSSL_LIB_CTX_new();
+
+    if (ctx != NULL && !OSSL_LIB_CTX_load_config(ctx, conf)) {
+        OSSL_LIB_CTX_free(ctx);
+        ctx = NULL;
+    }
+    return ctx;
+}
+
+static void key_load(void)
+{
+    int samples = bench.quick ? 11 : 41;
+    double *t = calloc((size_t)samples, sizeof(double)), t0, cold;
+    OSSL_LIB_CTX *ctx;
+    int i = 0;
+
+    if (t == NULL)
+        return;
+    /* The first load in a fresh context: module load, C_Initialize, login. */
+    ctx = ctx_with(bench.conf);
+    t0 = bench_now();
+    if (ctx == NULL || !op_load(ctx)) {
+        bench_ossl_err("key load");
+        goto end;
+    }
+    cold = (bench_now() - t0) * 1e3;
+    for (i = 0; i < samples; i++) {
+        t0 = bench_now();
+        if (!op_load(ctx))
+            break;
+        t[i] = (bench_now() - t0) * 1e3;
+    }
+    if (i < samples)
+        goto end;
+    bench_row("key load", "OSSL_STORE load of a pkcs11: URI, first in a process", cold, "ms", -1,
+              -1, NULL);
+    bench_row("key load", "OSSL_STORE load of a pkcs11: URI, module ready",
+              bench_median(t, (size_t)i), "ms", bench_percentile(t, (size_t)i, 0.9), -1, NULL);
+    bench_target("key load (module ready), median", bench_median(t, (size_t)i), "ms", "lt", 3.0);
+
+    /* PKCS#11 calls: the same load through the counting module. */
+    if (bench.fault_so != NULL) {
+        OSSL_LIB_CTX *cc = ctx_with(bench.conf_count);
+        void *h = NULL;
+        unsigned long (*calls)(void) = NULL;
+        unsigned long c0, c1, c2;
+        if (cc != NULL && op_load(cc) && (h = dlopen(bench.fault_so, RTLD_NOW | RTLD_NOLOAD)) &&
+            (calls = (unsigned long (*)(void))dlsym(h, "p11c_fault_calls")) != NULL) {
+            c0 = calls();
+            op_load(cc);
+            c1 = calls();
+            op_load(cc);
+            c2 = calls();
+            bench_row("key load", "PKCS#11 calls per load (module ready)", (double)(c1 - c0),
+                      "calls", -1, -1, NULL);
+            if (c2 - c1 != c1 - c0)
+                bench_note("key load: successive loads made %lu then %lu PKCS#11 calls", c1 - c0,
+                           c2 - c1);
+        } else {
+            bench_note("key load: the counting module could not be used");
+            bench_ossl_err("key load count");
+        }
+        if (h != NULL)
+            dlclose(h);
+        OSSL_LIB_CTX_free(cc);
+    }
+end:
+    OSSL_LIB_CTX_free(ctx);
+    free(t);
+}
+
+/* Calls made by pkcs11/ itself for one p11c_key_load (the provider's store does one). */
+static void raw_load_calls(void)
+{
+    P11C_KEY *k = NULL;
+    P11C_ERR err;
+    unsigned long c0 = p11c_module_call_count(mod);
+    double t0 = bench_now(), el;
+
+    memset(&err, 0, sizeof(err));
+    if (p11c_key_load(mod, load_uri, P11C_WANT_PRIVATE, &k, &err) != CKR_OK)
+        return;
+    el = (bench_now() - t0) * 1e3;
+    bench_row("key load", "p11c_key_load alone (pkcs11/, session pool ready)", el, "ms", -1, -1,
+              NULL);
+    bench_row("key load", "PKCS#11 calls of p11c_key_load alone",
+              (double)(p11c_module_call_count(mod) - c0), "calls", -1, -1, NULL);
+    p11c_key_free(k);
+}
+
+void bench_rsa(void)
+{
+    RAND_bytes(msg, sizeof(msg));
+    if (!import_keys() || !make_ciphertexts()) {
+        fprintf(stderr, "bench: rsa: setup failed\n");
+        bench_ossl_err("rsa");
+        goto end;
+    }
+    snprintf(load_uri, sizeof(load_uri), "pkcs11:token=%s;object=bench;type=private", BENCH_TOKEN);
+    if (bench.have_provider) {
+        prov_key = bench_store_load(bench.libctx, load_uri, 1);
+        if (prov_key == NULL) {
+            fprintf(stderr, "bench: the provider cannot load %s\n", load_uri);
+            bench_ossl_err("rsa");
+        }
+    }
+    if (bench_section_wanted("sign"))
+        signatures();
+    if (bench_section_wanted("decrypt"))
+        decryption();
+    if (bench_section_wanted("load")) {
+        if (prov_key != NULL)
+            key_load();
+        raw_load_calls();
+    }
+end:
+    EVP_PKEY_free(prov_key);
+    prov_key = NULL;
+    p11c_key_free(tok_key);
+    p11c_key_free(ses_key);
+    p11c_module_free(mod);
+    tok_key = ses_key = NULL;
+    mod = NULL;
+}

@@ -1,0 +1,476 @@
+/* Timing, interleaved rounds, statistics and the result table. */
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/err.h>
+#include <openssl/store.h>
+
+#include "bench.h"
+
+double bench_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* ---- Rounds ----------------------------------------------------------------- */
+
+typedef struct worker {
+    BENCH_CONTENDER *c;
+    pthread_barrier_t *start;
+    size_t n;
+    int ok;
+} WORKER;
+
+static void *worker_run(void *arg)
+{
+    WORKER *w = arg;
+
+    pthread_barrier_wait(w->start);
+    w->ok = 1;
+    for (size_t i = 0; i < w->n; i++)
+        if (!w->c->op(w->c->arg)) {
+            w->ok = 0;
+            break;
+        }
+    return NULL;
+}
+
+/* Seconds for one round of c with n operations per thread; < 0 on failure. */
+static double run_round(BENCH_CONTENDER *c, size_t n)
+{
+    int threads = c->threads > 1 ? c->threads : 1;
+    double t0, t1;
+
+    if (threads == 1) {
+        t0 = bench_now();
+        for (size_t i = 0; i < n; i++)
+            if (!c->op(c->arg))
+                return -1;
+        t1 = bench_now();
+        return t1 - t0;
+    }
+
+    pthread_t tid[16];
+    WORKER w[16];
+    pthread_barrier_t start;
+    int started = 0, ok = 1;
+
+    if (threads > 16)
+        threads = 16;
+    pthread_barrier_init(&start, NULL, (unsigned)threads + 1);
+    for (int i = 0; i < threads; i++) {
+        w[i] = (WORKER){c, &start, n, 0};
+        if (pthread_create(&tid[i], NULL, worker_run, &w[i]) != 0)
+            break;
+        started++;
+    }
+    if (started < threads) {
+        /* Cannot happen in practice; release the ones waiting and give up. */
+        fprintf(stderr, "bench: cannot start %d threads\n", threads);
+        abort();
+    }
+    pthread_barrier_wait(&start);
+    t0 = bench_now();
+    for (int i = 0; i < threads; i++) {
+        pthread_join(tid[i], NULL);
+        ok &= w[i].ok;
+    }
+    t1 = bench_now();
+    pthread_barrier_destroy(&start);
+    return ok ? t1 - t0 : -1;
+}
+
+static int calibrate(BENCH_CONTENDER *c)
+{
+    double t0 = bench_now(), el;
+    size_t k = 0;
+
+    /* Warm up and estimate: at least 3 operations and a quarter of a round. */
+    do {
+        if (!c->op(c->arg))
+            return 0;
+        k++;
+        el = bench_now() - t0;
+    } while (k < 3 || el < bench.round_s / 4);
+    c->per_round = (size_t)((double)k * bench.round_s / el);
+    if (c->per_round < 1)
+        c->per_round = 1;
+    return 1;
+}
+
+int bench_interleave(BENCH_CONTENDER *c, size_t n, int rounds)
+{
+    int ok = 1;
+
+    for (size_t i = 0; i < n; i++) {
+        c[i].rate = calloc((size_t)rounds, sizeof(double));
+        /* A contender with a prepare step must say how many operations a round has. */
+        c[i].failed = c[i].rate == NULL || (c[i].per_round == 0 && c[i].prepare != NULL) ||
+                      (c[i].per_round == 0 && !calibrate(&c[i]));
+        if (c[i].failed) {
+            fprintf(stderr, "bench: %s failed\n", c[i].name);
+            bench_ossl_err(c[i].name);
+            ok = 0;
+        }
+    }
+    for (int r = 0; r < rounds && ok; r++) {
+        /* Alternate the order too (A B, B A): neither side always follows the other. */
+        for (size_t j = 0; j < n; j++) {
+            size_t i = (r & 1) ? n - 1 - j : j;
+            double s;
+            if (c[i].prepare != NULL && !c[i].prepare(c[i].arg, c[i].per_round)) {
+                s = -1;
+            } else {
+                s = run_round(&c[i], c[i].per_round);
+            }
+            int threads = c[i].threads > 1 ? c[i].threads : 1;
+            if (s <= 0) {
+                fprintf(stderr, "bench: %s failed in round %d\n", c[i].name, r);
+                bench_ossl_err(c[i].name);
+                c[i].failed = 1;
+                ok = 0;
+                break;
+            }
+            c[i].rate[r] = (double)(c[i].per_round * (size_t)threads) / s;
+        }
+    }
+    return ok;
+}
+
+void bench_contender_free(BENCH_CONTENDER *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(c[i].rate);
+        c[i].rate = NULL;
+    }
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+double bench_percentile(const double *v, size_t n, double p)
+{
+    double *s, pos, r;
+    size_t lo;
+
+    if (n == 0)
+        return NAN;
+    s = malloc(n * sizeof(*s));
+    if (s == NULL)
+        return NAN;
+    memcpy(s, v, n * sizeof(*s));
+    qsort(s, n, sizeof(*s), cmp_double);
+    pos = p * (double)(n - 1);
+    lo = (size_t)pos;
+    r = lo + 1 < n ? s[lo] + (pos - (double)lo) * (s[lo + 1] - s[lo]) : s[lo];
+    free(s);
+    return r;
+}
+
+double bench_median(const double *v, size_t n)
+{
+    return bench_percentile(v, n, 0.5);
+}
+
+double bench_rate(const BENCH_CONTENDER *c, int rounds)
+{
+    return c->failed ? NAN : bench_median(c->rate, (size_t)rounds);
+}
+
+double bench_ratio(const BENCH_CONTENDER *a, const BENCH_CONTENDER *b, int rounds)
+{
+    double q[256];
+    int n = rounds < 256 ? rounds : 256;
+
+    if (a->failed || b->failed)
+        return NAN;
+    for (int r = 0; r < n; r++)
+        q[r] = a->rate[r] / b->rate[r];
+    return bench_median(q, (size_t)n);
+}
+
+double bench_ratio_best(const BENCH_CONTENDER *a, const BENCH_CONTENDER *b1,
+                        const BENCH_CONTENDER *b2, int rounds)
+{
+    double q[256];
+    int n = rounds < 256 ? rounds : 256;
+
+    if (a->failed || b1->failed || b2->failed)
+        return NAN;
+    for (int r = 0; r < n; r++)
+        q[r] = a->rate[r] / fmax(b1->rate[r], b2->rate[r]);
+    return bench_median(q, (size_t)n);
+}
+
+/* ---- Results ---------------------------------------------------------------- */
+
+typedef struct row {
+    char section[32];
+    char name[96];
+    double value;
+    char unit[16];
+    double p90;
+    double ratio;
+    char vs[64];
+} ROW;
+
+typedef struct target {
+    char name[96];
+    double value;
+    char unit[16];
+    char cmp[3];
+    double target;
+    int met;
+} TARGET;
+
+static ROW rows[256];
+static size_t nrows;
+static TARGET targets[32];
+static size_t ntargets;
+static char notes[32][512];
+static size_t nnotes;
+
+static void copy(char *dst, size_t cap, const char *src)
+{
+    snprintf(dst, cap, "%s", src == NULL ? "" : src);
+}
+
+void bench_row(const char *section, const char *name, double value, const char *unit, double p90,
+               double ratio, const char *vs)
+{
+    ROW *r;
+
+    if (nrows == sizeof(rows) / sizeof(rows[0]))
+        return;
+    r = &rows[nrows++];
+    copy(r->section, sizeof(r->section), section);
+    copy(r->name, sizeof(r->name), name);
+    copy(r->unit, sizeof(r->unit), unit);
+    copy(r->vs, sizeof(r->vs), vs);
+    r->value = value;
+    r->p90 = p90;
+    r->ratio = ratio;
+}
+
+void bench_target(const char *name, double value, const char *unit, const char *cmp, double target)
+{
+    TARGET *t;
+
+    if (ntargets == sizeof(targets) / sizeof(targets[0]))
+        return;
+    t = &targets[ntargets++];
+    copy(t->name, sizeof(t->name), name);
+    copy(t->unit, sizeof(t->unit), unit);
+    copy(t->cmp, sizeof(t->cmp), cmp);
+    t->value = value;
+    t->target = target;
+    t->met = !isnan(value) && (strcmp(cmp, "lt") == 0 ? value < target : value >= target);
+}
+
+void bench_note(const char *fmt, ...)
+{
+    va_list ap;
+
+    if (nnotes == sizeof(notes) / sizeof(notes[0]))
+        return;
+    va_start(ap, fmt);
+    vsnprintf(notes[nnotes++], sizeof(notes[0]), fmt, ap);
+    va_end(ap);
+}
+
+int bench_targets_met(void)
+{
+    for (size_t i = 0; i < ntargets; i++)
+        if (!targets[i].met)
+            return 0;
+    return 1;
+}
+
+/* Values from 0.001 to 10^9 in a readable number of digits. */
+static void fmt_value(char *buf, size_t cap, double v)
+{
+    double a = fabs(v);
+
+    if (isnan(v))
+        snprintf(buf, cap, "n/a");
+    else if (a >= 1000)
+        snprintf(buf, cap, "%.0f", v);
+    else if (a >= 100)
+        snprintf(buf, cap, "%.1f", v);
+    else if (a >= 1)
+        snprintf(buf, cap, "%.2f", v);
+    else
+        snprintf(buf, cap, "%.3f", v);
+}
+
+void bench_print(void)
+{
+    const char *sec = "";
+    char v[32], p[32], q[32];
+
+    for (size_t i = 0; i < nrows; i++) {
+        ROW *r = &rows[i];
+        if (strcmp(sec, r->section) != 0) {
+            sec = r->section;
+            printf("\n== %s\n", sec);
+            printf("%-52s %12s %-9s %10s %8s  %s\n", "", "value", "unit", "p90", "ratio", "vs");
+        }
+        fmt_value(v, sizeof(v), r->value);
+        if (r->p90 >= 0)
+            fmt_value(p, sizeof(p), r->p90);
+        else
+            p[0] = '\0';
+        if (r->ratio >= 0 || isnan(r->ratio))
+            snprintf(q, sizeof(q), "%.3f", r->ratio);
+        else
+            q[0] = '\0';
+        printf("%-52s %12s %-9s %10s %8s  %s\n", r->name, v, r->unit, p, q,
+               r->ratio >= 0 || isnan(r->ratio) ? r->vs : "");
+    }
+    printf("\n== targets\n");
+    for (size_t i = 0; i < ntargets; i++) {
+        TARGET *t = &targets[i];
+        fmt_value(v, sizeof(v), t->value);
+        fmt_value(p, sizeof(p), t->target);
+        printf("%-52s %12s %-9s %2s %-8s %s\n", t->name, v, t->unit,
+               strcmp(t->cmp, "lt") == 0 ? "<" : ">=", p, t->met ? "met" : "MISSED");
+    }
+    if (nnotes > 0)
+        printf("\n");
+    for (size_t i = 0; i < nnotes; i++)
+        printf("note: %s\n", notes[i]);
+}
+
+static void json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s != '\0'; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\')
+            fprintf(f, "\\%c", ch);
+        else if (ch < 0x20)
+            fprintf(f, "\\u%04x", ch);
+        else
+            fputc(ch, f);
+    }
+    fputc('"', f);
+}
+
+static void json_num(FILE *f, double v)
+{
+    if (isnan(v) || isinf(v))
+        fputs("null", f);
+    else
+        fprintf(f, "%.6g", v);
+}
+
+int bench_write_json(const char *path)
+{
+    FILE *f = fopen(path, "w");
+
+    if (f == NULL) {
+        perror(path);
+        return 0;
+    }
+    fputs("{\n  \"machine\": ", f);
+    json_str(f, bench.machine);
+    fprintf(f, ",\n  \"quick\": %s,\n  \"rows\": [\n", bench.quick ? "true" : "false");
+    for (size_t i = 0; i < nrows; i++) {
+        ROW *r = &rows[i];
+        fputs("    {\"section\": ", f);
+        json_str(f, r->section);
+        fputs(", \"name\": ", f);
+        json_str(f, r->name);
+        fputs(", \"value\": ", f);
+        json_num(f, r->value);
+        fputs(", \"unit\": ", f);
+        json_str(f, r->unit);
+        if (r->p90 >= 0) {
+            fputs(", \"p90\": ", f);
+            json_num(f, r->p90);
+        }
+        if (r->ratio >= 0 || isnan(r->ratio)) {
+            fputs(", \"ratio\": ", f);
+            json_num(f, r->ratio);
+            fputs(", \"vs\": ", f);
+            json_str(f, r->vs);
+        }
+        fprintf(f, "}%s\n", i + 1 < nrows ? "," : "");
+    }
+    fputs("  ],\n  \"targets\": [\n", f);
+    for (size_t i = 0; i < ntargets; i++) {
+        TARGET *t = &targets[i];
+        int lt = strcmp(t->cmp, "lt") == 0;
+        fputs("    {\"name\": ", f);
+        json_str(f, t->name);
+        /* ratio: the measured ratio; for a bound in units (key load) the
+         * measured value over the bound, which must stay below 1. */
+        fputs(", \"ratio\": ", f);
+        json_num(f, lt ? t->value / t->target : t->value);
+        fputs(", \"target\": ", f);
+        json_num(f, lt ? 1.0 : t->target);
+        fputs(", \"value\": ", f);
+        json_num(f, t->value);
+        fputs(", \"unit\": ", f);
+        json_str(f, t->unit);
+        fputs(", \"bound\": ", f);
+        json_num(f, t->target);
+        fprintf(f, ", \"comparison\": \"%s\", \"met\": %s}%s\n",
+                lt ? "<" : ">=", t->met ? "true" : "false", i + 1 < ntargets ? "," : "");
+    }
+    fputs("  ],\n  \"notes\": [\n", f);
+    for (size_t i = 0; i < nnotes; i++) {
+        fputs("    ", f);
+        json_str(f, notes[i]);
+        fprintf(f, "%s\n", i + 1 < nnotes ? "," : "");
+    }
+    fputs("  ]\n}\n", f);
+    return fclose(f) == 0;
+}
+
+/* ---- Helpers ---------------------------------------------------------------- */
+
+void bench_ossl_err(const char *what)
+{
+    unsigned long e;
+    char buf[256];
+
+    while ((e = ERR_get_error()) != 0) {
+        ERR_error_string_n(e, buf, sizeof(buf));
+        fprintf(stderr, "bench: %s: %s\n", what, buf);
+    }
+}
+
+EVP_PKEY *bench_store_load(OSSL_LIB_CTX *libctx, const char *uri, int want_private)
+{
+    OSSL_STORE_CTX *sc = OSSL_STORE_open_ex(uri, libctx, NULL, NULL, NULL, NULL, NULL, NULL);
+    EVP_PKEY *key = NULL;
+
+    if (sc == NULL)
+        return NULL;
+    OSSL_STORE_expect(sc, want_private ? OSSL_STORE_INFO_PKEY : OSSL_STORE_INFO_PUBKEY);
+    while (key == NULL && !OSSL_STORE_eof(sc)) {
+        OSSL_STORE_INFO *info = OSSL_STORE_load(sc);
+        if (info == NULL)
+            break;
+        if (OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PKEY)
+            key = OSSL_STORE_INFO_get1_PKEY(info);
+        else if (OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PUBKEY)
+            key = OSSL_STORE_INFO_get1_PUBKEY(info);
+        OSSL_STORE_INFO_free(info);
+    }
+    OSSL_STORE_close(sc);
+    return key;
+}
