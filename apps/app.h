@@ -63,6 +63,10 @@ EVP_PKEY *app_key_load(APP_OSSL *o, const char *spec, int need_private);
  * of it when there is none). NULL (after a message) when both give a PIN. */
 char *app_uri_with_pin(const char *uri, const char *pin_source);
 
+/* The URI with its object, id and type attributes taken out: the token
+ * alone (fresh buffer, free()). */
+char *app_uri_token(const char *uri);
+
 /* Value of the path attribute `name` of a pkcs11: URI, percent-decoded into
  * a fresh buffer (*len bytes, NUL-terminated), or NULL when absent. -1 in
  * *len when the URI is malformed. */
@@ -114,6 +118,7 @@ typedef struct app_chat_opts {
 typedef struct app_chat {
     APP_OSSL ossl;
     EVP_PKEY *key;
+    char *token_uri; /* where token session keys are made, or NULL */
     P11C_TRUST *trust;
     P11C_SESSION *s;
     int verbose;

@@ -92,6 +92,17 @@ int app_ossl_need_provider(APP_OSSL *o)
 {
     if (o->provider_loaded)
         return 0;
+    /* --pin-source is also the provider's PIN for what has no URI of its own
+     * (session keys made in the token), unless the user set one already. */
+    if (o->pin_source != NULL && getenv("P11CHAT_PKCS11_PIN") == NULL) {
+        char abs[PATH_MAX], spec[PATH_MAX + 8];
+        if (realpath(o->pin_source, abs) == NULL) {
+            app_msg("cannot read the PIN file '%s': %s", o->pin_source, strerror(errno));
+            return -1;
+        }
+        snprintf(spec, sizeof(spec), "file:%s", abs);
+        setenv("P11CHAT_PKCS11_PIN", spec, 1);
+    }
     if (!OSSL_PROVIDER_available(o->libctx, P11CHAT_PROVIDER_NAME)) {
         const char *dir = app_provider_dir();
         if (!OSSL_PROVIDER_set_default_search_path(o->libctx, dir) ||
@@ -235,6 +246,52 @@ char *app_uri_with_pin(const char *uri, const char *pin_source)
     memcpy(out + n, strchr(uri, '?') != NULL ? "&pin-source=" : "?pin-source=", 12);
     pct_encode(out + n + 12, (const uint8_t *)abs, alen, 1);
     return out;
+}
+
+/* The URI without the path attributes named in `drop` (NULL-terminated). */
+static char *uri_without(const char *uri, const char *const *drop)
+{
+    const char *path, *query;
+    size_t pathlen;
+    uri_split(uri, &path, &pathlen, &query);
+    char *out = malloc(strlen(uri) + 1);
+    if (out == NULL)
+        return NULL;
+    size_t o = 0;
+    memcpy(out, "pkcs11:", 7);
+    o = 7;
+    const char *p = path, *end = path + pathlen;
+    while (p < end) {
+        const char *e = memchr(p, ';', (size_t)(end - p));
+        if (e == NULL)
+            e = end;
+        int skip = (e == p);
+        for (size_t i = 0; !skip && drop[i] != NULL; i++) {
+            size_t n = strlen(drop[i]);
+            if ((size_t)(e - p) > n && strncasecmp(p, drop[i], n) == 0 && p[n] == '=')
+                skip = 1;
+        }
+        if (!skip) {
+            if (o > 7)
+                out[o++] = ';';
+            memcpy(out + o, p, (size_t)(e - p));
+            o += (size_t)(e - p);
+        }
+        p = e + 1;
+    }
+    if (query != NULL) {
+        out[o++] = '?';
+        memcpy(out + o, query, strlen(query));
+        o += strlen(query);
+    }
+    out[o] = '\0';
+    return out;
+}
+
+char *app_uri_token(const char *uri)
+{
+    static const char *const drop[] = {"object", "id", "type", NULL};
+    return uri_without(uri, drop);
 }
 
 /* ---- Loading keys --------------------------------------------------------- */
@@ -417,46 +474,6 @@ static const char keygen_usage[] =
     "(id=%01%02...); without one a random id is chosen. A label or id already\n"
     "in use on the token is refused, so no key is ever replaced.\n"
     "Prints the URI of the new key and its fingerprints.\n";
-
-/* The URI without the path attributes named in `drop` (NULL-terminated). */
-static char *uri_without(const char *uri, const char *const *drop)
-{
-    const char *path, *query;
-    size_t pathlen;
-    uri_split(uri, &path, &pathlen, &query);
-    char *out = malloc(strlen(uri) + 1);
-    if (out == NULL)
-        return NULL;
-    size_t o = 0;
-    memcpy(out, "pkcs11:", 7);
-    o = 7;
-    const char *p = path, *end = path + pathlen;
-    while (p < end) {
-        const char *e = memchr(p, ';', (size_t)(end - p));
-        if (e == NULL)
-            e = end;
-        int skip = (e == p);
-        for (size_t i = 0; !skip && drop[i] != NULL; i++) {
-            size_t n = strlen(drop[i]);
-            if ((size_t)(e - p) > n && strncasecmp(p, drop[i], n) == 0 && p[n] == '=')
-                skip = 1;
-        }
-        if (!skip) {
-            if (o > 7)
-                out[o++] = ';';
-            memcpy(out + o, p, (size_t)(e - p));
-            o += (size_t)(e - p);
-        }
-        p = e + 1;
-    }
-    if (query != NULL) {
-        out[o++] = '?';
-        memcpy(out + o, query, strlen(query));
-        o += strlen(query);
-    }
-    out[o] = '\0';
-    return out;
-}
 
 /* 1 when some object (key half) matches `uri`, 0 when none does. */
 static int uri_taken(APP_OSSL *o, const char *uri)
@@ -642,6 +659,9 @@ int cmd_keygen(int argc, char **argv)
     }
     if (EVP_PKEY_keygen(ctx, &pkey) <= 0) {
         app_ossl_msg("keygen: the token could not make the key (no key was made)");
+        if (pin == NULL && !query_has(key, "pin-value") && !query_has(key, "pin-source") &&
+            getenv("P11CHAT_PKCS11_PIN") == NULL)
+            app_msg("keygen: no PIN was given: use --pin-source FILE");
         goto end;
     }
     {

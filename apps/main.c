@@ -46,25 +46,23 @@ void app_ossl_msg(const char *fmt, ...)
     va_end(ap);
 
     /* The first error raised is the one nearest the cause (the provider's
-     * PKCS#11 reason, say); later ones are the callers' generic summaries. */
+     * PKCS#11 reason, say); later ones are the callers' generic summaries.
+     * Engine and DSO errors are noise from inside the token library (SoftHSM2
+     * looks for OpenSSL engines it may not find). */
     const char *data = NULL;
     int flags = 0;
     unsigned long e, first = 0;
     const char *first_data = NULL;
     while ((e = ERR_get_error_all(NULL, NULL, NULL, &data, &flags)) != 0) {
-        if (first == 0) {
+        int lib = ERR_GET_LIB(e);
+        if (first == 0 && lib != ERR_LIB_DSO && lib != ERR_LIB_ENGINE) {
             first = e;
             first_data = (flags & ERR_TXT_STRING) && data != NULL && *data ? data : NULL;
+            snprintf(reason, sizeof(reason), ": %s",
+                     first_data != NULL                   ? first_data
+                     : ERR_reason_error_string(e) != NULL ? ERR_reason_error_string(e)
+                                                          : "unknown error");
         }
-    }
-    if (first != 0) {
-        const char *r = ERR_reason_error_string(first);
-        if (first_data != NULL && r != NULL)
-            snprintf(reason, sizeof(reason), ": %s (%s)", r, first_data);
-        else if (first_data != NULL)
-            snprintf(reason, sizeof(reason), ": %s", first_data);
-        else if (r != NULL)
-            snprintf(reason, sizeof(reason), ": %s", r);
     }
     fprintf(stderr, "%s: %s%s\n", APP_NAME, buf, reason);
 }

@@ -12,7 +12,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/params.h>
 
 #include "p11chat_provider.h"
 
@@ -103,6 +105,31 @@ int app_chat_option(const char *cmd, int opt, const char *arg, APP_CHAT_OPTS *o)
     }
 }
 
+/* S in the token, on the token of our long-term key when that is one. */
+static EVP_PKEY *token_session_key(void *arg)
+{
+    APP_CHAT *c = arg;
+    EVP_PKEY *pkey = NULL;
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(c->ossl.libctx, "RSA", P11CHAT_PROVIDER_PROPQ);
+    size_t bits = 2048;
+    int persistent = 0;
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_size_t(OSSL_PKEY_PARAM_RSA_BITS, &bits),
+        OSSL_PARAM_int(P11CHAT_PKEY_PARAM_PERSISTENT, &persistent),
+        OSSL_PARAM_END,
+        OSSL_PARAM_END,
+    };
+    if (c->token_uri != NULL)
+        params[2] = OSSL_PARAM_construct_utf8_string(P11CHAT_PKEY_PARAM_URI, c->token_uri, 0);
+    if (ctx == NULL || EVP_PKEY_keygen_init(ctx) <= 0 ||
+        EVP_PKEY_CTX_set_params(ctx, params) <= 0 || EVP_PKEY_keygen(ctx, &pkey) <= 0) {
+        app_ossl_msg("cannot make the session key in the token");
+        pkey = NULL;
+    }
+    EVP_PKEY_CTX_free(ctx);
+    return pkey;
+}
+
 int app_chat_init(APP_CHAT *c, const APP_CHAT_OPTS *o, p11c_role role)
 {
     p11c_err e;
@@ -112,6 +139,13 @@ int app_chat_init(APP_CHAT *c, const APP_CHAT_OPTS *o, p11c_role role)
     if (app_ossl_init(&c->ossl) != 0)
         return -1;
     c->ossl.pin_source = o->pin_source;
+    /* Many tokens (SoftHSM2 among them) do OAEP only with SHA-1. Decrypting
+     * Sec with a session key S made in the token then needs the provider's
+     * fallback (raw RSA in the token, OAEP decoded on the host); this costs
+     * nothing here, as Sec comes to the host anyway to derive the keys.
+     * The provider reads this when it is loaded: set it first. */
+    if (o->token_session && getenv("P11CHAT_OAEP_FALLBACK") == NULL)
+        setenv("P11CHAT_OAEP_FALLBACK", "yes", 1);
 
     const char *path = app_trust_path(o->trust);
     if (path == NULL || (c->trust = app_trust_load(path)) == NULL)
@@ -135,7 +169,13 @@ int app_chat_init(APP_CHAT *c, const APP_CHAT_OPTS *o, p11c_role role)
     cfg.trust = c->trust;
     cfg.known_only = o->known_only;
     cfg.policy = (p11c_policy)o->policy;
-    cfg.session_key_propq = o->token_session ? P11CHAT_PROVIDER_PROPQ : "provider=default";
+    cfg.session_key_propq = "provider=default";
+    if (o->token_session) {
+        if (app_is_uri(o->key) && (c->token_uri = app_uri_token(o->key)) == NULL)
+            return -1;
+        cfg.session_key_fn = token_session_key;
+        cfg.session_key_arg = c;
+    }
     c->s = p11c_session_new(&cfg, &e);
     if (c->s == NULL) {
         app_ossl_msg("cannot start the session: %s", p11c_strerror(e));
@@ -149,6 +189,7 @@ void app_chat_free(APP_CHAT *c)
     p11c_session_free(c->s);
     p11c_trust_free(c->trust);
     EVP_PKEY_free(c->key);
+    free(c->token_uri);
     free(c->ctl);
     if (c->ossl.libctx != NULL)
         app_ossl_free(&c->ossl);
