@@ -320,6 +320,17 @@ static void rec_hs_free(REC_HS *r)
     json_decref(r->j);
 }
 
+/* keys.json's session key, parsed once; each session takes its own reference. */
+static EVP_PKEY *cached_session_key(void *arg)
+{
+    static EVP_PKEY *k;
+
+    (void)arg;
+    if (k == NULL)
+        k = pt_key(NULL, "session"); /* kept for the life of the program */
+    return EVP_PKEY_up_ref(k) ? k : NULL;
+}
+
 static P11C_SESSION *rec_session(REC_HS *r, p11c_role role, int upto)
 {
     P11C_CONFIG c = {0};
@@ -331,7 +342,7 @@ static P11C_SESSION *rec_session(REC_HS *r, p11c_role role, int upto)
     c.key = role == P11C_INITIATOR ? r->ka : r->kb;
     c.identity = role == P11C_INITIATOR ? "Alice" : "Bob";
     c.trust = role == P11C_INITIATOR ? r->ta : r->tb;
-    c.session_key_fn = pt_session_key_fn;
+    c.session_key_fn = cached_session_key;
     s = p11c_session_new(&c, NULL);
     CU_ASSERT_FATAL(s != NULL);
     p11c_session_set_test_hooks(s, role == P11C_INITIATOR ? &r->ha : &r->hb);
@@ -345,6 +356,40 @@ static P11C_SESSION *rec_session(REC_HS *r, p11c_role role, int upto)
     return s;
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define FLIP_SAMPLED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FLIP_SAMPLED 1
+#endif
+#endif
+
+/*
+ * Under the sanitizers (ten times slower) every bit of the message header, of
+ * every length prefix and of the last 32 bytes is flipped, and every bit of
+ * every 16th byte elsewhere; the normal build flips every bit.
+ */
+static int flip_byte(const uint8_t *msg, size_t len, size_t i)
+{
+#ifdef FLIP_SAMPLED
+    size_t off = msg[1] == P11C_MSG_HELLO ? 3 : 2;
+
+    if (i < off || i + 32 >= len || i % 16 == 0)
+        return 1;
+    while (off + 4 <= len) {
+        if (i >= off && i < off + 4)
+            return 1;
+        off += 4 + p11c_get_u32(msg + off);
+    }
+    return 0;
+#else
+    (void)msg;
+    (void)len;
+    (void)i;
+    return 1;
+#endif
+}
+
 /*
  * Flips every bit of `msg` and feeds each copy to a fresh session in the state
  * that expects it: every one must fail the session, send nothing and report an
@@ -353,7 +398,7 @@ static P11C_SESSION *rec_session(REC_HS *r, p11c_role role, int upto)
 static void flip_all(REC_HS *r, p11c_role role, int upto, const uint8_t *msg, size_t len)
 {
     uint8_t *m = OPENSSL_memdup(msg, len);
-    size_t rejected = 0, ol;
+    size_t rejected = 0, flipped = 0, ol;
     P11C_SESSION *s;
 
     s = rec_session(r, role, upto);
@@ -363,6 +408,9 @@ static void flip_all(REC_HS *r, p11c_role role, int upto, const uint8_t *msg, si
         p11c_err e;
         uint8_t *o;
 
+        if (!flip_byte(msg, len, bit / 8))
+            continue;
+        flipped++;
         m[bit / 8] ^= (uint8_t)(1u << (bit % 8));
         s = rec_session(r, role, upto);
         e = p11c_session_recv(s, m, len);
@@ -375,7 +423,10 @@ static void flip_all(REC_HS *r, p11c_role role, int upto, const uint8_t *msg, si
         p11c_session_free(s);
         m[bit / 8] ^= (uint8_t)(1u << (bit % 8));
     }
-    CU_ASSERT_EQUAL(rejected, len * 8);
+    CU_ASSERT_EQUAL(rejected, flipped);
+#ifndef FLIP_SAMPLED
+    CU_ASSERT_EQUAL(flipped, len * 8);
+#endif
     OPENSSL_free(m);
 }
 
