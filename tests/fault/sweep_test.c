@@ -1,0 +1,323 @@
+/*
+ * Fault sweeps: every PKCS#11 call made during a provider sign, a provider
+ * decrypt, a key load through OSSL_STORE and a whole P11C handshake with
+ * token keys is failed in turn with each CKR below. Each run must end in a
+ * clear error (the CKR's name in OpenSSL's error queue) or in a correct
+ * result where recovery is possible; and once the fault is cleared, the same
+ * operation must succeed. Crashes, hangs and leaks are caught by the test
+ * harness (sanitizers, ctest's timeout).
+ */
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/provider.h>
+#include <openssl/rsa.h>
+#include <openssl/store.h>
+#include <openssl/x509.h>
+
+#include "testutil.h"
+#include "p11chat.h"
+
+static const char *const ckrs[] = {
+    "CKR_DEVICE_ERROR",      "CKR_DEVICE_REMOVED",
+    "CKR_TOKEN_NOT_PRESENT", "CKR_SESSION_HANDLE_INVALID",
+    "CKR_SESSION_CLOSED",    "CKR_USER_NOT_LOGGED_IN",
+    "CKR_PIN_EXPIRED",       "CKR_HOST_MEMORY",
+};
+#define NCKR (sizeof(ckrs) / sizeof(ckrs[0]))
+
+static int (*fault_set)(const char *);
+static unsigned long (*fault_calls)(void);
+static unsigned long (*fault_fired)(void);
+static const char *(*fault_call_name)(unsigned long);
+
+static OSSL_LIB_CTX *libctx;
+static OSSL_PROVIDER *prov_default, *prov_p11;
+static EVP_PKEY *alice, *bob, *alice_pub;
+static unsigned long injected, recovered, clear_errors;
+static const char *current_ckr;
+
+#define URI_ALICE "pkcs11:token=p11chat-test;object=alice"
+#define URI_BOB   "pkcs11:token=p11chat-test;object=bob"
+
+static EVP_PKEY *store_load(const char *uri)
+{
+    EVP_PKEY *pk = NULL;
+    OSSL_STORE_CTX *st = OSSL_STORE_open_ex(uri, libctx, NULL, NULL, NULL, NULL, NULL, NULL);
+    if (st == NULL)
+        return NULL;
+    while (pk == NULL && !OSSL_STORE_eof(st)) {
+        OSSL_STORE_INFO *info = OSSL_STORE_load(st);
+        if (info == NULL)
+            break;
+        if (OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PKEY)
+            pk = OSSL_STORE_INFO_get1_PKEY(info);
+        OSSL_STORE_INFO_free(info);
+    }
+    OSSL_STORE_close(st);
+    return pk;
+}
+
+/* ---- the operations: 1 on a correct result, 0 on failure ---------------- */
+
+static int op_load(void)
+{
+    EVP_PKEY *pk = store_load(URI_ALICE ";type=private");
+    int ok = pk != NULL && EVP_PKEY_get_bits(pk) == 2048;
+    EVP_PKEY_free(pk);
+    return ok;
+}
+
+static int op_sign(void)
+{
+    static const unsigned char msg[] = "the message";
+    unsigned char sig[512];
+    size_t siglen = sizeof(sig);
+    int ok = 0;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    if (md == NULL || EVP_DigestSignInit_ex(md, NULL, "SHA256", libctx, NULL, alice, NULL) != 1 ||
+        EVP_DigestSign(md, sig, &siglen, msg, sizeof(msg)) != 1)
+        goto end;
+    EVP_MD_CTX_free(md);
+    md = EVP_MD_CTX_new();
+    /* Verified in software with the public half only. */
+    ok = md != NULL &&
+         EVP_DigestVerifyInit_ex(md, NULL, "SHA256", libctx, "provider=default", alice_pub, NULL) ==
+             1 &&
+         EVP_DigestVerify(md, sig, siglen, msg, sizeof(msg)) == 1;
+end:
+    EVP_MD_CTX_free(md);
+    return ok;
+}
+
+static int op_decrypt(void)
+{
+    static const unsigned char secret[] = "sixteen byte key";
+    unsigned char ct[512], pt[512];
+    size_t ctlen = sizeof(ct), ptlen = sizeof(pt);
+    int ok = 0;
+    EVP_PKEY_CTX *enc = EVP_PKEY_CTX_new_from_pkey(libctx, alice_pub, "provider=default");
+    EVP_PKEY_CTX *dec = EVP_PKEY_CTX_new_from_pkey(libctx, alice, NULL);
+    if (enc == NULL || dec == NULL || EVP_PKEY_encrypt_init(enc) != 1 ||
+        EVP_PKEY_CTX_set_rsa_padding(enc, RSA_PKCS1_OAEP_PADDING) != 1 ||
+        EVP_PKEY_encrypt(enc, ct, &ctlen, secret, sizeof(secret)) != 1)
+        goto end;
+    if (EVP_PKEY_decrypt_init(dec) != 1 ||
+        EVP_PKEY_CTX_set_rsa_padding(dec, RSA_PKCS1_OAEP_PADDING) != 1 ||
+        EVP_PKEY_decrypt(dec, pt, &ptlen, ct, ctlen) != 1)
+        goto end;
+    ok = ptlen == sizeof(secret) && memcmp(pt, secret, ptlen) == 0;
+end:
+    EVP_PKEY_CTX_free(enc);
+    EVP_PKEY_CTX_free(dec);
+    return ok;
+}
+
+static p11c_err pump(P11C_SESSION *from, P11C_SESSION *to)
+{
+    uint8_t *m;
+    size_t n;
+    p11c_err e = P11C_OK;
+    while (e == P11C_OK && p11c_session_pop_output(from, &m, &n)) {
+        e = p11c_session_recv(to, m, n);
+        OPENSSL_free(m);
+    }
+    return e;
+}
+
+/* A whole handshake, both long-term keys in the token, then one message. */
+static int op_handshake(void)
+{
+    P11C_CONFIG ca, cb;
+    memset(&ca, 0, sizeof(ca));
+    memset(&cb, 0, sizeof(cb));
+    ca.role = P11C_INITIATOR;
+    ca.libctx = libctx;
+    ca.key = alice;
+    ca.identity = "Alice";
+    cb = ca;
+    cb.role = P11C_RESPONDER;
+    cb.key = bob;
+    cb.identity = "Bob";
+    p11c_err err;
+    int ok = 0;
+    P11C_SESSION *a = p11c_session_new(&ca, &err), *b = p11c_session_new(&cb, &err);
+    if (a == NULL || b == NULL || p11c_session_start(a) != P11C_OK || pump(a, b) != P11C_OK ||
+        pump(b, a) != P11C_OK || pump(a, b) != P11C_OK || pump(b, a) != P11C_OK)
+        goto end;
+    if (!p11c_session_established(a) || !p11c_session_established(b) ||
+        p11c_session_send_data(a, (const uint8_t *)"hi", 2) != P11C_OK || pump(a, b) != P11C_OK)
+        goto end;
+    P11C_EVENT ev;
+    while (p11c_session_next_event(b, &ev)) {
+        if (ev.type == P11C_EV_DATA && ev.len == 2 && memcmp(ev.data, "hi", 2) == 0)
+            ok = 1;
+        p11c_event_clear(&ev);
+    }
+end:
+    if (!ok && a != NULL && b != NULL && p11c_session_error(a) == P11C_OK &&
+        p11c_session_error(b) == P11C_OK)
+        ok = -1; /* failed without saying why */
+    p11c_session_free(a);
+    p11c_session_free(b);
+    return ok == 1;
+}
+
+/* 1 when OpenSSL's error queue names `ckr` (reason or added text); empties it. */
+static int queue_names(const char *ckr)
+{
+    int found = 0;
+    unsigned long e;
+    const char *data;
+    int flags;
+    while ((e = ERR_get_error_all(NULL, NULL, NULL, &data, &flags)) != 0) {
+        const char *reason = ERR_reason_error_string(e);
+        if ((reason != NULL && strstr(reason, ckr) != NULL) ||
+            ((flags & ERR_TXT_STRING) && data != NULL && strstr(data, ckr) != NULL))
+            found = 1;
+    }
+    return found;
+}
+
+static void sweep(const char *name, int (*op)(void))
+{
+    char spec[128];
+    /* Warm up (caches filled), then count the calls one operation makes. */
+    ERR_clear_error();
+    CU_ASSERT_FATAL(op() == 1);
+    CU_ASSERT_EQUAL(fault_set("count"), 0);
+    CU_ASSERT_FATAL(op() == 1);
+    unsigned long n = fault_calls();
+    const char *names[256];
+    CU_ASSERT_FATAL(n > 0 && n < 256);
+    fprintf(stderr, "\n  %s: %lu PKCS#11 calls:", name, n);
+    for (unsigned long i = 0; i < n; i++) {
+        names[i] = fault_call_name(i);
+        fprintf(stderr, " %s", names[i]);
+    }
+    fprintf(stderr, "\n");
+
+    for (unsigned long i = 1; i <= n; i++)
+        for (size_t c = 0; c < NCKR; c++) {
+            current_ckr = ckrs[c];
+            snprintf(spec, sizeof(spec), "*:%lu:%s", i, ckrs[c]);
+            CU_ASSERT_EQUAL_FATAL(fault_set(spec), 0);
+            ERR_clear_error();
+            int ok = op();
+            unsigned long fired = fault_fired();
+            injected += fired;
+            if (ok) {
+                recovered += fired;
+            } else {
+                int named = queue_names(ckrs[c]);
+                if (!named)
+                    fprintf(stderr, "  %s: call %lu (%s) failed with %s: no clear error\n", name, i,
+                            names[i - 1], ckrs[c]);
+                CU_ASSERT(named);
+                clear_errors += named;
+            }
+            ERR_clear_error();
+            CU_ASSERT_EQUAL(fault_set(""), 0);
+            int again = op();
+            if (!again)
+                fprintf(stderr, "  %s: after %s at call %lu (%s) the next operation failed\n", name,
+                        ckrs[c], i, names[i - 1]);
+            CU_ASSERT(again);
+            ERR_clear_error();
+        }
+}
+
+static void test_sign(void)
+{
+    sweep("provider sign", op_sign);
+}
+
+static void test_decrypt(void)
+{
+    sweep("provider decrypt", op_decrypt);
+}
+
+static void test_load(void)
+{
+    sweep("key load", op_load);
+}
+
+static void test_handshake(void)
+{
+    sweep("handshake", op_handshake);
+}
+
+static void *sym(void *lib, const char *name)
+{
+    void *p = dlsym(lib, name);
+    if (p == NULL) {
+        fprintf(stderr, "missing %s\n", name);
+        exit(2);
+    }
+    return p;
+}
+
+static int suite_init(void)
+{
+    tu_token_make("fault_sweep", 1);
+    setenv("P11CHAT_PKCS11_MODULE", P11C_FAULT_SO, 1);
+    setenv("P11CHAT_PKCS11_PIN", TU_USER_PIN, 1);
+    void *lib = dlopen(P11C_FAULT_SO, RTLD_NOW | RTLD_LOCAL);
+    if (lib == NULL)
+        return 1;
+    *(void **)&fault_set = sym(lib, "p11c_fault_set");
+    *(void **)&fault_calls = sym(lib, "p11c_fault_calls");
+    *(void **)&fault_fired = sym(lib, "p11c_fault_fired");
+    *(void **)&fault_call_name = sym(lib, "p11c_fault_call_name");
+
+    libctx = OSSL_LIB_CTX_new();
+    OSSL_PROVIDER_set_default_search_path(libctx, tu_provider_dir());
+    prov_default = OSSL_PROVIDER_load(libctx, "default");
+    prov_p11 = OSSL_PROVIDER_load(libctx, "p11chat");
+    if (prov_default == NULL || prov_p11 == NULL) {
+        ERR_print_errors_fp(stderr);
+        return 1;
+    }
+    alice = store_load(URI_ALICE ";type=private");
+    bob = store_load(URI_BOB ";type=private");
+    if (alice == NULL || bob == NULL) {
+        ERR_print_errors_fp(stderr);
+        return 1;
+    }
+    unsigned char *der = NULL;
+    int len = i2d_PUBKEY(alice, &der);
+    const unsigned char *p = der;
+    alice_pub = len > 0 ? d2i_PUBKEY_ex(NULL, &p, len, libctx, "provider=default") : NULL;
+    OPENSSL_free(der);
+    return alice_pub == NULL;
+}
+
+static int suite_clean(void)
+{
+    printf("\nfaults injected: %lu; ended in a clear error: %lu; recovered with a correct "
+           "result: %lu\n",
+           injected, clear_errors, recovered);
+    EVP_PKEY_free(alice);
+    EVP_PKEY_free(bob);
+    EVP_PKEY_free(alice_pub);
+    OSSL_PROVIDER_unload(prov_p11);
+    OSSL_PROVIDER_unload(prov_default);
+    OSSL_LIB_CTX_free(libctx);
+    return 0;
+}
+
+int main(void)
+{
+    CU_initialize_registry();
+    CU_pSuite s = CU_add_suite("fault_sweep", suite_init, suite_clean);
+    CU_add_test(s, "every call of a provider sign", test_sign);
+    CU_add_test(s, "every call of a provider decrypt", test_decrypt);
+    CU_add_test(s, "every call of a handshake with token keys", test_handshake);
+    CU_add_test(s, "every call of a key load", test_load);
+    return tu_main();
+}
