@@ -28,6 +28,7 @@ typedef struct bench_env {
     int quick;               /* --quick: a short smoke run */
     double round_s;          /* target duration of one round of one contender */
     int rounds;              /* rounds per comparison */
+    int keep;                /* --keep: leave the token directory */
     const char *only;        /* run only the sections whose name contains this */
     char dir[4096];          /* the bench's own token directory */
     char conf[4200];         /* OpenSSL configuration loading the provider */

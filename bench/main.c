@@ -9,6 +9,7 @@
  * target. Exits 0 when every figure could be measured, 1 otherwise; missed
  * targets are reported, not an error.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,7 @@
 BENCH_ENV bench;
 
 static const char usage[] =
-    "usage: p11chat-bench [--quick] [--json FILE] [--only SECTION]\n"
+    "usage: p11chat-bench [--quick] [--json FILE] [--only SECTION] [--keep]\n"
     "  --quick         a short smoke run (about 20 s): fewer, shorter rounds\n"
     "  --json FILE     also write the figures, ratios and targets as JSON\n"
     "  --only SECTION  run the sections whose name contains SECTION:\n"
@@ -155,7 +156,9 @@ static void teardown(void)
     bench_engine_free();
     EVP_PKEY_free(bench.sw_key);
     OSSL_LIB_CTX_free(bench.libctx);
-    if (bench.dir[0] != '\0') {
+    if (bench.keep)
+        fprintf(stderr, "p11chat-bench: kept %s\n", bench.dir);
+    else if (bench.dir[0] != '\0') {
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", bench.dir);
         if (system(cmd) != 0)
             fprintf(stderr, "bench: cannot remove %s\n", bench.dir);
@@ -173,6 +176,8 @@ int main(int argc, char **argv)
             bench.quick = 1;
         } else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc) {
             json = argv[++i];
+        } else if (strcmp(argv[i], "--keep") == 0) {
+            bench.keep = 1;
         } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
             bench.only = argv[++i];
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -183,6 +188,8 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    /* A child that dies early must not take the benchmark with it. */
+    signal(SIGPIPE, SIG_IGN);
     bench.round_s = bench.quick ? 0.02 : 0.06;
     bench.rounds = bench.quick ? 3 : 9;
 
