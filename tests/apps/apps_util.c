@@ -22,6 +22,8 @@
 
 static TPROC *procs[MAX_PROCS];
 static char tmpdir[512];
+static char *paths[256];
+static size_t npaths;
 
 static void die(const char *what)
 {
@@ -34,6 +36,9 @@ static void cleanup(void)
     for (int i = 0; i < MAX_PROCS; i++)
         if (procs[i] != NULL && procs[i]->pid > 0)
             kill(procs[i]->pid, SIGKILL);
+    for (size_t i = 0; i < npaths; i++)
+        free(paths[i]);
+    npaths = 0;
     if (tmpdir[0] != '\0') {
         char cmd[600];
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
@@ -62,13 +67,22 @@ const char *ta_tmpdir(void)
     return tmpdir;
 }
 
+/* Every path handed out stays valid until exit. */
 const char *ta_path(const char *name)
 {
-    static char paths[8][1024];
-    static int slot;
-    char *p = paths[slot++ % 8];
-    snprintf(p, 1024, "%s/%s", ta_tmpdir(), name);
-    return p;
+    char p[1024];
+    snprintf(p, sizeof(p), "%s/%s", ta_tmpdir(), name);
+    for (size_t i = 0; i < npaths; i++)
+        if (strcmp(paths[i], p) == 0)
+            return paths[i];
+    if (npaths == sizeof(paths) / sizeof(paths[0])) {
+        errno = ENOMEM;
+        die("too many paths");
+    }
+    paths[npaths] = strdup(p);
+    if (paths[npaths] == NULL)
+        die("strdup");
+    return paths[npaths++];
 }
 
 void ta_write_file(const char *path, const void *data, size_t len)

@@ -21,7 +21,7 @@ typedef struct tproc {
 const char *ta_p11chat(void);
 /* A fresh directory for this test program's files (removed at exit). */
 const char *ta_tmpdir(void);
-/* "<tmpdir>/<name>" in a static rotating buffer (8 slots). */
+/* "<tmpdir>/<name>", valid until exit. */
 const char *ta_path(const char *name);
 /* Writes a file (aborts the program on failure). */
 void ta_write_file(const char *path, const void *data, size_t len);
