@@ -124,8 +124,9 @@ const char *p11c_pkey_describe(const P11C_PKEY *pk, char *buf, size_t len)
 {
     if (pk->key == NULL)
         snprintf(buf, len, "public key on the host");
-    else
-        snprintf(buf, len, "token '%s', key '%s'", p11c_token_label(p11c_key_token(pk->key)),
-                 p11c_key_label(pk->key));
+    else {
+        const char *t = p11c_token_label(p11c_key_token(pk->key)), *k = p11c_key_label(pk->key);
+        snprintf(buf, len, "token '%s', key '%s'", t != NULL ? t : "?", k != NULL ? k : "?");
+    }
     return buf;
 }

@@ -3,10 +3,13 @@
  * loaded on first use.
  *
  * Exit ordering: SoftHSM2 (and other modules) use OpenSSL themselves, so
- * C_Finalize must run before OpenSSL's own cleanup. An atexit handler
- * registered at our first init runs before OpenSSL's (registered earlier, run
- * later); it finalises every module and marks the contexts so that nothing
- * calls PKCS#11 afterwards.
+ * C_Finalize must run before OpenSSL's own cleanup, and before the module's
+ * own static destructors. Our exit handler is registered again each time a
+ * module is loaded (atexit runs handlers in reverse order): it then runs
+ * before the destructors the module registered while loading, and before
+ * OpenSSL's cleanup (registered earlier still). It finalises every module
+ * and marks the contexts so that nothing calls PKCS#11 afterwards; running
+ * it twice is harmless.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -154,6 +157,8 @@ P11C_MODULE *p11c_prov_module(P11C_PROV *prov, const char *what)
         if (rv != CKR_OK || pin_failed) {
             p11c_module_free(prov->module);
             prov->module = NULL;
+        } else {
+            atexit(p11c_at_exit);
         }
     }
     m = prov->module;

@@ -102,7 +102,9 @@ static void enum_cb(P11C_KEY *key, void *arg)
 {
     ST_CTX *c = arg;
 
-    if (!add_key(c, key, uri_type_public(c->uri) || c->expect == OSSL_STORE_INFO_PUBKEY))
+    /* the enumeration keeps its own reference: take ours */
+    if (!add_key(c, p11c_key_up_ref(key),
+                 uri_type_public(c->uri) || c->expect == OSSL_STORE_INFO_PUBKEY))
         c->failed = 1;
 }
 

@@ -83,9 +83,16 @@ OSSL_LIB_CTX *ptu_libctx(int which)
     return libctx;
 }
 
+/* Providers loaded by ptu_libctx_env, unloaded by ptu_libctx_free. */
+static struct {
+    OSSL_LIB_CTX *libctx;
+    OSSL_PROVIDER *prov[2];
+} loaded[8];
+
 OSSL_LIB_CTX *ptu_libctx_env(void)
 {
     OSSL_LIB_CTX *libctx = OSSL_LIB_CTX_new();
+    OSSL_PROVIDER *d = NULL, *p = NULL;
     char pin[4200];
 
     snprintf(pin, sizeof(pin), "file:%s/pin", dir);
@@ -93,11 +100,20 @@ OSSL_LIB_CTX *ptu_libctx_env(void)
     setenv("P11CHAT_PKCS11_PIN", pin, 1);
     setenv("P11CHAT_OAEP_FALLBACK", "yes", 1);
     if (libctx == NULL || !OSSL_PROVIDER_set_default_search_path(libctx, tu_provider_dir()) ||
-        OSSL_PROVIDER_load(libctx, "default") == NULL ||
-        OSSL_PROVIDER_load(libctx, "p11chat") == NULL) {
+        (d = OSSL_PROVIDER_load(libctx, "default")) == NULL ||
+        (p = OSSL_PROVIDER_load(libctx, "p11chat")) == NULL) {
         ERR_print_errors_fp(stderr);
+        OSSL_PROVIDER_unload(d);
         OSSL_LIB_CTX_free(libctx);
         libctx = NULL;
+    }
+    for (size_t i = 0; libctx != NULL && i < 8; i++) {
+        if (loaded[i].libctx == NULL) {
+            loaded[i].libctx = libctx;
+            loaded[i].prov[0] = d;
+            loaded[i].prov[1] = p;
+            break;
+        }
     }
     unsetenv("P11CHAT_PKCS11_MODULE");
     unsetenv("P11CHAT_PKCS11_PIN");
@@ -107,6 +123,13 @@ OSSL_LIB_CTX *ptu_libctx_env(void)
 
 void ptu_libctx_free(OSSL_LIB_CTX *libctx)
 {
+    for (size_t i = 0; libctx != NULL && i < 8; i++) {
+        if (loaded[i].libctx == libctx) {
+            OSSL_PROVIDER_unload(loaded[i].prov[1]);
+            OSSL_PROVIDER_unload(loaded[i].prov[0]);
+            loaded[i].libctx = NULL;
+        }
+    }
     OSSL_LIB_CTX_free(libctx);
 }
 

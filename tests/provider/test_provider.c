@@ -62,8 +62,6 @@ static int sign_verify(OSSL_LIB_CTX *libctx, EVP_PKEY *key, const char *propq, i
         goto end;
     ok = EVP_DigestVerify(m, sig, siglen, msg, sizeof(msg)) == 1;
 end:
-    if (!ok)
-        ERR_print_errors_fp(stderr);
     OPENSSL_free(der);
     EVP_PKEY_free(pub);
     EVP_MD_CTX_free(m);
@@ -513,7 +511,7 @@ static void test_token_gone(void)
     /* a fresh context on the vanished token */
     libctx = ptu_libctx(0);
     CU_ASSERT_PTR_NULL(ptu_load(libctx, PTU_ALICE, 0));
-    CU_ASSERT_TRUE(ptu_error_has("P11C_NO_TOKEN"));
+    CU_ASSERT_TRUE(ptu_error_has("C_Initialize: CKR_GENERAL_ERROR"));
     ptu_libctx_free(libctx);
     CU_ASSERT_EQUAL(tu_run(NULL, "mv '%s/tokens.gone' '%s/tokens'", ptu_dir(), ptu_dir()), 0);
 }
