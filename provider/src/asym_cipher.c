@@ -220,7 +220,9 @@ static int ac_decrypt(void *vctx, unsigned char *out, size_t *outlen, size_t out
 
     if (!host) {
         n = k;
+        ERR_set_mark(); /* drop what the module's own OpenSSL queued */
         rv = p11c_key_decrypt(c->pk->key, &mech, in, inlen, buf, &n, &err);
+        ERR_pop_to_mark();
         if (rv == CKR_OK) {
             if (slot != NULL)
                 *slot = 1;
@@ -252,7 +254,9 @@ static int ac_decrypt(void *vctx, unsigned char *out, size_t *outlen, size_t out
     mech.type = CKM_RSA_X_509;
     memset(&err, 0, sizeof(err));
     n = k;
+    ERR_set_mark(); /* drop what the module's own OpenSSL queued */
     rv = p11c_key_decrypt(c->pk->key, &mech, in, inlen, buf, &n, &err);
+    ERR_pop_to_mark();
     if (rv != CKR_OK) {
         if (err.func != NULL && strcmp(err.func, "C_Decrypt") == 0)
             raise_uniform(c);

@@ -447,12 +447,16 @@ static void *km_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
         goto end;
     token_uri = g->uri != NULL ? g->uri : prov->token_uri;
     if (token_uri != NULL) {
+        ERR_set_mark(); /* drop what the module's own OpenSSL queued */
         rv = p11c_token_find(m, token_uri, &t, &err);
+        ERR_pop_to_mark();
     } else {
         pthread_mutex_lock(&prov->lock);
         t = prov->last_token;
         pthread_mutex_unlock(&prov->lock);
+        ERR_set_mark(); /* drop what the module's own OpenSSL queued */
         rv = t != NULL ? CKR_OK : p11c_token_find(m, "pkcs11:", &t, &err);
+        ERR_pop_to_mark();
     }
     if (rv != CKR_OK) {
         P11C_RAISE_RV(prov, &err);
@@ -463,8 +467,10 @@ static void *km_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
         goto end;
     }
     persistent = g->persistent >= 0 ? g->persistent : (g->label != NULL || g->has_id);
+    ERR_set_mark(); /* drop what the module's own OpenSSL queued */
     rv = p11c_key_generate(t, g->bits, g->label, g->has_id ? g->id : NULL, g->idlen, persistent,
                            &key, &err);
+    ERR_pop_to_mark();
     if (rv != CKR_OK) {
         P11C_RAISE_RV(prov, &err);
         goto end;

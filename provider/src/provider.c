@@ -146,7 +146,9 @@ P11C_MODULE *p11c_prov_module(P11C_PROV *prov, const char *what)
         return NULL;
     }
     if (prov->module == NULL) {
+        ERR_set_mark(); /* drop what the module's own OpenSSL queued */
         rv = p11c_module_load(prov->module_spec, &prov->module, &err);
+        ERR_pop_to_mark();
         if (rv == CKR_OK && prov->pin != NULL) {
             pin = pin_resolve(prov->pin);
             if (pin == NULL)

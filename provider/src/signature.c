@@ -206,7 +206,9 @@ static int sig_sign(void *vctx, unsigned char *sig, size_t *siglen, size_t sigsi
     }
     memset(&err, 0, sizeof(err));
     *siglen = sigsize;
+    ERR_set_mark(); /* drop what the module's own OpenSSL queued */
     rv = p11c_key_sign(c->pk->key, &mech, in, inlen, sig, siglen, &err);
+    ERR_pop_to_mark();
     if (rv != CKR_OK) {
         P11C_RAISE_RV(c->prov, &err);
         return 0;

@@ -148,7 +148,9 @@ static int lookup(ST_CTX *c)
         return 0;
     memset(&err, 0, sizeof(err));
     if (!names_object(c->uri)) {
+        ERR_set_mark(); /* drop what the module's own OpenSSL queued */
         rv = p11c_key_enum(m, c->uri, enum_cb, c, &err);
+        ERR_pop_to_mark();
         if (rv != CKR_OK) {
             P11C_RAISE_RV(c->prov, &err);
             return 0;
@@ -157,7 +159,9 @@ static int lookup(ST_CTX *c)
     }
     public_only = uri_type_public(c->uri) || c->expect == OSSL_STORE_INFO_PUBKEY;
     want = public_only ? P11C_WANT_PUBLIC : P11C_WANT_ANY;
+    ERR_set_mark(); /* drop what the module's own OpenSSL queued */
     rv = p11c_key_load(m, c->uri, want, &key, &err);
+    ERR_pop_to_mark();
     if (rv != CKR_OK) {
         P11C_RAISE_RV(c->prov, &err);
         return 0;

@@ -211,6 +211,8 @@ static void run_verify_file(const char *file, int pss, const int expect[5])
     json_decref(j);
 }
 
+static char last_failure[512];
+
 static int decrypt_one(EVP_PKEY *pkey, const char *md, const char *mgf, const uint8_t *label,
                        size_t label_len, const uint8_t *ct, size_t ctlen, const uint8_t *msg,
                        size_t msglen)
@@ -232,8 +234,18 @@ static int decrypt_one(EVP_PKEY *pkey, const char *md, const char *mgf, const ui
             goto end;
         }
     }
-    if (EVP_PKEY_decrypt(ctx, out, &outlen, ct, ctlen) == 1)
+    if (EVP_PKEY_decrypt(ctx, out, &outlen, ct, ctlen) == 1) {
         ok = outlen == msglen && memcmp(out, msg, msglen) == 0;
+    } else {
+        /* every failure looks the same: one error, one text */
+        const char *data = NULL;
+        unsigned long e = ERR_get_error_all(NULL, NULL, NULL, &data, NULL);
+        char reason[256];
+        ERR_error_string_n(e, reason, sizeof(reason));
+        snprintf(last_failure, sizeof(last_failure), "%s|%s|%lu",
+                 strstr(reason, ":p11chat:") ? strstr(reason, ":p11chat:") : reason,
+                 data != NULL ? data : "", ERR_peek_error());
+    }
 end:
     ERR_clear_error();
     EVP_PKEY_CTX_free(ctx);
@@ -275,7 +287,14 @@ static void run_oaep_file(const char *file, const int expect[5])
             uint8_t *msg = tu_json_hex(t, "msg", &msglen);
             uint8_t *ct = tu_json_hex(t, "ct", &ctlen);
             uint8_t *label = tu_json_hex(t, "label", &llen);
-            int ok = decrypt_one(pkey, md, mgf, label, llen, ct, ctlen, msg, msglen);
+            int ok;
+            last_failure[0] = '\0';
+            ok = decrypt_one(pkey, md, mgf, label, llen, ct, ctlen, msg, msglen);
+            if (strcmp(tu_json_str(t, "result"), "invalid") == 0) {
+                /* the reason, the text, and nothing else queued behind */
+                CU_ASSERT_STRING_EQUAL(last_failure, ":p11chat::CKR_ENCRYPTED_DATA_INVALID|RSA "
+                                                     "decryption failed|0");
+            }
             count(&c, tu_json_str(t, "result"), ok,
                   (int)json_integer_value(json_object_get(t, "tcId")), file);
             free(msg);
