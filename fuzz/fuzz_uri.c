@@ -13,13 +13,20 @@
 
 #include "p11c_pkcs11.h"
 
+#define FUZZ_PIN "Zq9pinZq9"
+
 static P11C_MODULE *mod;
 
 static void module_init(void)
 {
-    char dir[128], cmd[512];
+    char dir[128], cmd[1024];
     snprintf(dir, sizeof(dir), "/dev/shm/p11c_fuzz_uri.%ld", (long)getpid());
-    snprintf(cmd, sizeof(cmd), "bash '%s' '%s' >/dev/null", P11C_MKTOKEN, dir);
+    /* A PIN made of letters no hex dump or number can contain. */
+    snprintf(cmd, sizeof(cmd),
+             "bash '%s' '%s' >/dev/null && SOFTHSM2_CONF='%s/softhsm2.conf' pkcs11-tool "
+             "--module '%s' --login --pin 1234 --change-pin --new-pin '" FUZZ_PIN "' "
+             ">/dev/null 2>&1",
+             P11C_MKTOKEN, dir, dir, P11C_SOFTHSM_MODULE);
     if (system(cmd) != 0)
         fz_fail("cannot make the token");
     char conf[160];
@@ -28,7 +35,7 @@ static void module_init(void)
     P11C_ERR err;
     if (p11c_module_load(P11C_SOFTHSM_MODULE, &mod, &err) != CKR_OK)
         fz_fail("cannot load SoftHSM2");
-    p11c_module_set_pin(mod, "1234");
+    p11c_module_set_pin(mod, FUZZ_PIN);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -62,8 +69,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             char buf[512];
             if (key != NULL)
                 fz_fail("a key returned with an error");
-            if (strstr(p11c_err_string(&err, buf, sizeof(buf)), "1234") != NULL &&
-                strstr(uri, "1234") == NULL)
+            if (strstr(p11c_err_string(&err, buf, sizeof(buf)), FUZZ_PIN) != NULL &&
+                strstr(uri, FUZZ_PIN) == NULL)
                 fz_fail("the PIN appears in an error message");
         }
     }
