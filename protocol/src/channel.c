@@ -19,8 +19,14 @@ static p11c_err send_record(P11C_SESSION *s, uint8_t type, const uint8_t *m, siz
 
     if (s->iv_used < s->hooks.n_ivs) {
         memcpy(iv, s->hooks.ivs + P11C_IV_LEN * s->iv_used++, P11C_IV_LEN);
-    } else if (RAND_bytes_ex(s->libctx, iv, sizeof(iv), 0) != 1) {
-        return p11c_session_fail(s, P11C_ERR_CRYPTO);
+    } else {
+        if (s->iv_left == 0) {
+            if (RAND_bytes_ex(s->libctx, s->iv_pool, sizeof(s->iv_pool), 0) != 1)
+                return p11c_session_fail(s, P11C_ERR_CRYPTO);
+            s->iv_left = sizeof(s->iv_pool) / P11C_IV_LEN;
+        }
+        s->iv_left--;
+        memcpy(iv, s->iv_pool + P11C_IV_LEN * s->iv_left, P11C_IV_LEN);
     }
     h.type = type;
     h.dir = s->my_dir;

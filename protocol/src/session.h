@@ -79,6 +79,11 @@ struct p11c_session {
     OUT_MSG *out_head, *out_tail;
     EV_NODE *ev_head, *ev_tail;
 
+    /* Record IVs drawn 32 at a time: one DRBG call (and its fork check, a
+     * system call) per 32 records instead of one per record. */
+    uint8_t iv_pool[32 * P11C_IV_LEN];
+    size_t iv_left;
+
     P11C_TEST_HOOKS hooks;
     size_t iv_used;
 };
