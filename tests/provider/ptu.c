@@ -10,7 +10,7 @@
 
 static char dir[4096];
 
-static void write_conf(const char *file, int p11chat_first, int with_pin)
+static void write_conf(const char *file, int p11chat_first, int with_pin, int fallback)
 {
     FILE *f = fopen(ptu_path(file), "w");
     char pin[4200] = "";
@@ -27,19 +27,20 @@ static void write_conf(const char *file, int p11chat_first, int with_pin)
             "[provider_sect]\n%s\n%s\n"
             "[default_sect]\nactivate = 1\n"
             "[p11chat_sect]\nmodule = %s/p11chat.so\npkcs11-module = %s\n%s"
-            "oaep-fallback = yes\nactivate = 1\n",
+            "oaep-fallback = %s\nactivate = 1\n",
             p11chat_first ? "p11chat = p11chat_sect" : "default = default_sect",
             p11chat_first ? "default = default_sect" : "p11chat = p11chat_sect", tu_provider_dir(),
-            tu_softhsm_module(), pin);
+            tu_softhsm_module(), pin, fallback ? "yes" : "no");
     fclose(f);
 }
 
 const char *ptu_setup(const char *name, int with_keys)
 {
     snprintf(dir, sizeof(dir), "%s", tu_token_make(name, with_keys));
-    write_conf("openssl-default-first.cnf", 0, 1);
-    write_conf("openssl-p11chat-first.cnf", 1, 1);
-    write_conf("openssl-nopin.cnf", 0, 0);
+    write_conf("openssl-default-first.cnf", 0, 1, 1);
+    write_conf("openssl-p11chat-first.cnf", 1, 1, 1);
+    write_conf("openssl-nopin.cnf", 0, 0, 1);
+    write_conf("openssl-nofallback.cnf", 0, 1, 0);
     return dir;
 }
 
@@ -67,7 +68,7 @@ const char *ptu_path(const char *file)
 const char *ptu_conf(int which)
 {
     static const char *names[] = {"openssl-default-first.cnf", "openssl-p11chat-first.cnf",
-                                  "openssl-nopin.cnf"};
+                                  "openssl-nopin.cnf", "openssl-nofallback.cnf"};
     return ptu_path(names[which]);
 }
 

@@ -14,7 +14,8 @@
  * Makes the private token `name` (with alice and bob) and writes into its
  * directory: openssl-default-first.cnf and openssl-p11chat-first.cnf (both
  * providers, SoftHSM2 module, PIN file, OAEP fallback on) and
- * openssl-nopin.cnf (no PIN). Returns the token directory.
+ * openssl-nopin.cnf (no PIN) and openssl-nofallback.cnf (fallback off).
+ * Returns the token directory.
  */
 const char *ptu_setup(const char *name, int with_keys);
 const char *ptu_dir(void);
@@ -22,7 +23,8 @@ const char *ptu_dir(void);
 void ptu_use_dir(const char *d);
 /* Path of a file in the token directory (static buffer, one of four). */
 const char *ptu_path(const char *file);
-/* Configuration paths: order 0 = default first, 1 = p11chat first, 2 = no PIN. */
+/* Configuration paths: 0 = default first, 1 = p11chat first, 2 = no PIN,
+ * 3 = OAEP fallback off. */
 const char *ptu_conf(int which);
 
 /* A fresh library context loading that configuration; NULL on failure. */

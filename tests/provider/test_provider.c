@@ -407,6 +407,43 @@ static void test_decrypt(void)
     ptu_libctx_free(libctx);
 }
 
+/* With the fallback off, what the token refuses is refused, and says why. */
+static void test_no_fallback(void)
+{
+    OSSL_LIB_CTX *libctx = ptu_libctx(3);
+    EVP_PKEY *alice = ptu_load(libctx, PTU_ALICE, 0);
+    static const char *mds[] = {"SHA1", "SHA256"};
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(alice);
+    for (size_t i = 0; i < 2; i++) {
+        EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(libctx, alice, NULL);
+        unsigned char ct[256], pt[256];
+        size_t ctlen = sizeof(ct), ptlen = sizeof(pt);
+        int rc;
+
+        CU_ASSERT_EQUAL(EVP_PKEY_encrypt_init(c), 1);
+        CU_ASSERT_EQUAL(EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_OAEP_PADDING), 1);
+        CU_ASSERT_EQUAL(EVP_PKEY_CTX_set_rsa_oaep_md_name(c, mds[i], NULL), 1);
+        CU_ASSERT_EQUAL(EVP_PKEY_encrypt(c, ct, &ctlen, msg, sizeof(msg)), 1);
+        CU_ASSERT_EQUAL(EVP_PKEY_decrypt_init(c), 1);
+        CU_ASSERT_EQUAL(EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_OAEP_PADDING), 1);
+        CU_ASSERT_EQUAL(EVP_PKEY_CTX_set_rsa_oaep_md_name(c, mds[i], NULL), 1);
+        ERR_clear_error();
+        rc = EVP_PKEY_decrypt(c, pt, &ptlen, ct, ctlen);
+        if (i == 0) {
+            CU_ASSERT_EQUAL(rc, 1);
+            CU_ASSERT_EQUAL(ptlen, sizeof(msg));
+        } else {
+            /* SoftHSM2 2.6.1 refuses SHA-256 OAEP in C_DecryptInit */
+            CU_ASSERT_TRUE(rc <= 0);
+            CU_ASSERT_TRUE(ptu_error_has("C_DecryptInit"));
+        }
+        EVP_PKEY_CTX_free(c);
+    }
+    EVP_PKEY_free(alice);
+    ptu_libctx_free(libctx);
+}
+
 /* Child mode: load, sign, then exit with everything still alive. */
 static int exit_with_live_key(int in_default_ctx)
 {
@@ -538,6 +575,7 @@ int main(int argc, char **argv)
     CU_add_test(s, "errors", test_errors);
     CU_add_test(s, "key deleted between load and use", test_deleted_key);
     CU_add_test(s, "decryption", test_decrypt);
+    CU_add_test(s, "OAEP fallback off", test_no_fallback);
     CU_add_test(s, "exit with live keys", test_exit_ordering);
     CU_add_test(s, "speed", test_speed);
     CU_add_test(s, "token disappears", test_token_gone);
