@@ -61,16 +61,20 @@ typedef struct room {
 /* The relay, and the plain client watching it. */
 static int room_open(ROOM *r)
 {
-    snprintf(r->port, sizeof(r->port), "%d", free_port());
-    char *relay[] = {P11C_NCAT, "-l", "--chat", "127.0.0.1", r->port, NULL};
-    tp_start(&r->relay, relay);
-    for (int i = 0; i < 100; i++) {
+    for (int attempt = 0; attempt < 5; attempt++) {
+        snprintf(r->port, sizeof(r->port), "%d", free_port());
+        char *relay[] = {P11C_NCAT, "-v", "-l", "--chat", "127.0.0.1", r->port, NULL};
+        tp_start(&r->relay, relay);
+        if (!tp_wait_for(&r->relay, 2, "Ncat: Listening on", W)) {
+            tp_free(&r->relay); /* the port was taken meanwhile: another one */
+            continue;
+        }
         char *watch[] = {P11C_NCAT, "127.0.0.1", r->port, NULL};
         tp_start(&r->watch, watch);
-        if (tp_wait_for(&r->watch, 1, "<announce>", 300))
+        if (tp_wait_for(&r->watch, 1, "<announce> already connected:", W))
             return 1;
         tp_free(&r->watch);
-        sleep_ms(50);
+        tp_free(&r->relay);
     }
     return 0;
 }
