@@ -210,7 +210,8 @@ int p11c_session_next_event(P11C_SESSION *s, P11C_EVENT *ev);
 void p11c_event_clear(P11C_EVENT *ev);
 
 int p11c_session_established(const P11C_SESSION *s);
-int p11c_session_closed(const P11C_SESSION *s); /* CLOSE sent and received, or failed */
+/* CLOSE sent and received, the transport ended, or failed */
+int p11c_session_closed(const P11C_SESSION *s);
 p11c_err p11c_session_error(const P11C_SESSION *s);
 uint64_t p11c_session_acked(const P11C_SESSION *s); /* our records the peer confirmed */
 
