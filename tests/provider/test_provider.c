@@ -287,6 +287,63 @@ static void test_fork(void)
     CU_ASSERT_TRUE(sign_verify(libctx, alice, NULL, 1));
     EVP_PKEY_free(alice);
     ptu_libctx_free(libctx);
+
+    /* the PIN from the URI instead; the child is the first to sign */
+    {
+        char uri[4400];
+        libctx = ptu_libctx(2);
+        snprintf(uri, sizeof(uri), "%s?pin-source=file:%s", PTU_BOB, ptu_path("pin"));
+        alice = ptu_load(libctx, uri, 0);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(alice);
+        pid = fork();
+        if (pid == 0)
+            _exit(sign_verify(libctx, alice, NULL, 1) ? 0 : 3);
+        CU_ASSERT_TRUE_FATAL(pid > 0);
+        CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
+        CU_ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        CU_ASSERT_TRUE(sign_verify(libctx, alice, NULL, 0));
+        EVP_PKEY_free(alice);
+        ptu_libctx_free(libctx);
+    }
+}
+
+/* Only keys live here: asking for certificates finds nothing, quietly. */
+static void test_store_expect(void)
+{
+    OSSL_LIB_CTX *libctx = ptu_libctx(0);
+    OSSL_STORE_CTX *st;
+    int n = 0;
+
+    st =
+        OSSL_STORE_open_ex("pkcs11:token=p11chat-test", libctx, NULL, NULL, NULL, NULL, NULL, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    CU_ASSERT_EQUAL(OSSL_STORE_expect(st, OSSL_STORE_INFO_CERT), 1);
+    CU_ASSERT_EQUAL(OSSL_STORE_supports_search(st, OSSL_STORE_SEARCH_BY_NAME), 0);
+    while (!OSSL_STORE_eof(st)) {
+        OSSL_STORE_INFO *info = OSSL_STORE_load(st);
+        if (info == NULL)
+            break;
+        n++;
+        OSSL_STORE_INFO_free(info);
+    }
+    CU_ASSERT_EQUAL(n, 0);
+    CU_ASSERT_EQUAL(OSSL_STORE_close(st), 1);
+    /* and with no expectation: both key pairs, as private keys */
+    st =
+        OSSL_STORE_open_ex("pkcs11:token=p11chat-test", libctx, NULL, NULL, NULL, NULL, NULL, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    while (!OSSL_STORE_eof(st)) {
+        OSSL_STORE_INFO *info = OSSL_STORE_load(st);
+        if (info == NULL)
+            break;
+        CU_ASSERT_EQUAL(OSSL_STORE_INFO_get_type(info), OSSL_STORE_INFO_PKEY);
+        n++;
+        OSSL_STORE_INFO_free(info);
+    }
+    CU_ASSERT_TRUE(n >= 2);
+    OSSL_STORE_close(st);
+    ERR_clear_error();
+    ptu_libctx_free(libctx);
 }
 
 static int sign_fails_with(OSSL_LIB_CTX *libctx, EVP_PKEY *key, const char *reason)
@@ -572,6 +629,7 @@ int main(int argc, char **argv)
     CU_add_test(s, "key generation in the token", test_keygen);
     CU_add_test(s, "threads", test_threads);
     CU_add_test(s, "fork", test_fork);
+    CU_add_test(s, "store expectations", test_store_expect);
     CU_add_test(s, "errors", test_errors);
     CU_add_test(s, "key deleted between load and use", test_deleted_key);
     CU_add_test(s, "decryption", test_decrypt);

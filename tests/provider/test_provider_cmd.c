@@ -53,6 +53,14 @@ static int clean(const char *out)
         free(o_);                                                                                  \
     } while (0)
 
+static int count_in(const char *out, const char *what)
+{
+    int n = 0;
+    for (const char *p = out; (p = strstr(p, what)) != NULL; p += strlen(what))
+        n++;
+    return n;
+}
+
 static int same_files(const char *a, const char *b)
 {
     return tu_run(NULL, "cmp '%s' '%s'", ptu_path(a), ptu_path(b)) == 0;
@@ -331,6 +339,25 @@ static void test_zero_config(void)
     CU_ASSERT_EQUAL(rc, 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "p11chat"));
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "status: active"));
+    free(out);
+    /* nothing the token's own OpenSSL could pick up: no digest, cipher, MAC,
+     * KDF or random generator comes from this provider */
+    rc = tu_run(&out,
+                "OPENSSL_CONF=/dev/null openssl list -provider-path '%s' -provider p11chat "
+                "-provider default -digest-algorithms -cipher-algorithms -mac-algorithms "
+                "-kdf-algorithms -random-generators -kem-algorithms -key-exchange-algorithms",
+                tu_provider_dir());
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "SHA2-256"));
+    CU_ASSERT_PTR_NULL(strstr(out, "p11chat"));
+    free(out);
+    rc = tu_run(&out,
+                "OPENSSL_CONF=/dev/null openssl list -provider-path '%s' -provider p11chat "
+                "-signature-algorithms -asymcipher-algorithms -key-managers -store-loaders",
+                tu_provider_dir());
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "pkcs11 @ p11chat"));
+    CU_ASSERT_EQUAL(count_in(out, "@ p11chat"), 5);
     free(out);
 }
 
