@@ -518,6 +518,12 @@ static CK_RV key_private(P11C_KEY *k, CK_OBJECT_HANDLE *h, P11C_ERR *err)
     if (rv != CKR_OK)
         return rv;
     rv = key_objects(k, CKO_PRIVATE_KEY, found, 2, &nfound, err);
+    if (rv == CKR_OK && nfound == 0 && (k->t->info.flags & CKF_LOGIN_REQUIRED) != 0) {
+        /* Private objects hide from a session that is not logged in: the
+         * token may have logged us out behind our back. */
+        if (p11c_token_login_int(k->t, k->pin, 1, NULL) == CKR_OK)
+            rv = key_objects(k, CKO_PRIVATE_KEY, found, 2, &nfound, err);
+    }
     if (rv != CKR_OK)
         return rv;
     if (nfound == 0) {
@@ -874,7 +880,10 @@ static void key_release_hold(P11C_KEY *k)
         if (k->pub != CK_INVALID_HANDLE && rv == CKR_OK)
             rv = P11C_CALL(m, NULL, C_DestroyObject, k->hold, k->pub);
         /* When destroying failed, closing the session ends the objects. */
-        p11c_session_put(t, k->hold, rv);
+        if (rv == CKR_OK)
+            p11c_session_put(t, k->hold, rv);
+        else
+            p11c_session_discard(t, k->hold);
     }
     k->hold = CK_INVALID_HANDLE;
     k->priv = k->pub = CK_INVALID_HANDLE;

@@ -112,12 +112,23 @@ end:
     return rv;
 }
 
+static void note_slot_error(CK_RV rv, const char *func, CK_RV *first, const char **first_func)
+{
+    if (rv == CKR_TOKEN_NOT_PRESENT || rv == CKR_SLOT_ID_INVALID || rv == CKR_DEVICE_REMOVED ||
+        rv == CKR_TOKEN_NOT_RECOGNIZED || *first != CKR_OK)
+        return;
+    *first = rv;
+    *first_func = func;
+}
+
 CK_RV p11c_tokens_match(P11C_MODULE *m, P11KitUri *u, P11C_TOKEN ***out, size_t *n, P11C_ERR *err)
 {
     CK_SLOT_ID *slots = NULL;
     CK_ULONG nslots = 0;
     P11C_TOKEN **found = NULL;
     size_t nfound = 0;
+    CK_RV first = CKR_OK;
+    const char *first_func = NULL;
     CK_SLOT_ID want = u != NULL ? p11_kit_uri_get_slot_id(u) : (CK_SLOT_ID)-1;
 
     CK_RV rv = slot_list(m, &slots, &nslots, err);
@@ -131,16 +142,23 @@ CK_RV p11c_tokens_match(P11C_MODULE *m, P11KitUri *u, P11C_TOKEN ***out, size_t 
     for (CK_ULONG i = 0; i < nslots; i++) {
         CK_SLOT_INFO si;
         CK_TOKEN_INFO ti;
+        CK_RV r;
         if (want != (CK_SLOT_ID)-1 && slots[i] != want)
             continue;
-        /* A slot that fails to describe itself (token pulled meanwhile) is
-         * simply not a match. */
-        if (P11C_CALL(m, NULL, C_GetSlotInfo, slots[i], &si) != CKR_OK)
+        /* A slot whose token went away meanwhile is simply not a match; any
+         * other failure is reported when nothing matched. */
+        r = P11C_CALL(m, NULL, C_GetSlotInfo, slots[i], &si);
+        if (r != CKR_OK) {
+            note_slot_error(r, "C_GetSlotInfo", &first, &first_func);
             continue;
+        }
         if (u != NULL && !p11_kit_uri_match_slot_info(u, &si))
             continue;
-        if (P11C_CALL(m, NULL, C_GetTokenInfo, slots[i], &ti) != CKR_OK)
+        r = P11C_CALL(m, NULL, C_GetTokenInfo, slots[i], &ti);
+        if (r != CKR_OK) {
+            note_slot_error(r, "C_GetTokenInfo", &first, &first_func);
             continue;
+        }
         if ((ti.flags & CKF_TOKEN_INITIALIZED) == 0)
             continue;
         if (u != NULL && !p11_kit_uri_match_token_info(u, &ti))
@@ -152,6 +170,8 @@ CK_RV p11c_tokens_match(P11C_MODULE *m, P11KitUri *u, P11C_TOKEN ***out, size_t 
         }
         found[nfound++] = t;
     }
+    if (nfound == 0 && first != CKR_OK)
+        rv = p11c_err_rv(err, first, first_func);
 end:
     free(slots);
     if (rv != CKR_OK) {
@@ -402,21 +422,25 @@ CK_RV p11c_token_login_int(P11C_TOKEN *t, const char *pin, int force, P11C_ERR *
         rv = p11c_err_rv(err, P11C_CKR_NO_PIN, "C_Login");
         goto end;
     }
-    rv = p11c_session_get(t, &s, err);
-    if (rv != CKR_OK)
-        goto end;
-    rv = P11C_CALL(m, err, C_Login, s, CKU_USER, (CK_UTF8CHAR_PTR)pin,
-                   pin != NULL ? (CK_ULONG)strlen(pin) : 0);
-    if (rv == CKR_USER_ALREADY_LOGGED_IN)
-        rv = CKR_OK;
-    if (rv == CKR_OK) {
-        /* Recorded before the session goes back, so that a discard of the
-         * last session (which logs out) clears it again. */
-        pthread_mutex_lock(&t->lock);
-        t->login_epoch = atomic_load(&m->epoch);
-        pthread_mutex_unlock(&t->lock);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        rv = p11c_session_get(t, &s, err);
+        if (rv != CKR_OK)
+            goto end;
+        rv = P11C_CALL(m, err, C_Login, s, CKU_USER, (CK_UTF8CHAR_PTR)pin,
+                       pin != NULL ? (CK_ULONG)strlen(pin) : 0);
+        if (rv == CKR_USER_ALREADY_LOGGED_IN)
+            rv = CKR_OK;
+        if (rv == CKR_OK) {
+            /* Recorded before the session goes back, so that a discard of
+             * the last session (which logs out) clears it again. */
+            pthread_mutex_lock(&t->lock);
+            t->login_epoch = atomic_load(&m->epoch);
+            pthread_mutex_unlock(&t->lock);
+        }
+        p11c_session_put(t, s, rv);
+        if (!p11c_session_lost(rv))
+            break;
     }
-    p11c_session_put(t, s, rv);
 end:
     p11c_pin_free(mpin);
     pthread_mutex_unlock(&t->login_lock);

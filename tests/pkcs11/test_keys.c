@@ -11,6 +11,7 @@
 
 #include <openssl/core_names.h>
 #include <openssl/rsa.h>
+#include <p11-kit/p11-kit.h>
 
 static const char *tokdir;
 static char errbuf[512];
@@ -945,7 +946,7 @@ static void test_session_limit(void)
 
     /* one session for the whole token: users take turns */
     p11c_token_set_max_sessions(t, 1);
-    p11c_token_set_session_wait(t, 2000);
+    p11c_token_set_session_wait(t, 30000); /* slow runs (valgrind) too */
     pthread_t th[2];
     struct worker w[2];
     for (int i = 0; i < 2; i++) {
@@ -1035,6 +1036,138 @@ static void test_fork(void)
     CU_ASSERT(th_sign_ok(k, &err));
     p11c_key_free(k);
     p11c_module_free(m);
+
+    /* SoftHSM2 with library.reset_on_fork = true forgets everything in the
+     * child: the re-initialisation must bring it back */
+    char conf[4200], cmd[8600];
+    const char *orig = getenv("SOFTHSM2_CONF");
+    char *saved = orig != NULL ? strdup(orig) : NULL;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(saved);
+    snprintf(conf, sizeof(conf), "%s/softhsm2-reset.conf", tokdir);
+    snprintf(cmd, sizeof(cmd), "sed 's/reset_on_fork = false/reset_on_fork = true/' '%s' > '%s'",
+             saved, conf);
+    CU_ASSERT_EQUAL_FATAL(th_sh(NULL, cmd), 0);
+    setenv("SOFTHSM2_CONF", conf, 1);
+    m = th_module(1);
+    k = load(m, ALICE, P11C_WANT_PRIVATE);
+    CU_ASSERT(k != NULL && th_sign_ok(k, &err));
+    pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        int ok = child_signs(k);
+        p11c_key_free(k);
+        p11c_module_free(m);
+        _exit(ok ? 0 : 1);
+    }
+    waitpid(pid, &st, 0);
+    CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CU_ASSERT(th_sign_ok(k, &err));
+    p11c_key_free(k);
+    p11c_module_free(m);
+    setenv("SOFTHSM2_CONF", saved, 1);
+    free(saved);
+}
+
+/* ---- Recovery: sessions closed and logins lost behind our back ---------------- */
+
+/* The same SoftHSM2 instance, unmanaged by p11-kit: what it does to the
+ * application's sessions hits ours too. */
+static CK_FUNCTION_LIST *raw_module(CK_SLOT_ID *slot)
+{
+    CK_FUNCTION_LIST *raw = p11_kit_module_load(tu_softhsm_module(), P11_KIT_MODULE_UNMANAGED);
+    CK_SLOT_ID slots[8];
+    CK_ULONG n = 8;
+    if (raw == NULL)
+        return NULL;
+    /* already initialised (by the module under test): p11-kit says so */
+    CK_RV rv = p11_kit_module_initialize(raw);
+    CU_ASSERT(rv == CKR_OK || rv == CKR_CRYPTOKI_ALREADY_INITIALIZED);
+    if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED)
+        fprintf(stderr, "raw C_Initialize: %s\n", p11c_rv_name(rv));
+    CU_ASSERT_EQUAL(raw->C_GetSlotList(CK_TRUE, slots, &n), CKR_OK);
+    for (CK_ULONG i = 0; i < n; i++) {
+        CK_TOKEN_INFO ti;
+        if (raw->C_GetTokenInfo(slots[i], &ti) == CKR_OK &&
+            memcmp(ti.label, TU_TOKEN_LABEL, strlen(TU_TOKEN_LABEL)) == 0)
+            *slot = slots[i];
+    }
+    return raw;
+}
+
+static void test_recovery(void)
+{
+    P11C_ERR err = {0};
+    CK_SLOT_ID slot = (CK_SLOT_ID)-1;
+    P11C_MODULE *m = th_module(1);
+    P11C_KEY *k = load(m, ALICE, P11C_WANT_PRIVATE);
+    CK_FUNCTION_LIST *raw = raw_module(&slot);
+    CK_SESSION_HANDLE s;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(k);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(raw);
+    CU_ASSERT_NOT_EQUAL_FATAL(slot, (CK_SLOT_ID)-1);
+    CU_ASSERT(th_sign_ok(k, &err));
+
+    /* every session of the application closed (and so logged out) */
+    CU_ASSERT_EQUAL(raw->C_CloseAllSessions(slot), CKR_OK);
+    unsigned long calls = p11c_module_call_count(m);
+    CU_ASSERT(th_sign_ok(k, &err));
+    /* more than C_SignInit + C_Sign: the session replaced, the login redone */
+    CU_ASSERT(p11c_module_call_count(m) - calls > 2);
+    calls = p11c_module_call_count(m);
+    CU_ASSERT(th_sign_ok(k, &err));
+    CU_ASSERT_EQUAL(p11c_module_call_count(m) - calls, 2);
+
+    /* logged out, sessions kept */
+    CU_ASSERT_EQUAL(raw->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s), CKR_OK);
+    CU_ASSERT_EQUAL(raw->C_Logout(s), CKR_OK);
+    calls = p11c_module_call_count(m);
+    CU_ASSERT(th_sign_ok(k, &err));
+    CU_ASSERT(p11c_module_call_count(m) - calls > 2);
+    CU_ASSERT_EQUAL(raw->C_Logout(s), CKR_OK);
+    {
+        uint8_t ct[256], pt[256];
+        size_t ctlen = sizeof(ct), ptlen = sizeof(pt);
+        P11C_MECH oaep = {.type = CKM_RSA_PKCS_OAEP, .hash = CKM_SHA_1};
+        CU_ASSERT(th_encrypt(k, RSA_PKCS1_OAEP_PADDING, EVP_sha1(), NULL, 0, (const uint8_t *)"hi",
+                             2, ct, &ctlen));
+        ASSERT_RV(p11c_key_decrypt(k, &oaep, ct, ctlen, pt, &ptlen, &err), CKR_OK);
+    }
+    /* and a key whose private half was never looked up */
+    CU_ASSERT_EQUAL(raw->C_Logout(s), CKR_OK);
+    P11C_KEY *bob = load(m, TH_TOKEN_URI ";object=bob", P11C_WANT_ANY);
+    CU_ASSERT(bob != NULL && th_sign_ok(bob, &err));
+    p11c_key_free(bob);
+    CU_ASSERT_EQUAL(raw->C_CloseSession(s), CKR_OK);
+    p11c_key_free(k);
+    p11c_module_free(m);
+    p11_kit_module_release(raw);
+}
+
+/* An atexit handler freeing the module, as a provider unloaded at exit does. */
+static P11C_MODULE *exit_module;
+static P11C_KEY *exit_key;
+
+static void free_at_exit(void)
+{
+    p11c_key_free(exit_key);
+    p11c_module_free(exit_module);
+}
+
+static void test_free_at_exit(void)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        P11C_ERR err = {0};
+        exit_module = th_module(1);
+        exit_key = load(exit_module, ALICE, P11C_WANT_ANY);
+        atexit(free_at_exit);
+        exit(exit_key != NULL && th_sign_ok(exit_key, &err) ? 0 : 1);
+    }
+    int st = 0;
+    CU_ASSERT_EQUAL(waitpid(pid, &st, 0), pid);
+    CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
 int main(void)
@@ -1058,5 +1191,7 @@ int main(void)
     CU_add_test(s, "threads", test_threads);
     CU_add_test(s, "session limit", test_session_limit);
     CU_add_test(s, "fork", test_fork);
+    CU_add_test(s, "recovery", test_recovery);
+    CU_add_test(s, "free at exit", test_free_at_exit);
     return tu_main();
 }
