@@ -8,6 +8,7 @@
 
 #include "p11c_internal.h"
 #include "ptest.h"
+#include "session.h"
 
 static const uint8_t known_sec[P11C_SEC_LEN] = {
     1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22,
@@ -1097,6 +1098,49 @@ static void test_garbage(void)
     p11c_session_free(NULL);
 }
 
+/* S lives until Sec is decrypted; the transcript until the handshake ends; the
+ * record keys until the session ends or fails. */
+static void test_secret_lifetimes(void)
+{
+    PT_PAIR p;
+    uint8_t *hello, *reply, *confirm;
+    size_t hl, rl, cl;
+
+    pt_pair_init(&p, NULL, P11C_POLICY_STRICT, NULL, NULL);
+    CU_ASSERT_EQUAL(p11c_session_start(p.a), P11C_OK);
+    CU_ASSERT_PTR_NOT_NULL(p.a->S);
+    hello = pt_pop(p.a, &hl);
+    CU_ASSERT_EQUAL(p11c_session_recv(p.b, hello, hl), P11C_OK);
+    CU_ASSERT_PTR_NULL(p.b->S); /* Bob's copy of pub(S) goes after OAEP */
+    CU_ASSERT(p.b->rec_ready);
+    reply = pt_pop(p.b, &rl);
+    CU_ASSERT_EQUAL(p11c_session_recv(p.a, reply, rl), P11C_OK);
+    CU_ASSERT_PTR_NULL(p.a->S); /* destroyed as soon as Sec is out */
+    CU_ASSERT_PTR_NOT_NULL(p.a->transcript);
+    confirm = pt_pop(p.a, &cl);
+    CU_ASSERT_EQUAL(p11c_session_recv(p.b, confirm, cl), P11C_OK);
+    CU_ASSERT_PTR_NULL(p.b->transcript);
+    CU_ASSERT_EQUAL(pt_deliver(p.b, p.a), P11C_OK);
+    CU_ASSERT_PTR_NULL(p.a->transcript);
+    CU_ASSERT(p.a->rec_ready && p.b->rec_ready);
+    CU_ASSERT_EQUAL(p11c_session_send_close(p.a, NULL), P11C_OK);
+    CU_ASSERT_EQUAL(pt_deliver(p.a, p.b), P11C_OK);
+    CU_ASSERT(!p.b->rec_ready && p.b->rec.mac == NULL); /* keys wiped at the end */
+    CU_ASSERT_EQUAL(pt_deliver(p.b, p.a), P11C_OK);
+    CU_ASSERT(!p.a->rec_ready);
+    OPENSSL_free(hello);
+    OPENSSL_free(reply);
+    OPENSSL_free(confirm);
+    pt_pair_free(&p);
+
+    /* A failure wipes at once. */
+    pt_pair_init(&p, NULL, P11C_POLICY_STRICT, NULL, NULL);
+    CU_ASSERT_FATAL(pt_pair_handshake(&p));
+    CU_ASSERT_EQUAL(p11c_session_recv(p.a, (const uint8_t *)"\x02", 1), P11C_ERR_RECORD_LENGTH);
+    CU_ASSERT(!p.a->rec_ready && p.a->S == NULL && p.a->transcript == NULL);
+    pt_pair_free(&p);
+}
+
 int main(void)
 {
     CU_pSuite s;
@@ -1132,5 +1176,6 @@ int main(void)
     CU_add_test(s, "authentic records breaking the rules", test_authentic_violations);
     CU_add_test(s, "sends refused and limits", test_send_limits);
     CU_add_test(s, "random input in every state", test_garbage);
+    CU_add_test(s, "S, transcript and record keys wiped when done", test_secret_lifetimes);
     return tu_main();
 }
