@@ -4,6 +4,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/rsa.h>
 
 #include "p11c_internal.h"
 #include "ptest.h"
@@ -739,6 +740,69 @@ static void test_recorded_without_hooks(void)
     hs_free(&h);
 }
 
+/* PSS is checked with salt 32 exactly, OAEP with SHA-256 and MGF1-SHA-256 only. */
+static void test_primitive_parameters(void)
+{
+    EVP_PKEY *ka = pt_key(NULL, "alice"), *ks = pt_key(NULL, "session");
+    static const uint8_t msg[] = "parameters matter";
+    uint8_t sig[256], ct[256], sec[64], out[64];
+    size_t siglen, ctlen;
+    int salts[] = {20, 0, 222};
+
+    for (size_t i = 0; i < 3; i++) {
+        EVP_MD_CTX *md = EVP_MD_CTX_new();
+        EVP_PKEY_CTX *pc = NULL;
+        siglen = sizeof(sig);
+        CU_ASSERT_FATAL(EVP_DigestSignInit_ex(md, &pc, "SHA256", NULL, NULL, ka, NULL) == 1);
+        EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_PSS_PADDING);
+        EVP_PKEY_CTX_set_rsa_pss_saltlen(pc, salts[i]);
+        CU_ASSERT_FATAL(EVP_DigestSign(md, sig, &siglen, msg, sizeof(msg)) == 1);
+        CU_ASSERT_EQUAL(p11c_pss_verify(NULL, NULL, ka, msg, sizeof(msg), sig, siglen),
+                        P11C_ERR_SIGNATURE);
+        EVP_MD_CTX_free(md);
+    }
+    {
+        /* PKCS#1 v1.5 */
+        EVP_MD_CTX *md = EVP_MD_CTX_new();
+        siglen = sizeof(sig);
+        CU_ASSERT_FATAL(EVP_DigestSignInit_ex(md, NULL, "SHA256", NULL, NULL, ka, NULL) == 1);
+        CU_ASSERT_FATAL(EVP_DigestSign(md, sig, &siglen, msg, sizeof(msg)) == 1);
+        CU_ASSERT_EQUAL(p11c_pss_verify(NULL, NULL, ka, msg, sizeof(msg), sig, siglen),
+                        P11C_ERR_SIGNATURE);
+        EVP_MD_CTX_free(md);
+    }
+    memset(sec, 7, sizeof(sec));
+    for (int variant = 0; variant < 3; variant++) {
+        EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new_from_pkey(NULL, ks, NULL);
+        CU_ASSERT_FATAL(EVP_PKEY_encrypt_init(pc) == 1);
+        EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_OAEP_PADDING);
+        EVP_PKEY_CTX_set_rsa_oaep_md_name(pc, variant == 0 ? "SHA1" : "SHA256", NULL);
+        EVP_PKEY_CTX_set_rsa_mgf1_md_name(pc, variant == 1 ? "SHA1" : "SHA256", NULL);
+        if (variant == 2) {
+            unsigned char *label = OPENSSL_memdup("label", 5);
+            EVP_PKEY_CTX_set0_rsa_oaep_label(pc, label, 5);
+        }
+        ctlen = sizeof(ct);
+        CU_ASSERT_FATAL(EVP_PKEY_encrypt(pc, ct, &ctlen, sec, sizeof(sec)) == 1);
+        CU_ASSERT_EQUAL(p11c_oaep_decrypt_sec(NULL, NULL, ks, ct, ctlen, out), P11C_ERR_SECRET);
+        EVP_PKEY_CTX_free(pc);
+    }
+    /* A secret of 63 bytes is refused even when it decrypts. */
+    {
+        uint8_t *c2 = NULL;
+        size_t l2 = 0;
+        CU_ASSERT_EQUAL(p11c_oaep_encrypt(NULL, NULL, ks, sec, 63, &c2, &l2), P11C_OK);
+        CU_ASSERT_EQUAL(p11c_oaep_decrypt_sec(NULL, NULL, ks, c2, l2, out), P11C_ERR_SECRET);
+        OPENSSL_free(c2);
+        CU_ASSERT_EQUAL(p11c_oaep_encrypt(NULL, NULL, ks, sec, 64, &c2, &l2), P11C_OK);
+        CU_ASSERT_EQUAL(p11c_oaep_decrypt_sec(NULL, NULL, ks, c2, l2, out), P11C_OK);
+        CU_ASSERT(memcmp(out, sec, 64) == 0);
+        OPENSSL_free(c2);
+    }
+    EVP_PKEY_free(ka);
+    EVP_PKEY_free(ks);
+}
+
 int main(void)
 {
     CU_pSuite s;
@@ -760,5 +824,6 @@ int main(void)
     CU_add_test(s, "handshake.json as Bob (CFB open)", test_replay_bob_cfb);
     CU_add_test(s, "handshake.json as Bob (ECB open)", test_replay_bob_ecb);
     CU_add_test(s, "handshake.json without replay hooks", test_recorded_without_hooks);
+    CU_add_test(s, "PSS salt 32 only, OAEP SHA-256 only", test_primitive_parameters);
     return tu_main();
 }
