@@ -92,7 +92,11 @@ CK_RV p11c_token_mechanism(P11C_TOKEN *t, CK_MECHANISM_TYPE mech, CK_FLAGS flags
                            CK_MECHANISM_INFO *info, P11C_ERR *err);
 CK_RV p11c_token_random(P11C_TOKEN *t, uint8_t *buf, size_t len, P11C_ERR *err);
 /* Upper bound of the session pool (the token's ulMaxSessionCount, or a
- * default when the token says "effectively infinite"). */
+ * default of 64 when the token says "effectively infinite"). Sessions are
+ * opened on demand up to the bound and reused; a session whose state is
+ * unknown after an error is closed, not reused. An ephemeral key holds one
+ * session of the pool for its lifetime. When all are in use, callers wait
+ * (see p11c_token_set_session_wait). */
 CK_ULONG p11c_token_max_sessions(const P11C_TOKEN *t);
 /* For tests: override the pool bound (0 restores the token's). */
 void p11c_token_set_max_sessions(P11C_TOKEN *t, CK_ULONG max);
@@ -137,7 +141,10 @@ P11C_KEY *p11c_key_up_ref(P11C_KEY *k);
  * token and releases its session. NULL is a no-op. */
 void p11c_key_free(P11C_KEY *k);
 
-int p11c_key_has_private(P11C_KEY *k); /* 1 if the private half exists (may log in) */
+/* 1 if the private half exists. Logs in and looks for it when a PIN is
+ * known (URI, module) or the token is logged in; else 0 unless the private
+ * handle is already known. type=public keys: always 0. */
+int p11c_key_has_private(P11C_KEY *k);
 int p11c_key_is_ephemeral(const P11C_KEY *k);
 unsigned int p11c_key_bits(const P11C_KEY *k);
 /* Big-endian modulus and public exponent, owned by the key. */

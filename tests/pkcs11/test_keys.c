@@ -510,6 +510,33 @@ static void test_decrypt(void)
     ASSERT_RV(p11c_key_decrypt(k, &nohash, ct, ctlen, pt, &ptlen, &err),
               CKR_MECHANISM_PARAM_INVALID);
 
+    /* OAEP with a label */
+    {
+        const uint8_t lbl[] = "context label";
+        P11C_MECH withlabel = {.type = CKM_RSA_PKCS_OAEP,
+                               .hash = CKM_SHA_1,
+                               .mgf = CKG_MGF1_SHA1,
+                               .label = lbl,
+                               .label_len = sizeof(lbl) - 1};
+        ctlen = sizeof(ct);
+        CU_ASSERT_FATAL(th_encrypt(k, RSA_PKCS1_OAEP_PADDING, EVP_sha1(), lbl, sizeof(lbl) - 1,
+                                   secret, 32, ct, &ctlen));
+        /* SoftHSM2 2.6.1 accepts the label at C_DecryptInit but ignores it:
+         * the label check fails at C_Decrypt */
+        ptlen = sizeof(pt);
+        ASSERT_RV(p11c_key_decrypt(k, &withlabel, ct, ctlen, pt, &ptlen, &err), CKR_GENERAL_ERROR);
+        CU_ASSERT_STRING_EQUAL(err.func, "C_Decrypt");
+        /* without a label: the same failure (the ciphertext carries one) */
+        ptlen = sizeof(pt);
+        ASSERT_RV(p11c_key_decrypt(k, &oaep, ct, ctlen, pt, &ptlen, &err), CKR_GENERAL_ERROR);
+        /* and a ciphertext made without a label decrypts with one given:
+         * the token ignored it (the provider must decode such OAEP itself) */
+        ctlen = sizeof(ct);
+        CU_ASSERT_FATAL(
+            th_encrypt(k, RSA_PKCS1_OAEP_PADDING, EVP_sha1(), NULL, 0, secret, 32, ct, &ctlen));
+        ptlen = sizeof(pt);
+        ASSERT_RV(p11c_key_decrypt(k, &withlabel, ct, ctlen, pt, &ptlen, &err), CKR_OK);
+    }
     /* OAEP SHA-256: SoftHSM2 2.6.1 only does SHA-1 and says so at C_DecryptInit */
     ctlen = sizeof(ct);
     CU_ASSERT_FATAL(
