@@ -36,6 +36,12 @@ int bench_section_wanted(const char *name)
     return bench.only == NULL || strstr(name, bench.only) != NULL;
 }
 
+/* What is being measured, on standard error (the table goes to standard output). */
+static void progress(const char *what)
+{
+    fprintf(stderr, "p11chat-bench: %s...\n", what);
+}
+
 static int file_exists(const char *path)
 {
     struct stat st;
@@ -199,15 +205,23 @@ int main(int argc, char **argv)
     fflush(stdout);
     if (!setup())
         goto end;
-    if (bench_section_wanted("records"))
+    if (bench_section_wanted("records")) {
+        progress("records");
         bench_records();
+    }
     if (bench_section_wanted("sign") || bench_section_wanted("decrypt") ||
-        bench_section_wanted("load"))
+        bench_section_wanted("load")) {
+        progress("signatures, decryption, key load");
         bench_rsa();
-    if (bench_section_wanted("handshake"))
+    }
+    if (bench_section_wanted("handshake")) {
+        progress("handshakes");
         bench_handshake();
-    if (bench_section_wanted("tcp"))
+    }
+    if (bench_section_wanted("tcp")) {
+        progress("two processes over TCP");
         bench_tcp();
+    }
     {
         /* Mostly one busy thread: far below 1, the machine was shared while measuring. */
         struct rusage ru;
