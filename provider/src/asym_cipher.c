@@ -153,6 +153,25 @@ static void raise_uniform(AC_CTX *c)
     P11C_RAISE(c->prov, p11c_reason_of_rv(CKR_ENCRYPTED_DATA_INVALID), "RSA decryption failed");
 }
 
+/*
+ * What C_Decrypt says about the ciphertext (SoftHSM2 answers bad padding
+ * with CKR_GENERAL_ERROR) becomes one uniform error; what it says about the
+ * token, the session or the login keeps its own name.
+ */
+static int depends_on_ciphertext(const P11C_ERR *err)
+{
+    static const CK_RV rvs[] = {CKR_ENCRYPTED_DATA_INVALID, CKR_ENCRYPTED_DATA_LEN_RANGE,
+                                CKR_DATA_INVALID,           CKR_DATA_LEN_RANGE,
+                                CKR_GENERAL_ERROR,          CKR_FUNCTION_FAILED};
+
+    if (err->func == NULL || strcmp(err->func, "C_Decrypt") != 0)
+        return 0;
+    for (size_t i = 0; i < sizeof(rvs) / sizeof(rvs[0]); i++)
+        if (err->rv == rvs[i])
+            return 1;
+    return 0;
+}
+
 static int is_param_refusal(const P11C_ERR *err)
 {
     return (err->rv == CKR_MECHANISM_INVALID || err->rv == CKR_MECHANISM_PARAM_INVALID ||
@@ -238,9 +257,7 @@ static int ac_decrypt(void *vctx, unsigned char *out, size_t *outlen, size_t out
         if (slot != NULL && c->prov->oaep_fallback && is_param_refusal(&err)) {
             *slot = -1;
             host = 1;
-        } else if (err.func != NULL && strcmp(err.func, "C_Decrypt") == 0 &&
-                   rv != CKR_DEVICE_REMOVED && rv != CKR_TOKEN_NOT_PRESENT &&
-                   rv != CKR_SESSION_HANDLE_INVALID && rv != CKR_DEVICE_ERROR) {
+        } else if (depends_on_ciphertext(&err)) {
             raise_uniform(c);
             goto end;
         } else {
@@ -258,7 +275,7 @@ static int ac_decrypt(void *vctx, unsigned char *out, size_t *outlen, size_t out
     rv = p11c_key_decrypt(c->pk->key, &mech, in, inlen, buf, &n, &err);
     ERR_pop_to_mark();
     if (rv != CKR_OK) {
-        if (err.func != NULL && strcmp(err.func, "C_Decrypt") == 0)
+        if (depends_on_ciphertext(&err))
             raise_uniform(c);
         else
             P11C_RAISE_RV(c->prov, &err);
