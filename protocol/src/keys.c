@@ -280,14 +280,12 @@ p11c_err p11c_pss_verify(OSSL_LIB_CTX *libctx, const char *propq, EVP_PKEY *key,
     if (EVP_DigestVerifyInit_ex(md, &pctx, "SHA256", libctx, propq, key, NULL) <= 0 ||
         !pss_params(pctx, propq))
         goto end;
+    /* A bad signature is an answer, not a failure of the library: the entries
+     * this one call raises are dropped, and nothing older. */
+    ERR_set_mark();
     rv = EVP_DigestVerify(md, sig, siglen, tbs, tbslen);
-    if (rv != 1) {
-        /* A bad signature is an answer, not a failure of the library. */
-        ERR_clear_error();
-        ret = P11C_ERR_SIGNATURE;
-        goto end;
-    }
-    ret = P11C_OK;
+    ERR_pop_to_mark();
+    ret = rv == 1 ? P11C_OK : P11C_ERR_SIGNATURE;
 end:
     EVP_MD_CTX_free(md);
     return ret;
@@ -352,8 +350,9 @@ p11c_err p11c_oaep_decrypt_sec(OSSL_LIB_CTX *libctx, const char *propq, EVP_PKEY
         goto end;
     }
     n = cap;
+    /* Whatever the provider raised stays in the queue: with a token key it may
+     * be a device error rather than a bad EncSec. */
     if (EVP_PKEY_decrypt(ctx, buf, &n, in, inlen) <= 0 || n != P11C_SEC_LEN) {
-        ERR_clear_error();
         ret = P11C_ERR_SECRET;
         goto end;
     }

@@ -101,6 +101,19 @@ p11c_err p11c_oaep_decrypt_sec(OSSL_LIB_CTX *libctx, const char *propq, EVP_PKEY
 /* A fresh RSA-2048 session key, e = 65537. */
 p11c_err p11c_session_key_make(OSSL_LIB_CTX *libctx, const char *propq, EVP_PKEY **key);
 
+/* ---- HMAC-SHA256 (hmac.c): every MAC of the protocol ----------------------- */
+
+/* A context keyed with `key` (any length, 0 included); NULL on failure. */
+EVP_MAC_CTX *p11c_hmac_new(OSSL_LIB_CTX *libctx, const char *propq, const uint8_t *key,
+                           size_t keylen);
+/* out = HMAC(key, a || b); either part may be empty. */
+p11c_err p11c_hmac(EVP_MAC_CTX *ctx, const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
+                   uint8_t out[P11C_MAC_LEN]);
+/* Compares the first taglen (1 .. 32) bytes of HMAC(key, a || b) with tag in
+ * constant time: P11C_OK, P11C_ERR_MAC, or P11C_ERR_CRYPTO when HMAC failed. */
+p11c_err p11c_hmac_verify(EVP_MAC_CTX *ctx, const uint8_t *a, size_t alen, const uint8_t *b,
+                          size_t blen, const uint8_t *tag, size_t taglen);
+
 /* ---- Key schedule (kdf.c) ------------------------------------------------ */
 
 p11c_err p11c_kdf(OSSL_LIB_CTX *libctx, const char *propq, const uint8_t sec[P11C_SEC_LEN],

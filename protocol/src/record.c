@@ -11,7 +11,6 @@
  */
 #include <string.h>
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 
 #include "p11c_internal.h"
@@ -22,29 +21,22 @@ p11c_err p11c_rec_init(P11C_REC *r, OSSL_LIB_CTX *libctx, const char *propq,
     p11c_err ret = P11C_ERR_CRYPTO;
     EVP_CIPHER *cfb = EVP_CIPHER_fetch(libctx, "AES-256-CFB", propq);
     EVP_CIPHER *ecb = EVP_CIPHER_fetch(libctx, "AES-256-ECB", propq);
-    EVP_MAC *mac = EVP_MAC_fetch(libctx, "HMAC", propq);
-    OSSL_PARAM params[3], *pp = params;
 
     memset(r, 0, sizeof(*r));
-    *pp++ = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
-    if (propq != NULL)
-        *pp++ = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_PROPERTIES, (char *)propq, 0);
-    *pp = OSSL_PARAM_construct_end();
-    if (cfb == NULL || ecb == NULL || mac == NULL)
+    if (cfb == NULL || ecb == NULL ||
+        (r->mac = p11c_hmac_new(libctx, propq, mac_key, P11C_KEY_LEN)) == NULL)
         goto end;
     r->enc = EVP_CIPHER_CTX_new();
     r->dec_cfb = EVP_CIPHER_CTX_new();
     r->dec_ecb = EVP_CIPHER_CTX_new();
-    r->mac = EVP_MAC_CTX_new(mac);
-    if (r->enc == NULL || r->dec_cfb == NULL || r->dec_ecb == NULL || r->mac == NULL) {
+    if (r->enc == NULL || r->dec_cfb == NULL || r->dec_ecb == NULL) {
         ret = P11C_ERR_MEMORY;
         goto end;
     }
     if (!EVP_EncryptInit_ex2(r->enc, cfb, enc_key, NULL, NULL) ||
         !EVP_DecryptInit_ex2(r->dec_cfb, cfb, enc_key, NULL, NULL) ||
         !EVP_EncryptInit_ex2(r->dec_ecb, ecb, enc_key, NULL, NULL) ||
-        !EVP_CIPHER_CTX_set_padding(r->dec_ecb, 0) ||
-        !EVP_MAC_init(r->mac, mac_key, P11C_KEY_LEN, params))
+        !EVP_CIPHER_CTX_set_padding(r->dec_ecb, 0))
         goto end;
     r->mode = P11C_OPEN_ECB; /* measured faster on AES-NI machines: docs/protocol.md */
     ret = P11C_OK;
@@ -53,7 +45,6 @@ end:
         p11c_rec_cleanup(r);
     EVP_CIPHER_free(cfb);
     EVP_CIPHER_free(ecb);
-    EVP_MAC_free(mac);
     return ret;
 }
 
@@ -88,7 +79,7 @@ p11c_err p11c_rec_seal(P11C_REC *r, const P11C_REC_HDR *h, const uint8_t iv[P11C
                        const uint8_t *m, uint8_t **out, size_t *outlen)
 {
     p11c_err ret = P11C_ERR_CRYPTO;
-    size_t total, maclen = 0;
+    size_t total;
     uint8_t *buf = NULL;
     int n = 0;
 
@@ -113,10 +104,8 @@ p11c_err p11c_rec_seal(P11C_REC *r, const P11C_REC_HDR *h, const uint8_t iv[P11C
             (size_t)n != h->len)
             goto end;
     }
-    if (!EVP_MAC_init(r->mac, NULL, 0, NULL) ||
-        !EVP_MAC_update(r->mac, buf, total - P11C_MAC_LEN) ||
-        !EVP_MAC_final(r->mac, buf + total - P11C_MAC_LEN, &maclen, P11C_MAC_LEN) ||
-        maclen != P11C_MAC_LEN)
+    if (p11c_hmac(r->mac, buf, total - P11C_MAC_LEN, NULL, 0, buf + total - P11C_MAC_LEN) !=
+        P11C_OK)
         goto end;
     *out = buf;
     *outlen = total;
@@ -149,19 +138,10 @@ p11c_err p11c_rec_parse(const uint8_t *rec, size_t len, P11C_REC_HDR *h)
 
 p11c_err p11c_rec_verify(P11C_REC *r, const uint8_t *rec, size_t len)
 {
-    uint8_t mac[P11C_MAC_LEN];
-    size_t maclen = 0;
-    p11c_err ret = P11C_ERR_CRYPTO;
-
     if (len < P11C_REC_OVERHEAD)
         return P11C_ERR_RECORD_LENGTH;
-    if (!EVP_MAC_init(r->mac, NULL, 0, NULL) || !EVP_MAC_update(r->mac, rec, len - P11C_MAC_LEN) ||
-        !EVP_MAC_final(r->mac, mac, &maclen, sizeof(mac)) || maclen != P11C_MAC_LEN)
-        goto end;
-    ret = CRYPTO_memcmp(mac, rec + len - P11C_MAC_LEN, P11C_MAC_LEN) == 0 ? P11C_OK : P11C_ERR_MAC;
-end:
-    OPENSSL_cleanse(mac, sizeof(mac));
-    return ret;
+    return p11c_hmac_verify(r->mac, rec, len - P11C_MAC_LEN, NULL, 0, rec + len - P11C_MAC_LEN,
+                            P11C_MAC_LEN);
 }
 
 static void xor_into(uint8_t *dst, const uint8_t *src, size_t n)
@@ -217,12 +197,5 @@ fail:
 p11c_err p11c_rec_confirm(P11C_REC *r, const char *label, const uint8_t digest[32],
                           uint8_t out[P11C_MAC_LEN])
 {
-    size_t n = 0;
-
-    if (!EVP_MAC_init(r->mac, NULL, 0, NULL) ||
-        !EVP_MAC_update(r->mac, (const uint8_t *)label, strlen(label)) ||
-        !EVP_MAC_update(r->mac, digest, 32) || !EVP_MAC_final(r->mac, out, &n, P11C_MAC_LEN) ||
-        n != P11C_MAC_LEN)
-        return P11C_ERR_CRYPTO;
-    return P11C_OK;
+    return p11c_hmac(r->mac, (const uint8_t *)label, strlen(label), digest, 32, out);
 }

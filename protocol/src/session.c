@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
-#include <openssl/err.h>
 
 #include "session.h"
 
@@ -164,8 +163,8 @@ p11c_err p11c_session_fail(P11C_SESSION *s, p11c_err err)
     ev.type = P11C_EV_ERROR;
     ev.error = err;
     (void)p11c_session_event(s, &ev);
-    /* The cause is in the event; leave nothing of it in OpenSSL's queue. */
-    ERR_clear_error();
+    /* OpenSSL's queue is left as the failing operation left it: on
+     * P11C_ERR_CRYPTO it is what says why (a token's CKR, for instance). */
     return err;
 }
 

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
 
@@ -1141,6 +1142,110 @@ static void test_secret_lifetimes(void)
     pt_pair_free(&p);
 }
 
+/* ---- OpenSSL's error queue -------------------------------------------------- */
+
+/* The public half of a keys.json key: a long-term key that cannot sign. */
+static EVP_PKEY *public_only(const char *name)
+{
+    EVP_PKEY *k = pt_key(NULL, name), *pub = NULL;
+    uint8_t *der = NULL;
+    size_t len = 0;
+
+    CU_ASSERT_FATAL(p11c_pub_der(k, &der, &len) == P11C_OK);
+    CU_ASSERT_FATAL(p11c_key_from_der(NULL, NULL, der, len, &pub) == P11C_OK);
+    OPENSSL_free(der);
+    EVP_PKEY_free(k);
+    return pub;
+}
+
+/* 1 when the session's last event is ERROR with `err`. */
+static int failed_with(P11C_SESSION *s, PT_EVENTS *e, p11c_err err)
+{
+    pt_events_clear(e);
+    pt_drain(s, e);
+    return e->n > 0 && e->ev[e->n - 1].type == P11C_EV_ERROR && e->ev[e->n - 1].error == err &&
+           p11c_session_error(s) == err;
+}
+
+/*
+ * A failed signature leaves the entries its provider raised (with a token:
+ * the CKR) in OpenSSL's queue, in both roles, after the session has failed.
+ */
+static void test_sign_failure_keeps_error_queue(void)
+{
+    PT_PAIR p;
+    EVP_PKEY *pub = public_only("alice");
+    uint8_t *sig = NULL;
+    size_t siglen = 0;
+
+    ERR_clear_error();
+    CU_ASSERT_EQUAL(p11c_pss_sign(NULL, NULL, pub, (const uint8_t *)"x", 1, &sig, &siglen),
+                    P11C_ERR_CRYPTO);
+    CU_ASSERT_PTR_NULL(sig);
+    CU_ASSERT_NOT_EQUAL(ERR_peek_error(), 0);
+    ERR_clear_error();
+
+    /* Alice cannot sign HELLO. */
+    pt_pair_init(&p, NULL, P11C_POLICY_STRICT, pub, NULL);
+    CU_ASSERT_EQUAL(p11c_session_start(p.a), P11C_ERR_CRYPTO);
+    CU_ASSERT_NOT_EQUAL(ERR_peek_error(), 0);
+    CU_ASSERT(failed_with(p.a, &p.ea, P11C_ERR_CRYPTO));
+    CU_ASSERT_PTR_NULL(pt_pop(p.a, &siglen));
+    pt_pair_free(&p);
+    ERR_clear_error();
+
+    /* Bob cannot sign REPLY. */
+    pt_pair_init(&p, NULL, P11C_POLICY_STRICT, NULL, public_only("bob"));
+    CU_ASSERT_EQUAL(p11c_session_start(p.a), P11C_OK);
+    CU_ASSERT_EQUAL(ERR_peek_error(), 0);
+    CU_ASSERT_EQUAL(pt_deliver(p.a, p.b), P11C_ERR_CRYPTO);
+    CU_ASSERT_NOT_EQUAL(ERR_peek_error(), 0);
+    CU_ASSERT(failed_with(p.b, &p.eb, P11C_ERR_CRYPTO));
+    CU_ASSERT_PTR_NULL(pt_pop(p.b, &siglen));
+    pt_pair_free(&p);
+    ERR_clear_error();
+}
+
+/*
+ * Expected failures that are answers (a signature that does not verify, a
+ * record rejected under the window policy) drop only what their own call
+ * raised: an entry already in the queue stays, and nothing is added.
+ */
+static void test_expected_failures_keep_older_errors(void)
+{
+    PT_PAIR p;
+    uint8_t *hello, *rec;
+    size_t hl, rl;
+    unsigned long sentinel;
+    pt_pair_init(&p, NULL, P11C_POLICY_WINDOW, NULL, NULL);
+    CU_ASSERT_EQUAL(p11c_session_start(p.a), P11C_OK);
+    hello = pt_pop(p.a, &hl);
+    CU_ASSERT_FATAL(hello != NULL);
+    hello[hl - 1] ^= 1; /* last byte of Sig_A */
+    ERR_clear_error();
+    ERR_raise_data(ERR_LIB_USER, 42, "older entry");
+    sentinel = ERR_peek_last_error();
+    CU_ASSERT_EQUAL(p11c_session_recv(p.b, hello, hl), P11C_ERR_SIGNATURE);
+    CU_ASSERT_EQUAL(ERR_get_error(), sentinel);
+    CU_ASSERT_EQUAL(ERR_get_error(), 0);
+    OPENSSL_free(hello);
+    pt_pair_free(&p);
+
+    pt_pair_init(&p, NULL, P11C_POLICY_WINDOW, NULL, NULL);
+    CU_ASSERT_FATAL(pt_pair_handshake(&p));
+    CU_ASSERT_EQUAL(p11c_session_send_data(p.a, (const uint8_t *)"hi", 2), P11C_OK);
+    rec = pt_pop(p.a, &rl);
+    CU_ASSERT_FATAL(rec != NULL);
+    rec[rl - 1] ^= 0x80;
+    ERR_raise_data(ERR_LIB_USER, 42, "older entry");
+    sentinel = ERR_peek_last_error();
+    CU_ASSERT_EQUAL(p11c_session_recv(p.b, rec, rl), P11C_OK); /* rejected, goes on */
+    CU_ASSERT_EQUAL(ERR_get_error(), sentinel);
+    CU_ASSERT_EQUAL(ERR_get_error(), 0);
+    OPENSSL_free(rec);
+    pt_pair_free(&p);
+}
+
 int main(void)
 {
     CU_pSuite s;
@@ -1177,5 +1282,9 @@ int main(void)
     CU_add_test(s, "sends refused and limits", test_send_limits);
     CU_add_test(s, "random input in every state", test_garbage);
     CU_add_test(s, "S, transcript and record keys wiped when done", test_secret_lifetimes);
+    CU_add_test(s, "a failed signature leaves its errors in the queue",
+                test_sign_failure_keeps_error_queue);
+    CU_add_test(s, "rejections drop only their own errors",
+                test_expected_failures_keep_older_errors);
     return tu_main();
 }

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
 
@@ -803,6 +804,117 @@ static void test_primitive_parameters(void)
     EVP_PKEY_free(ks);
 }
 
+/*
+ * Wycheproof HMAC-SHA256 through the library's own HMAC (the one the key
+ * schedule, record MACs and confirmations use). The protocol only ever uses
+ * full 32-byte tags; the 128-bit groups check the truncated prefix with the
+ * same constant-time comparison. Every tcId is counted.
+ */
+static void test_wycheproof_hmac(void)
+{
+    json_t *j = tu_vector_load("wycheproof/hmac_sha256_test.json"), *g, *t;
+    size_t gi, ti, total = 0, valid = 0, invalid = 0, truncated = 0, full_exact = 0;
+    int last_id = 0;
+
+    CU_ASSERT_FATAL(j != NULL);
+    json_array_foreach(json_object_get(j, "testGroups"), gi, g)
+    {
+        size_t taglen = (size_t)json_integer_value(json_object_get(g, "tagSize")) / 8;
+
+        CU_ASSERT_FATAL(taglen == 16 || taglen == P11C_MAC_LEN);
+        json_array_foreach(json_object_get(g, "tests"), ti, t)
+        {
+            size_t kl, ml, tl;
+            uint8_t *key = tu_json_hex(t, "key", &kl);
+            uint8_t *msg = tu_json_hex(t, "msg", &ml);
+            uint8_t *tag = tu_json_hex(t, "tag", &tl);
+            const char *result = tu_json_str(t, "result");
+            int id = (int)json_integer_value(json_object_get(t, "tcId"));
+            int expect_ok = strcmp(result, "valid") == 0;
+            EVP_MAC_CTX *ctx = p11c_hmac_new(NULL, NULL, key, kl);
+            uint8_t out[P11C_MAC_LEN];
+            p11c_err e;
+
+            CU_ASSERT_FATAL(ctx != NULL);
+            CU_ASSERT(strcmp(result, "valid") == 0 || strcmp(result, "invalid") == 0);
+            CU_ASSERT_EQUAL(id, last_id + 1); /* tcIds 1..n, each once, in order */
+            last_id = id;
+            /* A tag of another length than the group's is a mismatch by definition. */
+            e = tl == taglen ? p11c_hmac_verify(ctx, msg, ml, NULL, 0, tag, tl) : P11C_ERR_MAC;
+            if (e != (expect_ok ? P11C_OK : P11C_ERR_MAC))
+                fprintf(stderr, "\n  tcId %d (%s): got %s\n", id, result, p11c_strerror(e));
+            CU_ASSERT_EQUAL(e, expect_ok ? P11C_OK : P11C_ERR_MAC);
+            /* The same tag through the computing path, byte for byte. */
+            CU_ASSERT_EQUAL(p11c_hmac(ctx, msg, ml, NULL, 0, out), P11C_OK);
+            if (expect_ok && taglen == P11C_MAC_LEN) {
+                CU_ASSERT(bytes_eq(out, sizeof(out), tag, tl));
+                full_exact++;
+            }
+            if (tl == taglen)
+                CU_ASSERT_EQUAL(CRYPTO_memcmp(out, tag, tl) == 0, expect_ok);
+            /* The message split in two parts gives the same MAC. */
+            {
+                uint8_t split[P11C_MAC_LEN];
+                CU_ASSERT_EQUAL(p11c_hmac(ctx, msg, ml / 2, msg + ml / 2, ml - ml / 2, split),
+                                P11C_OK);
+                CU_ASSERT(memcmp(split, out, sizeof(out)) == 0);
+            }
+            total++;
+            valid += expect_ok;
+            invalid += !expect_ok;
+            truncated += taglen < P11C_MAC_LEN;
+            EVP_MAC_CTX_free(ctx);
+            free(key);
+            free(msg);
+            free(tag);
+        }
+    }
+    CU_ASSERT_EQUAL(total, (size_t)json_integer_value(json_object_get(j, "numberOfTests")));
+    CU_ASSERT_EQUAL(total, 174);
+    CU_ASSERT_EQUAL(valid, 66);
+    CU_ASSERT_EQUAL(invalid, 108);
+    CU_ASSERT_EQUAL(truncated, 87);  /* tagSize 128: checked on the prefix, not used by P11C */
+    CU_ASSERT_EQUAL(full_exact, 33); /* valid with the full 32-byte tag: exact bytes */
+    CU_ASSERT_EQUAL(last_id, 174);
+    json_decref(j);
+}
+
+/* Tag lengths outside 1..32 are refused, not compared on a prefix of nothing. */
+static void test_hmac_verify_lengths(void)
+{
+    static const uint8_t key[3] = {1, 2, 3};
+    EVP_MAC_CTX *ctx = p11c_hmac_new(NULL, NULL, key, sizeof(key));
+    uint8_t out[P11C_MAC_LEN], big[P11C_MAC_LEN + 1] = {0};
+
+    CU_ASSERT_FATAL(ctx != NULL);
+    CU_ASSERT_EQUAL(p11c_hmac(ctx, (const uint8_t *)"abc", 3, NULL, 0, out), P11C_OK);
+    CU_ASSERT_EQUAL(p11c_hmac_verify(ctx, (const uint8_t *)"abc", 3, NULL, 0, out, 0),
+                    P11C_ERR_ARG);
+    memcpy(big, out, sizeof(out));
+    CU_ASSERT_EQUAL(p11c_hmac_verify(ctx, (const uint8_t *)"abc", 3, NULL, 0, big, sizeof(big)),
+                    P11C_ERR_ARG);
+    CU_ASSERT_EQUAL(p11c_hmac_verify(ctx, (const uint8_t *)"abc", 3, NULL, 0, out, 1), P11C_OK);
+    out[0] ^= 1;
+    CU_ASSERT_EQUAL(p11c_hmac_verify(ctx, (const uint8_t *)"abc", 3, NULL, 0, out, 1),
+                    P11C_ERR_MAC);
+    /* An empty key is a key (HMAC pads it with zeros), not "keep the old one". */
+    {
+        EVP_MAC_CTX *empty = p11c_hmac_new(NULL, NULL, NULL, 0);
+        EVP_MAC_CTX *zeros = p11c_hmac_new(NULL, NULL, (const uint8_t *)"\0\0\0\0", 4);
+        uint8_t a[P11C_MAC_LEN], b[P11C_MAC_LEN];
+        CU_ASSERT_FATAL(empty != NULL && zeros != NULL);
+        CU_ASSERT_EQUAL(p11c_hmac(empty, (const uint8_t *)"abc", 3, NULL, 0, a), P11C_OK);
+        CU_ASSERT_EQUAL(p11c_hmac(zeros, (const uint8_t *)"abc", 3, NULL, 0, b), P11C_OK);
+        CU_ASSERT(memcmp(a, b, sizeof(a)) == 0);
+        EVP_MAC_CTX_free(empty);
+        EVP_MAC_CTX_free(zeros);
+    }
+    /* No HMAC under an unsatisfiable property query. */
+    CU_ASSERT(p11c_hmac_new(NULL, "provider=nonexistent", key, sizeof(key)) == NULL);
+    ERR_clear_error();
+    EVP_MAC_CTX_free(ctx);
+}
+
 int main(void)
 {
     CU_pSuite s;
@@ -825,5 +937,7 @@ int main(void)
     CU_add_test(s, "handshake.json as Bob (ECB open)", test_replay_bob_ecb);
     CU_add_test(s, "handshake.json without replay hooks", test_recorded_without_hooks);
     CU_add_test(s, "PSS salt 32 only, OAEP SHA-256 only", test_primitive_parameters);
+    CU_add_test(s, "Wycheproof HMAC-SHA256 through p11c_hmac", test_wycheproof_hmac);
+    CU_add_test(s, "HMAC tag lengths and empty keys", test_hmac_verify_lengths);
     return tu_main();
 }
