@@ -8,6 +8,13 @@
  * configured OSSL_LIB_CTX and property query. Errors are sticky: the call
  * that fails a session returns the cause, every later call P11C_ERR_FAILED,
  * and p11c_session_error() keeps giving the cause.
+ *
+ * OpenSSL's error queue: on P11C_ERR_CRYPTO (and P11C_ERR_SECRET) the queue
+ * holds what the failing EVP operation and its provider raised, e.g. the
+ * p11chat provider's "C_Sign ...: CKR_DEVICE_ERROR"; the library never clears
+ * it on a failure. Only an answer that is expected and handled (a signature
+ * that does not verify) drops the entries its own call raised, never older
+ * ones. Read or clear the queue after a failed call, on the same thread.
  */
 #ifndef P11CHAT_H
 #define P11CHAT_H
@@ -37,7 +44,7 @@ typedef enum {
     P11C_OK = 0,
     P11C_ERR_ARG,            /* bad argument or configuration */
     P11C_ERR_MEMORY,         /* allocation failed */
-    P11C_ERR_CRYPTO,         /* an EVP operation failed (OpenSSL's queue says why) */
+    P11C_ERR_CRYPTO,         /* an EVP operation failed: OpenSSL's error queue says why */
     P11C_ERR_STATE,          /* not allowed in this state (before the handshake, after close) */
     P11C_ERR_FAILED,         /* the session failed earlier; see p11c_session_error() */
     P11C_ERR_DECODE,         /* malformed message: missing field, trailing bytes */
@@ -48,7 +55,7 @@ typedef enum {
     P11C_ERR_KEY,            /* key not RSA 2048/3072/4096 with e = 65537, or bad DER */
     P11C_ERR_IDENTITY,       /* identity empty, too long, not UTF-8, or with control chars */
     P11C_ERR_SIGNATURE,      /* a handshake signature does not verify */
-    P11C_ERR_SECRET,         /* Sec did not decrypt to exactly 64 bytes */
+    P11C_ERR_SECRET,         /* Sec did not decrypt to exactly 64 bytes (queue: why, if known) */
     P11C_ERR_CONFIRM,        /* key confirmation failed */
     P11C_ERR_TRUST_MISMATCH, /* peer's identity or fingerprint bound to another */
     P11C_ERR_UNKNOWN_PEER,   /* peer not in the trust store and known-peers-only */
