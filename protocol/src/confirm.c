@@ -12,10 +12,7 @@ p11c_err p11c_tbs_c(P11C_WBUF *w, const uint8_t *pub_a, size_t pub_a_len, const 
                     size_t enc_sec_len, const uint8_t *pub_b, size_t pub_b_len, const uint8_t *id_a,
                     size_t id_a_len, const uint8_t *id_b, size_t id_b_len)
 {
-    p11c_wbuf_bytes(w, "P11C", 4);
-    p11c_wbuf_u8(w, P11C_VERSION);
-    p11c_wbuf_u8(w, P11C_SUITE);
-    p11c_wbuf_u8(w, 'C');
+    p11c_tbs_label(w, 'C');
     p11c_wbuf_vec(w, pub_a, pub_a_len);
     p11c_wbuf_vec(w, enc_sec, enc_sec_len);
     p11c_wbuf_vec(w, pub_b, pub_b_len);
@@ -74,15 +71,7 @@ p11c_err p11c_confirm_write(P11C_SESSION *s)
     p11c_wbuf_u8(&msg, P11C_MSG_CONFIRM);
     p11c_wbuf_vec(&msg, sig, siglen);
     p11c_wbuf_bytes(&msg, conf, sizeof(conf));
-    if (msg.bad) {
-        ret = P11C_ERR_MEMORY;
-        goto end;
-    }
-    ret = p11c_session_transcript(s, msg.buf, msg.len);
-    if (ret != P11C_OK)
-        goto end;
-    ret = p11c_session_queue(s, msg.buf, msg.len);
-    msg.buf = NULL;
+    ret = p11c_hs_send(s, &msg);
 end:
     OPENSSL_cleanse(conf, sizeof(conf));
     OPENSSL_free(sig);
@@ -96,25 +85,13 @@ p11c_err p11c_confirm_read(P11C_SESSION *s, const uint8_t *msg, size_t len)
     p11c_err ret;
     P11C_RCUR c;
     P11C_WBUF tbs;
-    uint8_t version, type, expect[P11C_MAC_LEN], conf_b[P11C_MAC_LEN];
+    uint8_t expect[P11C_MAC_LEN], conf_b[P11C_MAC_LEN];
     const uint8_t *sig, *conf;
     size_t siglen;
 
     p11c_wbuf_init(&tbs);
-    p11c_rcur_init(&c, msg, len);
-    if (!p11c_rcur_u8(&c, &version) || !p11c_rcur_u8(&c, &type)) {
-        ret = P11C_ERR_DECODE;
-        goto end;
-    }
-    if (version != P11C_VERSION) {
-        ret = P11C_ERR_VERSION;
-        goto end;
-    }
-    if (type != P11C_MSG_CONFIRM) {
-        ret = P11C_ERR_TYPE;
-        goto end;
-    }
-    if ((ret = p11c_rcur_vec(&c, P11C_MAX_FIELD, &sig, &siglen)) != P11C_OK)
+    if ((ret = p11c_hs_open(&c, msg, len, P11C_MSG_CONFIRM)) != P11C_OK ||
+        (ret = p11c_rcur_vec(&c, P11C_MAX_FIELD, &sig, &siglen)) != P11C_OK)
         goto end;
     if (!p11c_rcur_bytes(&c, P11C_MAC_LEN, &conf) || c.left != 0) {
         ret = P11C_ERR_DECODE;

@@ -25,22 +25,11 @@ p11c_err p11c_finish_read(P11C_SESSION *s, const uint8_t *msg, size_t len)
 {
     p11c_err ret;
     P11C_RCUR c;
-    uint8_t version, type, expect[P11C_MAC_LEN];
+    uint8_t expect[P11C_MAC_LEN];
     const uint8_t *conf;
 
-    p11c_rcur_init(&c, msg, len);
-    if (!p11c_rcur_u8(&c, &version) || !p11c_rcur_u8(&c, &type)) {
-        ret = P11C_ERR_DECODE;
+    if ((ret = p11c_hs_open(&c, msg, len, P11C_MSG_FINISH)) != P11C_OK)
         goto end;
-    }
-    if (version != P11C_VERSION) {
-        ret = P11C_ERR_VERSION;
-        goto end;
-    }
-    if (type != P11C_MSG_FINISH) {
-        ret = P11C_ERR_TYPE;
-        goto end;
-    }
     if (!p11c_rcur_bytes(&c, P11C_MAC_LEN, &conf) || c.left != 0) {
         ret = P11C_ERR_DECODE;
         goto end;

@@ -8,10 +8,7 @@
 p11c_err p11c_tbs_a(P11C_WBUF *w, const uint8_t *pub_a, size_t pub_a_len, const uint8_t *pub_s,
                     size_t pub_s_len, const uint8_t *id_a, size_t id_a_len)
 {
-    p11c_wbuf_bytes(w, "P11C", 4);
-    p11c_wbuf_u8(w, P11C_VERSION);
-    p11c_wbuf_u8(w, P11C_SUITE);
-    p11c_wbuf_u8(w, 'A');
+    p11c_tbs_label(w, 'A');
     p11c_wbuf_vec(w, pub_a, pub_a_len);
     p11c_wbuf_vec(w, pub_s, pub_s_len);
     p11c_wbuf_vec(w, id_a, id_a_len);
@@ -55,15 +52,7 @@ p11c_err p11c_hello_write(P11C_SESSION *s)
     p11c_wbuf_vec(&msg, s->s_pub, s->s_pub_len);
     p11c_wbuf_vec(&msg, (const uint8_t *)s->identity, s->idlen);
     p11c_wbuf_vec(&msg, sig, siglen);
-    if (msg.bad) {
-        ret = P11C_ERR_MEMORY;
-        goto end;
-    }
-    ret = p11c_session_transcript(s, msg.buf, msg.len);
-    if (ret != P11C_OK)
-        goto end;
-    ret = p11c_session_queue(s, msg.buf, msg.len);
-    msg.buf = NULL;
+    ret = p11c_hs_send(s, &msg);
 end:
     OPENSSL_free(sig);
     p11c_wbuf_cleanup(&tbs);
@@ -73,62 +62,51 @@ end:
 
 p11c_err p11c_hello_read(P11C_SESSION *s, const uint8_t *msg, size_t len)
 {
+    enum { PUB_A, PUB_S, ID_A, SIG_A, N_FIELDS };
     p11c_err ret;
     P11C_RCUR c;
     P11C_WBUF tbs;
-    uint8_t version, type, suite;
-    const uint8_t *pub_a, *pub_s, *id_a, *sig_a;
-    size_t pub_a_len, pub_s_len, id_a_len, sig_a_len;
+    P11C_FIELD f[N_FIELDS];
+    uint8_t suite;
 
     p11c_wbuf_init(&tbs);
-    p11c_rcur_init(&c, msg, len);
-    if (!p11c_rcur_u8(&c, &version) || !p11c_rcur_u8(&c, &type) || !p11c_rcur_u8(&c, &suite)) {
+    if ((ret = p11c_hs_open(&c, msg, len, P11C_MSG_HELLO)) != P11C_OK)
+        goto end;
+    if (!p11c_rcur_u8(&c, &suite)) {
         ret = P11C_ERR_DECODE;
-        goto end;
-    }
-    if (version != P11C_VERSION) {
-        ret = P11C_ERR_VERSION;
-        goto end;
-    }
-    if (type != P11C_MSG_HELLO) {
-        ret = P11C_ERR_TYPE;
         goto end;
     }
     if (suite != P11C_SUITE) {
         ret = P11C_ERR_SUITE;
         goto end;
     }
-    if ((ret = p11c_rcur_vec(&c, P11C_MAX_FIELD, &pub_a, &pub_a_len)) != P11C_OK ||
-        (ret = p11c_rcur_vec(&c, P11C_MAX_FIELD, &pub_s, &pub_s_len)) != P11C_OK ||
-        (ret = p11c_rcur_vec(&c, P11C_MAX_FIELD, &id_a, &id_a_len)) != P11C_OK ||
-        (ret = p11c_rcur_vec(&c, P11C_MAX_FIELD, &sig_a, &sig_a_len)) != P11C_OK)
+    if ((ret = p11c_hs_fields(&c, f, N_FIELDS)) != P11C_OK)
         goto end;
-    if (c.left != 0) {
-        ret = P11C_ERR_DECODE;
+    if ((ret = p11c_key_from_der(s->libctx, s->propq, f[PUB_A].p, f[PUB_A].len, &s->peer_key)) !=
+            P11C_OK ||
+        (ret = p11c_key_from_der(s->libctx, s->propq, f[PUB_S].p, f[PUB_S].len, &s->S)) != P11C_OK)
         goto end;
-    }
-    if ((ret = p11c_key_from_der(s->libctx, s->propq, pub_a, pub_a_len, &s->peer_key)) != P11C_OK ||
-        (ret = p11c_key_from_der(s->libctx, s->propq, pub_s, pub_s_len, &s->S)) != P11C_OK)
-        goto end;
-    if (!p11c_identity_valid(id_a, id_a_len)) {
+    if (!p11c_identity_valid(f[ID_A].p, f[ID_A].len)) {
         ret = P11C_ERR_IDENTITY;
         goto end;
     }
-    ret = p11c_tbs_a(&tbs, pub_a, pub_a_len, pub_s, pub_s_len, id_a, id_a_len);
+    ret = p11c_tbs_a(&tbs, f[PUB_A].p, f[PUB_A].len, f[PUB_S].p, f[PUB_S].len, f[ID_A].p,
+                     f[ID_A].len);
     if (ret != P11C_OK)
         goto end;
-    ret = p11c_pss_verify(s->libctx, s->propq, s->peer_key, tbs.buf, tbs.len, sig_a, sig_a_len);
+    ret = p11c_pss_verify(s->libctx, s->propq, s->peer_key, tbs.buf, tbs.len, f[SIG_A].p,
+                          f[SIG_A].len);
     if (ret != P11C_OK)
         goto end;
-    ret = p11c_session_peer_check(s, pub_a, pub_a_len, id_a, id_a_len);
+    ret = p11c_session_peer_check(s, f[PUB_A].p, f[PUB_A].len, f[ID_A].p, f[ID_A].len);
     if (ret != P11C_OK)
         goto end;
-    s->s_pub = OPENSSL_memdup(pub_s, pub_s_len);
+    s->s_pub = OPENSSL_memdup(f[PUB_S].p, f[PUB_S].len);
     if (s->s_pub == NULL) {
         ret = P11C_ERR_MEMORY;
         goto end;
     }
-    s->s_pub_len = pub_s_len;
+    s->s_pub_len = f[PUB_S].len;
     ret = p11c_session_transcript(s, msg, len);
     if (ret != P11C_OK)
         goto end;

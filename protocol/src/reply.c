@@ -11,10 +11,7 @@ p11c_err p11c_tbs_b(P11C_WBUF *w, const uint8_t *pub_b, size_t pub_b_len, const 
                     const uint8_t *pub_s, size_t pub_s_len, const uint8_t *id_a, size_t id_a_len,
                     const uint8_t *id_b, size_t id_b_len)
 {
-    p11c_wbuf_bytes(w, "P11C", 4);
-    p11c_wbuf_u8(w, P11C_VERSION);
-    p11c_wbuf_u8(w, P11C_SUITE);
-    p11c_wbuf_u8(w, 'B');
+    p11c_tbs_label(w, 'B');
     p11c_wbuf_vec(w, pub_b, pub_b_len);
     p11c_wbuf_vec(w, enc_sec, enc_sec_len);
     p11c_wbuf_vec(w, pub_a, pub_a_len);
@@ -60,24 +57,16 @@ p11c_err p11c_reply_write(P11C_SESSION *s)
     ret = p11c_session_sign(s, tbs.buf, tbs.len, s->hooks.sig_b, s->hooks.sig_b_len, &sig, &siglen);
     if (ret != P11C_OK)
         goto end;
+    ret = p11c_session_keys(s, sec);
+    if (ret != P11C_OK)
+        goto end;
     p11c_wbuf_u8(&msg, P11C_VERSION);
     p11c_wbuf_u8(&msg, P11C_MSG_REPLY);
     p11c_wbuf_vec(&msg, s->own_pub, s->own_pub_len);
     p11c_wbuf_vec(&msg, s->enc_sec, s->enc_sec_len);
     p11c_wbuf_vec(&msg, (const uint8_t *)s->identity, s->idlen);
     p11c_wbuf_vec(&msg, sig, siglen);
-    if (msg.bad) {
-        ret = P11C_ERR_MEMORY;
-        goto end;
-    }
-    ret = p11c_session_keys(s, sec);
-    if (ret != P11C_OK)
-        goto end;
-    ret = p11c_session_transcript(s, msg.buf, msg.len);
-    if (ret != P11C_OK)
-        goto end;
-    ret = p11c_session_queue(s, msg.buf, msg.len);
-    msg.buf = NULL;
+    ret = p11c_hs_send(s, &msg);
 end:
     OPENSSL_cleanse(sec, sizeof(sec));
     OPENSSL_free(sig);
@@ -88,68 +77,50 @@ end:
 
 p11c_err p11c_reply_read(P11C_SESSION *s, const uint8_t *msg, size_t len)
 {
+    enum { PUB_B, ENC_SEC, ID_B, SIG_B, N_FIELDS };
     p11c_err ret;
     P11C_RCUR c;
     P11C_WBUF tbs;
-    uint8_t version, type, sec[P11C_SEC_LEN];
-    const uint8_t *pub_b, *enc_sec, *id_b, *sig_b;
-    size_t pub_b_len, enc_sec_len, id_b_len, sig_b_len;
+    P11C_FIELD f[N_FIELDS];
+    uint8_t sec[P11C_SEC_LEN];
 
     p11c_wbuf_init(&tbs);
-    p11c_rcur_init(&c, msg, len);
-    if (!p11c_rcur_u8(&c, &version) || !p11c_rcur_u8(&c, &type)) {
-        ret = P11C_ERR_DECODE;
+    if ((ret = p11c_hs_open(&c, msg, len, P11C_MSG_REPLY)) != P11C_OK ||
+        (ret = p11c_hs_fields(&c, f, N_FIELDS)) != P11C_OK)
         goto end;
-    }
-    if (version != P11C_VERSION) {
-        ret = P11C_ERR_VERSION;
-        goto end;
-    }
-    if (type != P11C_MSG_REPLY) {
-        ret = P11C_ERR_TYPE;
-        goto end;
-    }
-    if ((ret = p11c_rcur_vec(&c, P11C_MAX_FIELD, &pub_b, &pub_b_len)) != P11C_OK ||
-        (ret = p11c_rcur_vec(&c, P11C_MAX_FIELD, &enc_sec, &enc_sec_len)) != P11C_OK ||
-        (ret = p11c_rcur_vec(&c, P11C_MAX_FIELD, &id_b, &id_b_len)) != P11C_OK ||
-        (ret = p11c_rcur_vec(&c, P11C_MAX_FIELD, &sig_b, &sig_b_len)) != P11C_OK)
-        goto end;
-    if (c.left != 0) {
-        ret = P11C_ERR_DECODE;
-        goto end;
-    }
-    ret = p11c_key_from_der(s->libctx, s->propq, pub_b, pub_b_len, &s->peer_key);
+    ret = p11c_key_from_der(s->libctx, s->propq, f[PUB_B].p, f[PUB_B].len, &s->peer_key);
     if (ret != P11C_OK)
         goto end;
-    if (!p11c_identity_valid(id_b, id_b_len)) {
+    if (!p11c_identity_valid(f[ID_B].p, f[ID_B].len)) {
         ret = P11C_ERR_IDENTITY;
         goto end;
     }
     /* TBS_B rebuilt from our own pub(A), pub(S), id_A: a REPLY made for another
      * HELLO does not verify. */
-    ret =
-        p11c_tbs_b(&tbs, pub_b, pub_b_len, enc_sec, enc_sec_len, s->own_pub, s->own_pub_len,
-                   s->s_pub, s->s_pub_len, (const uint8_t *)s->identity, s->idlen, id_b, id_b_len);
+    ret = p11c_tbs_b(&tbs, f[PUB_B].p, f[PUB_B].len, f[ENC_SEC].p, f[ENC_SEC].len, s->own_pub,
+                     s->own_pub_len, s->s_pub, s->s_pub_len, (const uint8_t *)s->identity, s->idlen,
+                     f[ID_B].p, f[ID_B].len);
     if (ret != P11C_OK)
         goto end;
-    ret = p11c_pss_verify(s->libctx, s->propq, s->peer_key, tbs.buf, tbs.len, sig_b, sig_b_len);
+    ret = p11c_pss_verify(s->libctx, s->propq, s->peer_key, tbs.buf, tbs.len, f[SIG_B].p,
+                          f[SIG_B].len);
     if (ret != P11C_OK)
         goto end;
-    ret = p11c_session_peer_check(s, pub_b, pub_b_len, id_b, id_b_len);
+    ret = p11c_session_peer_check(s, f[PUB_B].p, f[PUB_B].len, f[ID_B].p, f[ID_B].len);
     if (ret != P11C_OK)
         goto end;
-    ret = p11c_oaep_decrypt_sec(s->libctx, s->propq, s->S, enc_sec, enc_sec_len, sec);
+    ret = p11c_oaep_decrypt_sec(s->libctx, s->propq, s->S, f[ENC_SEC].p, f[ENC_SEC].len, sec);
     /* S has done its one job: destroying it is what gives forward secrecy. */
     EVP_PKEY_free(s->S);
     s->S = NULL;
     if (ret != P11C_OK)
         goto end;
-    s->enc_sec = OPENSSL_memdup(enc_sec, enc_sec_len);
+    s->enc_sec = OPENSSL_memdup(f[ENC_SEC].p, f[ENC_SEC].len);
     if (s->enc_sec == NULL) {
         ret = P11C_ERR_MEMORY;
         goto end;
     }
-    s->enc_sec_len = enc_sec_len;
+    s->enc_sec_len = f[ENC_SEC].len;
     ret = p11c_session_keys(s, sec);
     if (ret != P11C_OK)
         goto end;

@@ -277,6 +277,53 @@ end:
     return ret;
 }
 
+p11c_err p11c_hs_open(P11C_RCUR *c, const uint8_t *msg, size_t len, uint8_t type)
+{
+    uint8_t version, got;
+
+    p11c_rcur_init(c, msg, len);
+    if (!p11c_rcur_u8(c, &version) || !p11c_rcur_u8(c, &got))
+        return P11C_ERR_DECODE;
+    if (version != P11C_VERSION)
+        return P11C_ERR_VERSION;
+    return got == type ? P11C_OK : P11C_ERR_TYPE;
+}
+
+p11c_err p11c_hs_fields(P11C_RCUR *c, P11C_FIELD *f, size_t n)
+{
+    p11c_err ret;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        ret = p11c_rcur_vec(c, P11C_MAX_FIELD, &f[i].p, &f[i].len);
+        if (ret != P11C_OK)
+            return ret;
+    }
+    return c->left == 0 ? P11C_OK : P11C_ERR_DECODE;
+}
+
+void p11c_tbs_label(P11C_WBUF *w, char which)
+{
+    p11c_wbuf_bytes(w, "P11C", 4);
+    p11c_wbuf_u8(w, P11C_VERSION);
+    p11c_wbuf_u8(w, P11C_SUITE);
+    p11c_wbuf_u8(w, (uint8_t)which);
+}
+
+p11c_err p11c_hs_send(P11C_SESSION *s, P11C_WBUF *msg)
+{
+    p11c_err ret;
+
+    if (msg->bad)
+        return P11C_ERR_MEMORY;
+    ret = p11c_session_transcript(s, msg->buf, msg->len);
+    if (ret != P11C_OK)
+        return ret;
+    ret = p11c_session_queue(s, msg->buf, msg->len);
+    memset(msg, 0, sizeof(*msg)); /* the queue owns the buffer, or has freed it */
+    return ret;
+}
+
 p11c_err p11c_session_start(P11C_SESSION *s)
 {
     p11c_err ret;

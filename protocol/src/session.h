@@ -102,6 +102,22 @@ p11c_err p11c_session_transcript(P11C_SESSION *s, const uint8_t *msg, size_t len
 p11c_err p11c_session_transcript_peek(P11C_SESSION *s, const uint8_t *extra, size_t len,
                                       uint8_t digest[32]);
 
+/* One vec() field of a handshake message. */
+typedef struct p11c_field {
+    const uint8_t *p;
+    size_t len;
+} P11C_FIELD;
+
+/* Starts reading a handshake message: version and type byte, checked
+ * (P11C_ERR_DECODE, P11C_ERR_VERSION, P11C_ERR_TYPE). */
+p11c_err p11c_hs_open(P11C_RCUR *c, const uint8_t *msg, size_t len, uint8_t type);
+/* Reads n vec() fields of at most P11C_MAX_FIELD bytes that end the message. */
+p11c_err p11c_hs_fields(P11C_RCUR *c, P11C_FIELD *f, size_t n);
+/* "P11C" || u8(1) || u8(suite) || which: the start of every signed input. */
+void p11c_tbs_label(P11C_WBUF *w, char which);
+/* Adds a built handshake message to the transcript and queues it (takes msg->buf). */
+p11c_err p11c_hs_send(P11C_SESSION *s, P11C_WBUF *msg);
+
 /* hello.c, reply.c, confirm.c, finish.c: write builds and queues; read consumes. */
 p11c_err p11c_hello_write(P11C_SESSION *s);
 p11c_err p11c_hello_read(P11C_SESSION *s, const uint8_t *msg, size_t len);
