@@ -37,16 +37,20 @@ static const uint8_t di_sha256[] = DI2(0x31, 0x01, 0x20);
 static const uint8_t di_sha384[] = DI2(0x41, 0x02, 0x30);
 static const uint8_t di_sha512[] = DI2(0x51, 0x03, 0x40);
 
-#define HASH(i, nm, l, c, g, s)                                                                    \
+#define HASH(i, nm, l, c, g, s, pk, ps)                                                            \
     {                                                                                              \
-        i, nm, l, c, g, oid_##s, sizeof(oid_##s), rsa_##s, di_##s, sizeof(di_##s)                  \
+        i, nm, l, c, g, pk, ps, oid_##s, sizeof(oid_##s), rsa_##s, di_##s, sizeof(di_##s)          \
     }
 static const P11C_HASH hashes[] = {
-    HASH(0, "SHA1", 20, CKM_SHA_1, CKG_MGF1_SHA1, sha1),
-    HASH(1, "SHA2-224", 28, CKM_SHA224, CKG_MGF1_SHA224, sha224),
-    HASH(2, "SHA2-256", 32, CKM_SHA256, CKG_MGF1_SHA256, sha256),
-    HASH(3, "SHA2-384", 48, CKM_SHA384, CKG_MGF1_SHA384, sha384),
-    HASH(4, "SHA2-512", 64, CKM_SHA512, CKG_MGF1_SHA512, sha512),
+    HASH(0, "SHA1", 20, CKM_SHA_1, CKG_MGF1_SHA1, sha1, CKM_SHA1_RSA_PKCS, CKM_SHA1_RSA_PKCS_PSS),
+    HASH(1, "SHA2-224", 28, CKM_SHA224, CKG_MGF1_SHA224, sha224, CKM_SHA224_RSA_PKCS,
+         CKM_SHA224_RSA_PKCS_PSS),
+    HASH(2, "SHA2-256", 32, CKM_SHA256, CKG_MGF1_SHA256, sha256, CKM_SHA256_RSA_PKCS,
+         CKM_SHA256_RSA_PKCS_PSS),
+    HASH(3, "SHA2-384", 48, CKM_SHA384, CKG_MGF1_SHA384, sha384, CKM_SHA384_RSA_PKCS,
+         CKM_SHA384_RSA_PKCS_PSS),
+    HASH(4, "SHA2-512", 64, CKM_SHA512, CKG_MGF1_SHA512, sha512, CKM_SHA512_RSA_PKCS,
+         CKM_SHA512_RSA_PKCS_PSS),
 };
 
 static const struct {

@@ -76,12 +76,14 @@ struct p11c_prov {
 /* ---- Hashes --------------------------------------------------------------- */
 
 typedef struct p11c_hash {
-    int index;                /* into P11C_PROV.md */
-    const char *name;         /* OpenSSL's canonical name */
-    size_t len;               /* output bytes */
-    CK_MECHANISM_TYPE ckm;    /* CKM_SHA256 ... */
-    CK_RSA_PKCS_MGF_TYPE mgf; /* CKG_MGF1_SHA256 ... */
-    const uint8_t *oid;       /* DER of the OID (tag and length included) */
+    int index;                  /* into P11C_PROV.md */
+    const char *name;           /* OpenSSL's canonical name */
+    size_t len;                 /* output bytes */
+    CK_MECHANISM_TYPE ckm;      /* CKM_SHA256 ... */
+    CK_RSA_PKCS_MGF_TYPE mgf;   /* CKG_MGF1_SHA256 ... */
+    CK_MECHANISM_TYPE rsa_pkcs; /* hash-and-sign: CKM_SHA256_RSA_PKCS ... */
+    CK_MECHANISM_TYPE rsa_pss;  /* hash-and-sign: CKM_SHA256_RSA_PKCS_PSS ... */
+    const uint8_t *oid;         /* DER of the OID (tag and length included) */
     size_t oidlen;
     const uint8_t *rsa_oid; /* sha*WithRSAEncryption */
     const uint8_t *diginfo; /* PKCS#1 v1.5 DigestInfo prefix */

@@ -4,6 +4,7 @@
  * the digest in the token; verification runs on the host with the public
  * half.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -41,6 +42,12 @@ typedef struct {
     int saltlen;           /* RSA_PSS_SALTLEN_* or a length */
     EVP_MD_CTX *mdctx;     /* digest_sign / digest_verify */
     int md_locked;         /* the digest of digest_sign cannot change any more */
+    /* Tokens without the bare mechanisms get the message itself, signed with
+     * a hash-and-sign mechanism (CKM_SHA256_RSA_PKCS_PSS, ...). */
+    int bare_pss, bare_pkcs; /* the token signs digests with these */
+    int buffering;           /* keep the message too */
+    uint8_t *msg;
+    size_t msglen, msgcap;
 } SIG_CTX;
 
 static void *sig_newctx(void *provctx, const char *propq)
@@ -64,6 +71,7 @@ static void sig_freectx(void *vctx)
         return;
     p11c_pkey_free(c->pk);
     EVP_MD_CTX_free(c->mdctx);
+    OPENSSL_clear_free(c->msg, c->msgcap);
     OPENSSL_free(c);
 }
 
@@ -74,10 +82,16 @@ static void *sig_dupctx(void *vctx)
     if (d == NULL)
         return NULL;
     d->mdctx = NULL;
+    d->msg = NULL;
+    if (c->msg != NULL && (d->msg = OPENSSL_memdup(c->msg, c->msgcap)) == NULL) {
+        OPENSSL_free(d);
+        return NULL;
+    }
     if (c->mdctx != NULL) {
         d->mdctx = EVP_MD_CTX_new();
         if (d->mdctx == NULL || !EVP_MD_CTX_copy_ex(d->mdctx, c->mdctx)) {
             EVP_MD_CTX_free(d->mdctx);
+            OPENSSL_clear_free(d->msg, d->msgcap);
             OPENSSL_free(d);
             return NULL;
         }
@@ -281,6 +295,20 @@ static int digest_init(SIG_CTX *c, const char *mdname, void *provkey, const OSSL
     if (!EVP_DigestInit_ex2(c->mdctx, p11c_prov_md(c->prov, c->md), NULL))
         return 0;
     c->md_locked = 1;
+    c->buffering = 0;
+    c->msglen = 0;
+    if (sign) {
+        /* Asked once per token (the pkcs11 layer caches the answers); the
+         * padding may still change, so both are asked here. */
+        P11C_TOKEN *t = p11c_key_token(c->pk->key);
+        P11C_ERR err;
+        memset(&err, 0, sizeof(err));
+        ERR_set_mark();
+        c->bare_pss = p11c_token_mechanism(t, CKM_RSA_PKCS_PSS, CKF_SIGN, NULL, &err) == CKR_OK;
+        c->bare_pkcs = p11c_token_mechanism(t, CKM_RSA_PKCS, CKF_SIGN, NULL, &err) == CKR_OK;
+        ERR_pop_to_mark();
+        c->buffering = !c->bare_pss || !c->bare_pkcs;
+    }
     return 1;
 }
 
@@ -300,7 +328,59 @@ static int sig_digest_update(void *vctx, const unsigned char *data, size_t datal
 {
     SIG_CTX *c = vctx;
 
+    if (c->buffering && datalen > 0) {
+        if (datalen > SIZE_MAX / 2 - c->msglen)
+            return 0;
+        if (c->msglen + datalen > c->msgcap) {
+            size_t cap = (c->msglen + datalen) * 2;
+            uint8_t *m = OPENSSL_clear_realloc(c->msg, c->msgcap, cap);
+            if (m == NULL)
+                return 0;
+            c->msg = m;
+            c->msgcap = cap;
+        }
+        memcpy(c->msg + c->msglen, data, datalen);
+        c->msglen += datalen;
+    }
     return c->mdctx != NULL && EVP_DigestUpdate(c->mdctx, data, datalen);
+}
+
+/* Signs the whole message with a hash-and-sign mechanism. */
+static int sign_message(SIG_CTX *c, unsigned char *sig, size_t *siglen, size_t sigsize)
+{
+    P11C_TOKEN *t = p11c_key_token(c->pk->key);
+    P11C_MECH mech;
+    P11C_ERR err;
+    size_t salt;
+    CK_RV rv;
+
+    memset(&mech, 0, sizeof(mech));
+    memset(&err, 0, sizeof(err));
+    if (c->pad == RSA_PKCS1_PSS_PADDING) {
+        const P11C_HASH *mgf1 = c->mgf1 != NULL ? c->mgf1 : c->md;
+        if (!salt_for(c, c->md, &salt)) {
+            P11C_RAISE(c->prov, P11C_R_BAD_PARAM, "PSS: salt length does not fit the key");
+            return 0;
+        }
+        mech.type = c->md->rsa_pss;
+        mech.hash = c->md->ckm;
+        mech.mgf = mgf1->mgf;
+        mech.salt_len = salt;
+    } else {
+        mech.type = c->md->rsa_pkcs;
+    }
+    ERR_set_mark();
+    rv = p11c_token_mechanism(t, mech.type, CKF_SIGN, NULL, &err);
+    if (rv == CKR_OK) {
+        *siglen = sigsize;
+        rv = p11c_key_sign(c->pk->key, &mech, c->msg, c->msglen, sig, siglen, &err);
+    }
+    ERR_pop_to_mark();
+    if (rv != CKR_OK) {
+        P11C_RAISE_RV(c->prov, &err);
+        return 0;
+    }
+    return 1;
 }
 
 static int sig_digest_sign_final(void *vctx, unsigned char *sig, size_t *siglen, size_t sigsize)
@@ -317,6 +397,18 @@ static int sig_digest_sign_final(void *vctx, unsigned char *sig, size_t *siglen,
     if (!EVP_DigestFinal_ex(c->mdctx, dgst, &dlen))
         return 0;
     c->md_locked = 0;
+    if (c->buffering && !(c->pad == RSA_PKCS1_PSS_PADDING ? c->bare_pss : c->bare_pkcs)) {
+        size_t k = p11c_pkey_size(c->pk);
+        if (sigsize < k) {
+            P11C_RAISE(c->prov, P11C_R_BUFFER_SMALL, "signature buffer of %zu bytes, %zu needed",
+                       sigsize, k);
+            return 0;
+        }
+        ret = p11c_prov_alive(c->prov) && sign_message(c, sig, siglen, sigsize);
+        OPENSSL_cleanse(c->msg, c->msglen);
+        c->msglen = 0;
+        return ret;
+    }
     ret = sig_sign(c, sig, siglen, sigsize, dgst, dlen);
     OPENSSL_cleanse(dgst, sizeof(dgst));
     return ret;

@@ -501,6 +501,75 @@ static void test_no_fallback(void)
     ptu_libctx_free(libctx);
 }
 
+#ifdef P11C_FAULT_SO
+#include <dlfcn.h>
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/*
+ * A token that does not sign digests with CKM_RSA_PKCS_PSS: the fault module
+ * in front of SoftHSM2 fails the first C_GetMechanismInfo (0x70 is
+ * CKR_MECHANISM_INVALID), the provider's question about CKM_RSA_PKCS_PSS, so
+ * the message goes to the token whole,
+ * for CKM_SHA256_RSA_PKCS_PSS. When the token offers nothing, a clear error.
+ */
+static void test_hash_and_sign(void)
+{
+    char conf[4400], spec[4400];
+    void *fault = NULL;
+    unsigned long (*fired)(void) = NULL;
+    OSSL_LIB_CTX *libctx;
+    EVP_PKEY *alice;
+    FILE *f;
+
+    snprintf(spec, sizeof(spec), "%s", ptu_path("fault.spec"));
+    snprintf(conf, sizeof(conf), "%s", ptu_path("openssl-fault.cnf"));
+    write_file(spec, "");
+    setenv("P11C_FAULT_FILE", spec, 1);
+    f = fopen(conf, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fprintf(f,
+            "openssl_conf = openssl_init\n[openssl_init]\nproviders = provider_sect\n"
+            "[provider_sect]\ndefault = default_sect\np11chat = p11chat_sect\n"
+            "[default_sect]\nactivate = 1\n[p11chat_sect]\nmodule = %s/p11chat.so\n"
+            "pkcs11-module = %s\npkcs11-pin = file:%s\nactivate = 1\n",
+            tu_provider_dir(), P11C_FAULT_SO, ptu_path("pin"));
+    fclose(f);
+
+    for (int round = 0; round < 2; round++) {
+        libctx = OSSL_LIB_CTX_new();
+        CU_ASSERT_EQUAL_FATAL(OSSL_LIB_CTX_load_config(libctx, conf), 1);
+        alice = ptu_load(libctx, PTU_ALICE, 0);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(alice);
+        fault = dlopen(P11C_FAULT_SO, RTLD_NOW | RTLD_NOLOAD);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(fault);
+        *(void **)&fired = dlsym(fault, "p11c_fault_fired");
+        CU_ASSERT_PTR_NOT_NULL_FATAL(fired);
+        write_file(spec, round == 0 ? "C_GetMechanismInfo:1:0x70" : "C_GetMechanismInfo:1+:0x70");
+        ERR_clear_error();
+        if (round == 0) {
+            CU_ASSERT_TRUE(sign_verify(libctx, alice, NULL, 1));
+            CU_ASSERT_EQUAL(fired(), 1);
+        } else {
+            CU_ASSERT_FALSE(sign_verify(libctx, alice, NULL, 1));
+            CU_ASSERT_TRUE(fired() >= 1);
+            CU_ASSERT_TRUE(ptu_error_has("CKR_MECHANISM_INVALID"));
+        }
+        write_file(spec, "");
+        EVP_PKEY_free(alice);
+        ptu_libctx_free(libctx);
+        dlclose(fault);
+    }
+    unsetenv("P11C_FAULT_FILE");
+}
+#endif
+
 /* Child mode: load, sign, then exit with everything still alive. */
 static int exit_with_live_key(int in_default_ctx)
 {
@@ -634,6 +703,9 @@ int main(int argc, char **argv)
     CU_add_test(s, "key deleted between load and use", test_deleted_key);
     CU_add_test(s, "decryption", test_decrypt);
     CU_add_test(s, "OAEP fallback off", test_no_fallback);
+#ifdef P11C_FAULT_SO
+    CU_add_test(s, "hash-and-sign mechanisms", test_hash_and_sign);
+#endif
     CU_add_test(s, "exit with live keys", test_exit_ordering);
     CU_add_test(s, "speed", test_speed);
     CU_add_test(s, "token disappears", test_token_gone);
