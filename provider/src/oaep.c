@@ -108,7 +108,8 @@ int p11c_oaep_decode(P11C_PROV *prov, uint8_t *out, size_t outsize, size_t *outl
     good &= found;
     mlen = (unsigned int)dblen - (index + 1);
     mlen_max = dblen - hlen - 1;
-    good &= ~ct_lt((unsigned int)outsize, mlen);
+    /* outsize is public; clamped so that it fits the comparison */
+    good &= ~ct_lt((unsigned int)(outsize < mlen_max ? outsize : mlen_max), mlen);
 
     /*
      * Move the message to the front of DB in log2(max) conditional shifts,

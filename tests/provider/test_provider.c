@@ -452,6 +452,17 @@ static void test_decrypt(void)
         CU_ASSERT_EQUAL(EVP_PKEY_decrypt(c, pt, &ptlen, ct, ctlen), 1);
         CU_ASSERT_EQUAL(ptlen, sizeof(msg));
         CU_ASSERT_EQUAL(memcmp(pt, msg, sizeof(msg)), 0);
+        /* a buffer too small for the message fails, and writes nothing past it */
+        {
+            unsigned char small[12];
+            size_t smalllen = 10;
+            memset(small, 0xAA, sizeof(small));
+            ERR_clear_error();
+            CU_ASSERT_TRUE(EVP_PKEY_decrypt(c, small, &smalllen, ct, ctlen) <= 0);
+            CU_ASSERT_EQUAL(small[10], 0xAA);
+            CU_ASSERT_EQUAL(small[11], 0xAA);
+            ERR_clear_error();
+        }
         /* one flipped bit: one uniform error */
         ct[100] ^= 1;
         ptlen = sizeof(pt);
