@@ -69,6 +69,19 @@ uint8_t *pt_pop(P11C_SESSION *s, size_t *len)
     return m;
 }
 
+void pt_step(P11C_SESSION *s, const uint8_t *in, size_t inlen, const uint8_t *want, size_t wantlen)
+{
+    uint8_t *out;
+    size_t len = 0;
+
+    CU_ASSERT_EQUAL_FATAL(in == NULL ? p11c_session_start(s) : p11c_session_recv(s, in, inlen),
+                          P11C_OK);
+    out = pt_pop(s, &len);
+    CU_ASSERT_PTR_NOT_NULL(out);
+    CU_ASSERT(out != NULL && len == wantlen && memcmp(out, want, wantlen) == 0);
+    OPENSSL_free(out);
+}
+
 p11c_err pt_deliver(P11C_SESSION *from, P11C_SESSION *to)
 {
     p11c_err ret = P11C_OK;

@@ -27,6 +27,11 @@ int pt_find(const PT_EVENTS *e, p11c_event_type type);
 
 /* One queued output message (caller frees with OPENSSL_free), or NULL. */
 uint8_t *pt_pop(P11C_SESSION *s, size_t *len);
+/*
+ * One handshake step: starts s (in == NULL) or feeds it `in`, which must be
+ * accepted, then checks that the one message it queued is exactly `want`.
+ */
+void pt_step(P11C_SESSION *s, const uint8_t *in, size_t inlen, const uint8_t *want, size_t wantlen);
 /* Moves every queued message of `from` into `to`; returns the last recv result. */
 p11c_err pt_deliver(P11C_SESSION *from, P11C_SESSION *to);
 
