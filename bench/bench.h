@@ -61,6 +61,7 @@ typedef struct bench_contender {
     int threads;      /* 0 or 1: the calling thread; n: n threads running op at once */
     size_t per_round; /* operations per round per thread (calibrated when 0) */
     double *rate;     /* rounds entries: operations per second in each round */
+    double *cpu_rate; /* one thread only: operations per second of its CPU time */
     int failed;
 } BENCH_CONTENDER;
 
@@ -77,6 +78,9 @@ double bench_percentile(const double *v, size_t n, double p);
 double bench_rate(const BENCH_CONTENDER *c, int rounds);
 /* Median over rounds of a->rate[r] / b->rate[r]. */
 double bench_ratio(const BENCH_CONTENDER *a, const BENCH_CONTENDER *b, int rounds);
+/* The same in CPU time (one-thread contenders only). */
+double bench_cpu_ratio_best(const BENCH_CONTENDER *a, const BENCH_CONTENDER *b1,
+                            const BENCH_CONTENDER *b2, int rounds);
 /* Median over rounds of a->rate[r] / max(b1->rate[r], b2->rate[r]). */
 double bench_ratio_best(const BENCH_CONTENDER *a, const BENCH_CONTENDER *b1,
                         const BENCH_CONTENDER *b2, int rounds);

@@ -287,8 +287,20 @@ typedef struct hs_case {
     const char *keys; /* "software" or "token" */
     const char *sk;   /* where S comes from */
     int token_s;      /* S in the token */
-    int pooled;
+    int pooled;       /* 1: a p11c_keypool; 2: one key made before, no pool thread (control) */
 } HS_CASE;
+
+/* The control case: S made before the handshake, untimed, with no thread refilling. */
+static EVP_PKEY *ready_key;
+
+static EVP_PKEY *take_ready(void *arg)
+{
+    EVP_PKEY *k = ready_key;
+
+    (void)arg;
+    ready_key = NULL;
+    return k;
+}
 
 static int wait_pool_full(P11C_KEYPOOL *pool, size_t size)
 {
@@ -306,7 +318,7 @@ static int wait_pool_full(P11C_KEYPOOL *pool, size_t size)
 static void one_case(const HS_CASE *hc, EVP_PKEY *key_a, EVP_PKEY *key_b)
 {
     const char *sk_propq = hc->token_s ? "provider=p11chat" : "provider=default";
-    int samples = hc->pooled ? (bench.quick ? 5 : 15) : (bench.quick ? 3 : 7);
+    int samples = hc->pooled == 1 ? (bench.quick ? 5 : 15) : (bench.quick ? 3 : 7);
     size_t pool_size = hc->token_s ? 4 : 8;
     double *hs = calloc((size_t)samples, sizeof(double));
     double *sum = calloc((size_t)samples, sizeof(double));
@@ -328,7 +340,9 @@ static void one_case(const HS_CASE *hc, EVP_PKEY *key_a, EVP_PKEY *key_b)
     cfg.sk_propq = sk_propq;
     if (hs == NULL || sum == NULL || q == NULL || qc == NULL)
         goto end;
-    if (hc->pooled) {
+    if (hc->pooled == 2) {
+        cfg.sk_fn = take_ready;
+    } else if (hc->pooled) {
         p11c_err e;
         pool = p11c_keypool_new(bench.libctx, sk_propq, pool_size, &e);
         if (pool == NULL) {
@@ -339,6 +353,8 @@ static void one_case(const HS_CASE *hc, EVP_PKEY *key_a, EVP_PKEY *key_b)
         cfg.sk_arg = pool;
     }
     /* Warm-up: one handshake, untimed. */
+    if (hc->pooled == 2 && (ready_key = keygen(sk_propq)) == NULL)
+        goto end;
     if (!bench_pair(&cfg, NULL, NULL))
         goto end;
     for (n = 0; n < samples; n++) {
@@ -347,6 +363,8 @@ static void one_case(const HS_CASE *hc, EVP_PKEY *key_a, EVP_PKEY *key_b)
          * handshakes are rare: the pool is full and its thread idle while the
          * primitives and then the handshake are timed. */
         if (pool != NULL && !wait_pool_full(pool, pool_size))
+            break;
+        if (hc->pooled == 2 && (ready_key = keygen(sk_propq)) == NULL)
             break;
         sum[n] = time_prims(&p, !hc->pooled, &cpu);
         if (sum[n] <= 0)
@@ -374,13 +392,15 @@ static void one_case(const HS_CASE *hc, EVP_PKEY *key_a, EVP_PKEY *key_b)
               bench_percentile(sum, (size_t)n, 0.9), -1, NULL);
     snprintf(name, sizeof(name), "  the same ratio in thread CPU time");
     bench_row("handshake", name, bench_median(qc, (size_t)n), "ratio", -1, -1, NULL);
-    if (hc->pooled) {
+    if (hc->pooled == 1) {
         snprintf(name, sizeof(name), "handshake %s keys, pool %s: hs / primitives", hc->keys,
                  hc->token_s ? "token" : "software");
         bench_target(name, bench_median(q, (size_t)n), "ratio", "lt", 1.2);
     }
 end:
     p11c_keypool_free(pool);
+    EVP_PKEY_free(ready_key);
+    ready_key = NULL;
     free(qc);
     free(hs);
     free(sum);
@@ -390,9 +410,15 @@ end:
 void bench_handshake(void)
 {
     static const HS_CASE cases[] = {
-        {"software", "on demand, software", 0, 0}, {"software", "from a pool, software", 0, 1},
-        {"token", "on demand, software", 0, 0},    {"token", "on demand, token", 1, 0},
-        {"token", "from a pool, software", 0, 1},  {"token", "from a pool, token", 1, 1},
+        {"software", "on demand, software", 0, 0},
+        {"software", "from a pool, software", 0, 1},
+        {"token", "on demand, software", 0, 0},
+        {"token", "on demand, token", 1, 0},
+        {"token", "from a pool, software", 0, 1},
+        {"token", "from a pool, token", 1, 1},
+        /* Controls: S made before each handshake, no pool thread refilling meanwhile. */
+        {"software", "made before, no pool thread", 0, 2},
+        {"token", "made before (software), no pool thread", 0, 2},
     };
     EVP_PKEY *alice = NULL, *bob = NULL, *s_tok = NULL;
     char uri[256];

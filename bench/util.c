@@ -43,18 +43,29 @@ static void *worker_run(void *arg)
     return NULL;
 }
 
+static double thread_cpu(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 /* Seconds for one round of c with n operations per thread; < 0 on failure. */
-static double run_round(BENCH_CONTENDER *c, size_t n)
+static double run_round(BENCH_CONTENDER *c, size_t n, double *cpu)
 {
     int threads = c->threads > 1 ? c->threads : 1;
-    double t0, t1;
+    double t0, t1, c0;
 
+    *cpu = 0;
     if (threads == 1) {
+        c0 = thread_cpu();
         t0 = bench_now();
         for (size_t i = 0; i < n; i++)
             if (!c->op(c->arg))
                 return -1;
         t1 = bench_now();
+        *cpu = thread_cpu() - c0;
         return t1 - t0;
     }
 
@@ -112,6 +123,11 @@ int bench_interleave(BENCH_CONTENDER *c, size_t n, int rounds)
 
     for (size_t i = 0; i < n; i++) {
         c[i].rate = calloc((size_t)rounds, sizeof(double));
+        c[i].cpu_rate = calloc((size_t)rounds, sizeof(double));
+        if (c[i].cpu_rate == NULL) {
+            free(c[i].rate);
+            c[i].rate = NULL;
+        }
         /* A contender with a prepare step must say how many operations a round has. */
         c[i].failed = c[i].rate == NULL || (c[i].per_round == 0 && c[i].prepare != NULL) ||
                       (c[i].per_round == 0 && !calibrate(&c[i]));
@@ -125,11 +141,11 @@ int bench_interleave(BENCH_CONTENDER *c, size_t n, int rounds)
         /* Alternate the order too (A B, B A): neither side always follows the other. */
         for (size_t j = 0; j < n; j++) {
             size_t i = (r & 1) ? n - 1 - j : j;
-            double s;
+            double s, cpu = 0;
             if (c[i].prepare != NULL && !c[i].prepare(c[i].arg, c[i].per_round)) {
                 s = -1;
             } else {
-                s = run_round(&c[i], c[i].per_round);
+                s = run_round(&c[i], c[i].per_round, &cpu);
             }
             int threads = c[i].threads > 1 ? c[i].threads : 1;
             if (s <= 0) {
@@ -140,6 +156,7 @@ int bench_interleave(BENCH_CONTENDER *c, size_t n, int rounds)
                 break;
             }
             c[i].rate[r] = (double)(c[i].per_round * (size_t)threads) / s;
+            c[i].cpu_rate[r] = cpu > 0 ? (double)c[i].per_round / cpu : NAN;
         }
     }
     return ok;
@@ -149,7 +166,8 @@ void bench_contender_free(BENCH_CONTENDER *c, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         free(c[i].rate);
-        c[i].rate = NULL;
+        free(c[i].cpu_rate);
+        c[i].rate = c[i].cpu_rate = NULL;
     }
 }
 
@@ -211,6 +229,19 @@ double bench_ratio_best(const BENCH_CONTENDER *a, const BENCH_CONTENDER *b1,
         return NAN;
     for (int r = 0; r < n; r++)
         q[r] = a->rate[r] / fmax(b1->rate[r], b2->rate[r]);
+    return bench_median(q, (size_t)n);
+}
+
+double bench_cpu_ratio_best(const BENCH_CONTENDER *a, const BENCH_CONTENDER *b1,
+                            const BENCH_CONTENDER *b2, int rounds)
+{
+    double q[256];
+    int n = rounds < 256 ? rounds : 256;
+
+    if (a->failed || b1->failed || b2->failed)
+        return NAN;
+    for (int r = 0; r < n; r++)
+        q[r] = a->cpu_rate[r] / fmax(b1->cpu_rate[r], b2->cpu_rate[r]);
     return bench_median(q, (size_t)n);
 }
 
@@ -328,6 +359,8 @@ void bench_print(void)
             printf("%-52s %12s %-9s %10s %8s  %s\n", "", "value", "unit", "p90", "ratio", "vs");
         }
         fmt_value(v, sizeof(v), r->value);
+        if (r->unit[0] == '\0')
+            v[0] = '\0'; /* a ratio-only row */
         if (r->p90 >= 0)
             fmt_value(p, sizeof(p), r->p90);
         else
