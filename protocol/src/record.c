@@ -63,15 +63,17 @@ void p11c_rec_set_open_mode(P11C_REC *r, p11c_open_mode mode)
     r->mode = mode == P11C_OPEN_CFB ? P11C_OPEN_CFB : P11C_OPEN_ECB;
 }
 
+/* The longest M of a record type; an unknown type gets the longest of all, so
+ * that the type check after the length check is the one that names it. */
 static size_t max_len(uint8_t type)
 {
     switch (type) {
-    case P11C_REC_DATA:
-        return P11C_MAX_DATA;
+    case P11C_REC_ACK:
+        return 0;
     case P11C_REC_CLOSE:
         return P11C_MAX_CLOSE_REASON;
     default:
-        return 0;
+        return P11C_MAX_DATA;
     }
 }
 
@@ -128,11 +130,13 @@ p11c_err p11c_rec_parse(const uint8_t *rec, size_t len, P11C_REC_HDR *h)
         !p11c_rcur_u8(&c, &reserved) || !p11c_rcur_u32(&c, &h->len) ||
         !p11c_rcur_u64(&c, &h->seq) || !p11c_rcur_u64(&c, &h->ack))
         return P11C_ERR_RECORD_LENGTH;
+    /* In the order of spec section 6: the length (exactly 72 + len bytes, len
+     * within its type's bound), then version, type and reserved byte. */
+    if (len - P11C_REC_OVERHEAD != h->len || h->len > max_len(h->type))
+        return P11C_ERR_RECORD_LENGTH;
     if (version != P11C_VERSION || h->type < P11C_REC_DATA || h->type > P11C_REC_CLOSE ||
         reserved != 0)
         return P11C_ERR_RECORD_HEADER;
-    if (h->len > max_len(h->type) || len - P11C_REC_OVERHEAD != h->len)
-        return P11C_ERR_RECORD_LENGTH;
     return P11C_OK;
 }
 

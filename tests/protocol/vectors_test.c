@@ -173,6 +173,61 @@ static void test_open_paths_agree(void)
     free(pt);
 }
 
+/* A record header with the given fields, `total` bytes long in all. */
+static uint8_t *craft_record(uint8_t version, uint8_t type, uint8_t reserved, uint32_t len,
+                             size_t total)
+{
+    uint8_t *rec = OPENSSL_zalloc(total + 1);
+
+    CU_ASSERT_FATAL(rec != NULL);
+    if (total >= P11C_HDR_LEN) {
+        rec[0] = version;
+        rec[1] = type;
+        rec[3] = reserved;
+        p11c_put_u32(rec + 4, len);
+    }
+    return rec;
+}
+
+/* Spec section 6: length first (consistency and the type's bound), then
+ * version, type and reserved byte; each failure named by the first check. */
+static void test_record_check_order(void)
+{
+    static const struct {
+        uint8_t version, type, reserved;
+        uint32_t len;
+        size_t total;
+        p11c_err want;
+    } cases[] = {
+        {1, P11C_REC_DATA, 0, 0, P11C_REC_OVERHEAD - 1, P11C_ERR_RECORD_LENGTH},
+        {2, P11C_REC_DATA, 0, 5, P11C_REC_OVERHEAD + 4, P11C_ERR_RECORD_LENGTH},
+        {2, P11C_REC_DATA, 0, 5, P11C_REC_OVERHEAD + 5, P11C_ERR_RECORD_HEADER},
+        {1, P11C_REC_ACK, 1, 1, P11C_REC_OVERHEAD + 1, P11C_ERR_RECORD_LENGTH},
+        {1, P11C_REC_ACK, 1, 0, P11C_REC_OVERHEAD, P11C_ERR_RECORD_HEADER},
+        {1, P11C_REC_CLOSE, 7, 256, P11C_REC_OVERHEAD + 256, P11C_ERR_RECORD_LENGTH},
+        {1, P11C_REC_CLOSE, 0, 255, P11C_REC_OVERHEAD + 255, P11C_OK},
+        {1, P11C_REC_DATA, 0, P11C_MAX_DATA + 1, P11C_REC_OVERHEAD + P11C_MAX_DATA + 1,
+         P11C_ERR_RECORD_LENGTH},
+        {1, P11C_REC_DATA, 0, P11C_MAX_DATA, P11C_REC_OVERHEAD + P11C_MAX_DATA, P11C_OK},
+        {1, 0x13, 0, 0, P11C_REC_OVERHEAD, P11C_ERR_RECORD_HEADER},
+        {1, 0x0f, 0, P11C_MAX_DATA, P11C_REC_OVERHEAD + P11C_MAX_DATA, P11C_ERR_RECORD_HEADER},
+        {1, 0x13, 0, P11C_MAX_DATA + 1, P11C_REC_OVERHEAD + P11C_MAX_DATA + 1,
+         P11C_ERR_RECORD_LENGTH},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint8_t *rec = craft_record(cases[i].version, cases[i].type, cases[i].reserved,
+                                    cases[i].len, cases[i].total);
+        P11C_REC_HDR h;
+        p11c_err e = p11c_rec_parse(rec, cases[i].total, &h);
+
+        if (e != cases[i].want)
+            fprintf(stderr, "\n  case %zu: got %s\n", i, p11c_strerror(e));
+        CU_ASSERT_EQUAL(e, cases[i].want);
+        OPENSSL_free(rec);
+    }
+}
+
 /* Every single-bit flip of every record vector fails parsing or the MAC. */
 static void test_record_bit_flips(void)
 {
@@ -916,6 +971,7 @@ int main(void)
     CU_add_test(s, "records.json, ECB+XOR open", test_records_ecb);
     CU_add_test(s, "open paths agree at every length", test_open_paths_agree);
     CU_add_test(s, "records.json: every bit flip rejected", test_record_bit_flips);
+    CU_add_test(s, "record checks in the order of the spec", test_record_check_order);
     CU_add_test(s, "framing.json", test_framing_vectors);
     CU_add_test(s, "hello_reject.json with exact errors", test_hello_reject);
     CU_add_test(s, "handshake.json: TBS, Sec, keys, confirmations", test_handshake_values);
