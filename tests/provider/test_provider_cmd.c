@@ -270,7 +270,19 @@ static void test_pkeyutl(void)
             OK_P(cmd);
             CU_ASSERT_TRUE(same_files("msg.txt", "pt2.txt"));
         }
-        /* signing and verifying a digest with pkeyutl */
+        /* signing a precomputed digest (EVP_PKEY_sign), PKCS#1 and PSS */
+        OK_D("openssl dgst -sha256 -binary -out msg.dgst msg.txt");
+        OK_P("openssl pkeyutl -sign -inkey '" PTU_ALICE "' -pkeyopt digest:sha256 -in msg.dgst "
+             "-out dg.sig");
+        OK_D("openssl pkeyutl -verify -pubin -inkey alice.pub.pem -pkeyopt digest:sha256 "
+             "-in msg.dgst -sigfile dg.sig");
+        OK_P("openssl pkeyutl -sign -inkey '" PTU_ALICE "' -pkeyopt digest:sha256 "
+             "-pkeyopt rsa_padding_mode:pss -pkeyopt rsa_pss_saltlen:digest -in msg.dgst "
+             "-out dg.pss");
+        OK_D("openssl pkeyutl -verify -pubin -inkey alice.pub.pem -pkeyopt digest:sha256 "
+             "-pkeyopt rsa_padding_mode:pss -pkeyopt rsa_pss_saltlen:digest -in msg.dgst "
+             "-sigfile dg.pss");
+        /* signing and verifying a message with pkeyutl */
         OK_P("openssl pkeyutl -sign -inkey '" PTU_ALICE "' -in msg.txt -rawin -digest sha256 "
              "-out pk.sig");
         OK_D("openssl pkeyutl -verify -pubin -inkey alice.pub.pem -in msg.txt -rawin -digest "
