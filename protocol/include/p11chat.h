@@ -239,7 +239,8 @@ void p11c_keypool_free(P11C_KEYPOOL *pool);
 /*
  * A p11c_session_key_fn: pass p11c_keypool_take as session_key_fn and the
  * pool as session_key_arg. Returns a ready key, waiting for one when the
- * pool is empty; NULL when key generation fails.
+ * pool is empty; NULL when key generation failed, with the reason raised into
+ * the caller's OpenSSL error queue (the pool then tries again).
  */
 EVP_PKEY *p11c_keypool_take(void *pool);
 /* Keys ready now (for tests and benchmarks). */

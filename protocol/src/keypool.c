@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 
 #include "p11c_internal.h"
 
@@ -23,9 +24,26 @@ struct p11c_keypool {
     pthread_cond_t ready; /* a key was added, or generation failed */
     pthread_cond_t room;  /* a key was taken, or the pool is stopping */
     int stop;
+    /* A generation failed: the next taker gets NULL and, in its own thread's
+     * error queue, what the worker's queue said; then the worker tries again. */
     int failed;
+    unsigned long fail_code;
+    char fail_text[256];
     pthread_t thread;
 };
+
+/* Keeps the last error of this (the worker's) thread for the taker; empties the queue. */
+static void pool_keep_error(P11C_KEYPOOL *pool)
+{
+    const char *data = NULL;
+    int flags = 0;
+
+    pool->fail_code = ERR_peek_last_error_all(NULL, NULL, NULL, &data, &flags);
+    pool->fail_text[0] = '\0';
+    if (data != NULL && (flags & ERR_TXT_STRING))
+        OPENSSL_strlcpy(pool->fail_text, data, sizeof(pool->fail_text));
+    ERR_clear_error();
+}
 
 static void *pool_worker(void *arg)
 {
@@ -44,10 +62,14 @@ static void *pool_worker(void *arg)
         ret = p11c_session_key_make(pool->libctx, pool->propq, &key);
         pthread_mutex_lock(&pool->mu);
         if (ret != P11C_OK) {
-            /* Takers get NULL instead of waiting for a key that will not come. */
+            /* A taker gets NULL instead of waiting for a key that may not come;
+             * the next attempt waits until one has (no spinning on a dead token). */
+            pool_keep_error(pool);
             pool->failed = 1;
             pthread_cond_broadcast(&pool->ready);
-            break;
+            while (pool->failed && !pool->stop)
+                pthread_cond_wait(&pool->room, &pool->mu);
+            continue;
         }
         if (pool->stop) {
             EVP_PKEY_free(key);
@@ -143,6 +165,14 @@ EVP_PKEY *p11c_keypool_take(void *arg)
         key = pool->keys[0];
         memmove(pool->keys, pool->keys + 1, (pool->n - 1) * sizeof(*pool->keys));
         pool->keys[--pool->n] = NULL;
+        pthread_cond_signal(&pool->room);
+    } else if (pool->failed) {
+        if (pool->fail_code != 0)
+            ERR_raise_data(ERR_GET_LIB(pool->fail_code), ERR_GET_REASON(pool->fail_code),
+                           "session key generation: %s", pool->fail_text);
+        else
+            ERR_raise_data(ERR_LIB_EVP, ERR_R_OPERATION_FAIL, "session key generation failed");
+        pool->failed = 0;
         pthread_cond_signal(&pool->room);
     }
     pthread_mutex_unlock(&pool->mu);

@@ -197,15 +197,37 @@ static void test_keypool(void)
     CU_ASSERT_PTR_NULL(p11c_keypool_take(NULL));
 }
 
-/* A pool whose generation fails hands out NULL rather than blocking. */
+/* A pool whose generation fails hands out NULL rather than blocking, with the
+ * worker's reason in the taker's error queue, and tries again after each. */
 static void test_keypool_failure(void)
 {
     p11c_err err;
     P11C_KEYPOOL *pool = p11c_keypool_new(NULL, "provider=nonexistent", 1, &err);
+    PT_PAIR p;
+    P11C_CONFIG c = {0};
 
     CU_ASSERT_FATAL(pool != NULL);
-    CU_ASSERT_PTR_NULL(p11c_keypool_take(pool));
-    CU_ASSERT_EQUAL(p11c_keypool_ready(pool), 0);
+    for (int attempt = 0; attempt < 3; attempt++) {
+        ERR_clear_error();
+        CU_ASSERT_PTR_NULL(p11c_keypool_take(pool));
+        CU_ASSERT_NOT_EQUAL(ERR_peek_error(), 0);
+        CU_ASSERT_EQUAL(p11c_keypool_ready(pool), 0);
+    }
+    /* Through a session: P11C_ERR_CRYPTO, and the queue says why. */
+    pt_pair_init(&p, NULL, P11C_POLICY_STRICT, NULL, NULL);
+    p11c_session_free(p.a);
+    c.role = P11C_INITIATOR;
+    c.key = p.ka;
+    c.identity = "Alice";
+    c.session_key_fn = p11c_keypool_take;
+    c.session_key_arg = pool;
+    p.a = p11c_session_new(&c, NULL);
+    CU_ASSERT_FATAL(p.a != NULL);
+    ERR_clear_error();
+    CU_ASSERT_EQUAL(p11c_session_start(p.a), P11C_ERR_CRYPTO);
+    CU_ASSERT_NOT_EQUAL(ERR_peek_error(), 0);
+    ERR_clear_error();
+    pt_pair_free(&p);
     p11c_keypool_free(pool);
 }
 
