@@ -415,8 +415,11 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
     prov->oaep_fallback = 0;
     if (fallback != NULL) {
         prov->oaep_fallback = parse_bool(fallback);
-        if (prov->oaep_fallback < 0)
+        if (prov->oaep_fallback < 0) {
+            P11C_RAISE(prov, P11C_R_BAD_PARAM, P11CHAT_CONF_OAEP_FALLBACK ": '%s' is not yes or no",
+                       fallback);
             goto end;
+        }
     }
 
     pthread_once(&atexit_once, p11c_register_at_exit);

@@ -389,6 +389,71 @@ static void test_errors(void)
     ptu_libctx_free(libctx);
 }
 
+/* A configuration of its own (module, PIN and fallback lines); NULL when
+ * OpenSSL refuses to load it. */
+static OSSL_LIB_CTX *libctx_with(const char *lines)
+{
+    const char *path = ptu_path("openssl-custom.cnf");
+    OSSL_LIB_CTX *libctx = OSSL_LIB_CTX_new();
+    FILE *f = fopen(path, "w");
+
+    if (f == NULL || libctx == NULL)
+        return NULL;
+    fprintf(f,
+            "openssl_conf = openssl_init\n[openssl_init]\nproviders = provider_sect\n"
+            "[provider_sect]\ndefault = default_sect\np11chat = p11chat_sect\n"
+            "[default_sect]\nactivate = 1\n[p11chat_sect]\nmodule = %s/p11chat.so\n%s"
+            "activate = 1\n",
+            tu_provider_dir(), lines);
+    fclose(f);
+    if (!OSSL_LIB_CTX_load_config(libctx, path)) {
+        OSSL_LIB_CTX_free(libctx);
+        return NULL;
+    }
+    return libctx;
+}
+
+static void test_config_errors(void)
+{
+    OSSL_LIB_CTX *libctx;
+    EVP_PKEY *k;
+    char lines[4400];
+
+    /* a module that is not there: the provider loads, keys do not */
+    libctx = libctx_with("pkcs11-module = /nonexistent/module.so\n");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(libctx);
+    ERR_clear_error();
+    CU_ASSERT_PTR_NULL(ptu_load(libctx, PTU_ALICE, 0));
+    CU_ASSERT_TRUE(ptu_error_has("P11C_MODULE_LOAD"));
+    ptu_libctx_free(libctx);
+    /* an unreadable PIN file */
+    snprintf(lines, sizeof(lines), "pkcs11-module = %s\npkcs11-pin = file:%s\n",
+             tu_softhsm_module(), ptu_path("no-such-pin"));
+    libctx = libctx_with(lines);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(libctx);
+    ERR_clear_error();
+    CU_ASSERT_PTR_NULL(ptu_load(libctx, PTU_ALICE, 0));
+    CU_ASSERT_TRUE(ptu_error_has("P11C_PIN_SOURCE"));
+    ptu_libctx_free(libctx);
+    /* the PIN as a value works too */
+    snprintf(lines, sizeof(lines), "pkcs11-module = %s\npkcs11-pin = %s\n", tu_softhsm_module(),
+             TU_USER_PIN);
+    libctx = libctx_with(lines);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(libctx);
+    k = ptu_load(libctx, PTU_BOB, 0);
+    CU_ASSERT_PTR_NOT_NULL(k);
+    if (k != NULL)
+        CU_ASSERT_TRUE(sign_verify(libctx, k, NULL, 1));
+    EVP_PKEY_free(k);
+    ptu_libctx_free(libctx);
+    /* a fallback switch that means nothing: the provider refuses to start */
+    ERR_clear_error();
+    libctx = libctx_with("oaep-fallback = perhaps\n");
+    CU_ASSERT_FALSE(OSSL_PROVIDER_available(libctx, "p11chat"));
+    ptu_libctx_free(libctx);
+    ERR_clear_error();
+}
+
 /* A key destroyed between load and use fails cleanly. */
 static void test_deleted_key(void)
 {
@@ -762,6 +827,7 @@ int main(int argc, char **argv)
     CU_add_test(s, "fork", test_fork);
     CU_add_test(s, "store expectations", test_store_expect);
     CU_add_test(s, "errors", test_errors);
+    CU_add_test(s, "configuration errors", test_config_errors);
     CU_add_test(s, "key deleted between load and use", test_deleted_key);
     CU_add_test(s, "decryption", test_decrypt);
     CU_add_test(s, "OAEP fallback off", test_no_fallback);
