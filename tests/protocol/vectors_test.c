@@ -633,20 +633,44 @@ static void replay_records(HS *h, P11C_SESSION *s, const char *me)
     CU_ASSERT_EQUAL(p11c_session_transport_end(s), P11C_OK);
 }
 
+/* One side of the recorded handshake: both keys, a store trusting the other side, a session. */
+typedef struct party {
+    EVP_PKEY *ka, *kb;
+    P11C_TRUST *t;
+    P11C_SESSION *s;
+} PARTY;
+
+static P11C_SESSION *party_init(PARTY *p, p11c_role role)
+{
+    int alice = role == P11C_INITIATOR;
+    uint8_t fp[P11C_FP_LEN];
+
+    p->ka = pt_key(NULL, "alice");
+    p->kb = pt_key(NULL, "bob");
+    p->t = p11c_trust_new();
+    CU_ASSERT_FATAL(p11c_fingerprint(NULL, NULL, alice ? p->kb : p->ka, fp) == P11C_OK);
+    CU_ASSERT_FATAL(p11c_trust_add(p->t, alice ? "Bob" : "Alice", fp) == P11C_OK);
+    p->s = hs_session(role, alice ? p->ka : p->kb, p->t);
+    return p->s;
+}
+
+static void party_free(PARTY *p)
+{
+    p11c_session_free(p->s);
+    p11c_trust_free(p->t);
+    EVP_PKEY_free(p->ka);
+    EVP_PKEY_free(p->kb);
+}
+
 static void replay_alice(p11c_open_mode mode)
 {
     HS h;
-    EVP_PKEY *ka = pt_key(NULL, "alice"), *kb = pt_key(NULL, "bob");
-    P11C_TRUST *t = p11c_trust_new();
-    uint8_t fb[32];
+    PARTY party;
     size_t ol = 0;
-    P11C_SESSION *s;
+    P11C_SESSION *s = party_init(&party, P11C_INITIATOR);
     P11C_TEST_HOOKS hk = {0};
 
     hs_load(&h);
-    p11c_fingerprint(NULL, NULL, kb, fb);
-    p11c_trust_add(t, "Bob", fb);
-    s = hs_session(P11C_INITIATOR, ka, t);
     hk.sig_a = h.sig_a;
     hk.sig_a_len = h.sig_a_len;
     hk.sig_c = h.sig_c;
@@ -663,27 +687,19 @@ static void replay_alice(p11c_open_mode mode)
     CU_ASSERT_PTR_NULL(pt_pop(s, &ol));
     check_established(s, json_object_get(h.j, "established_at_alice"));
     replay_records(&h, s, "alice");
-    p11c_session_free(s);
-    p11c_trust_free(t);
-    EVP_PKEY_free(ka);
-    EVP_PKEY_free(kb);
+    party_free(&party);
     hs_free(&h);
 }
 
 static void replay_bob(p11c_open_mode mode)
 {
     HS h;
-    EVP_PKEY *ka = pt_key(NULL, "alice"), *kb = pt_key(NULL, "bob");
-    P11C_TRUST *t = p11c_trust_new();
-    uint8_t fa[32];
+    PARTY party;
     size_t ol = 0;
-    P11C_SESSION *s;
+    P11C_SESSION *s = party_init(&party, P11C_RESPONDER);
     P11C_TEST_HOOKS hk = {0};
 
     hs_load(&h);
-    p11c_fingerprint(NULL, NULL, ka, fa);
-    p11c_trust_add(t, "Alice", fa);
-    s = hs_session(P11C_RESPONDER, kb, t);
     hk.sec = h.sec;
     hk.enc_sec = h.enc_sec;
     hk.enc_sec_len = h.enc_sec_len;
@@ -700,10 +716,7 @@ static void replay_bob(p11c_open_mode mode)
     CU_ASSERT(p11c_session_established(s));
     check_established(s, json_object_get(h.j, "established_at_bob"));
     replay_records(&h, s, "bob");
-    p11c_session_free(s);
-    p11c_trust_free(t);
-    EVP_PKEY_free(ka);
-    EVP_PKEY_free(kb);
+    party_free(&party);
     hs_free(&h);
 }
 
@@ -734,9 +747,8 @@ static void test_replay_bob_ecb(void)
 static void test_recorded_without_hooks(void)
 {
     HS h;
-    EVP_PKEY *ka = pt_key(NULL, "alice"), *kb = pt_key(NULL, "bob");
-    P11C_TRUST *ta = p11c_trust_new(), *tb = p11c_trust_new();
-    uint8_t fa[32], fb[32], *out, *tbs;
+    PARTY bob, alice;
+    uint8_t *out, *tbs;
     size_t ol = 0, tl;
     P11C_SESSION *s;
     P11C_RCUR c;
@@ -744,21 +756,16 @@ static void test_recorded_without_hooks(void)
     size_t siglen;
 
     hs_load(&h);
-    p11c_fingerprint(NULL, NULL, ka, fa);
-    p11c_fingerprint(NULL, NULL, kb, fb);
-    p11c_trust_add(ta, "Bob", fb);
-    p11c_trust_add(tb, "Alice", fa);
-
-    s = hs_session(P11C_RESPONDER, kb, tb);
+    s = party_init(&bob, P11C_RESPONDER);
     CU_ASSERT_EQUAL(p11c_session_recv(s, h.hello, h.hello_len), P11C_OK);
     out = pt_pop(s, &ol);
     CU_ASSERT(out != NULL && out[1] == P11C_MSG_REPLY && !bytes_eq(out, ol, h.reply, h.reply_len));
     OPENSSL_free(out);
     CU_ASSERT_EQUAL(p11c_session_recv(s, h.confirm, h.confirm_len), P11C_ERR_SIGNATURE);
     CU_ASSERT_PTR_NULL(pt_pop(s, &ol));
-    p11c_session_free(s);
+    party_free(&bob);
 
-    s = hs_session(P11C_INITIATOR, ka, ta);
+    s = party_init(&alice, P11C_INITIATOR);
     CU_ASSERT_EQUAL(p11c_session_start(s), P11C_OK);
     out = pt_pop(s, &ol);
     /* Same fields as the recording, a fresh signature. */
@@ -771,16 +778,11 @@ static void test_recorded_without_hooks(void)
     p11c_rcur_init(&c, out + 2, ol - 2);
     CU_ASSERT_FATAL(p11c_rcur_vec(&c, 8192, &sig, &siglen) == P11C_OK);
     tbs = tu_json_hex(h.j, "tbs_c", &tl);
-    CU_ASSERT_EQUAL(p11c_pss_verify(NULL, NULL, ka, tbs, tl, sig, siglen), P11C_OK);
+    CU_ASSERT_EQUAL(p11c_pss_verify(NULL, NULL, alice.ka, tbs, tl, sig, siglen), P11C_OK);
     free(tbs);
     OPENSSL_free(out);
     CU_ASSERT_EQUAL(p11c_session_recv(s, h.finish, h.finish_len), P11C_ERR_CONFIRM);
-    p11c_session_free(s);
-
-    p11c_trust_free(ta);
-    p11c_trust_free(tb);
-    EVP_PKEY_free(ka);
-    EVP_PKEY_free(kb);
+    party_free(&alice);
     hs_free(&h);
 }
 
