@@ -131,6 +131,7 @@ typedef struct app_chat {
     int established;
     int close_sent;
     int close_received;
+    int reported; /* a failure was already explained on stderr */
     int finished; /* session over: closed, truncated or failed */
     int status;   /* exit status once finished */
 } APP_CHAT;

@@ -124,6 +124,7 @@ static EVP_PKEY *token_session_key(void *arg)
     if (ctx == NULL || EVP_PKEY_keygen_init(ctx) <= 0 ||
         EVP_PKEY_CTX_set_params(ctx, params) <= 0 || EVP_PKEY_keygen(ctx, &pkey) <= 0) {
         app_ossl_msg("cannot make the session key in the token");
+        c->reported = 1;
         pkey = NULL;
     }
     EVP_PKEY_CTX_free(ctx);
@@ -381,7 +382,9 @@ void app_chat_events(APP_CHAT *c)
             c->status = APP_TRUNC;
             break;
         case P11C_EV_ERROR:
-            if (ERR_peek_error() != 0)
+            if (c->reported)
+                ERR_clear_error();
+            else if (ERR_peek_error() != 0)
                 app_ossl_msg("session failed: %s", p11c_strerror(ev.error));
             else
                 app_msg("session failed: %s", p11c_strerror(ev.error));

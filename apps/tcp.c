@@ -389,7 +389,8 @@ static int chat_loop(APP_CHAT *c, int fd, unsigned timeout, int initiator)
     if (initiator) {
         p11c_err e = p11c_session_start(c->s);
         if (e != P11C_OK) {
-            app_ossl_msg("cannot start the handshake: %s", p11c_strerror(e));
+            if (!c->reported)
+                app_ossl_msg("cannot start the handshake: %s", p11c_strerror(e));
             goto end;
         }
         app_chat_events(c);

@@ -586,7 +586,8 @@ int cmd_wrap(int argc, char **argv)
     if (initiate) {
         p11c_err e = p11c_session_start(w.chat.s);
         if (e != P11C_OK) {
-            app_ossl_msg("cannot start the handshake: %s", p11c_strerror(e));
+            if (!w.chat.reported)
+                app_ossl_msg("cannot start the handshake: %s", p11c_strerror(e));
             goto end;
         }
         app_chat_events(&w.chat);

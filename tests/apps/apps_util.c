@@ -354,6 +354,12 @@ int tp_wait_exit(TPROC *p, int timeout_ms)
     return p->status;
 }
 
+void tp_signal(TPROC *p, int sig)
+{
+    if (p->pid > 0)
+        kill(p->pid, sig);
+}
+
 void tp_kill(TPROC *p)
 {
     if (p->pid > 0) {

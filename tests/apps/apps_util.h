@@ -47,6 +47,8 @@ int tp_wait_for(TPROC *p, int which, const char *needle, int timeout_ms);
 /* Pumps until p has exited and its pipes are drained; kills it after
  * timeout_ms. Returns the exit status (128 + signal when killed). */
 int tp_wait_exit(TPROC *p, int timeout_ms);
+/* Sends sig to the process if it is still running (never to a process group). */
+void tp_signal(TPROC *p, int sig);
 /* SIGKILL and reap. */
 void tp_kill(TPROC *p);
 /* Frees buffers; kills the process if still running. */

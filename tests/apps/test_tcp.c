@@ -57,7 +57,7 @@ static int pair(TPROC *l, TPROC *c, const char *lkey, const char *ltrust, const 
     char port[32];
     int p = extra ? tp_listen(l, "--key", lkey, "--id", "bob", "--trust", ltrust, extra, NULL)
                   : tp_listen(l, "--key", lkey, "--id", "bob", "--trust", ltrust, NULL);
-    CU_ASSERT_FATAL(p > 0);
+    CU_ASSERT(p > 0); /* not fatal: the processes must still be freed */
     snprintf(port, sizeof(port), "127.0.0.1:%d", p);
     if (extra)
         tp_p11chat(c, "connect", port, "--key", ckey, "--id", "alice", "--trust", ctrust, extra,
@@ -355,7 +355,7 @@ static void test_handshake_timeout_and_garbage(void)
     TPROC c;
     tp_p11chat(&c, "connect", hp, "--key", alice, "--id", "alice", "--trust", trust_a, NULL);
     afd = accept(lfd, NULL, NULL);
-    CU_ASSERT_FATAL(afd >= 0);
+    CU_ASSERT(afd >= 0);
     static const unsigned char bad[] = {0xff, 0xff, 0xff, 0xff, 1, 2, 3};
     CU_ASSERT_EQUAL(write(afd, bad, sizeof(bad)), (ssize_t)sizeof(bad));
     CU_ASSERT_EQUAL(tp_wait_exit(&c, W), 1);
@@ -367,7 +367,7 @@ static void test_handshake_timeout_and_garbage(void)
     /* A well-framed message that is not a P11C handshake message. */
     tp_p11chat(&c, "connect", hp, "--key", alice, "--id", "alice", "--trust", trust_a, NULL);
     afd = accept(lfd, NULL, NULL);
-    CU_ASSERT_FATAL(afd >= 0);
+    CU_ASSERT(afd >= 0);
     static const unsigned char junk[] = {0, 0, 0, 3, 9, 9, 9};
     CU_ASSERT_EQUAL(write(afd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
     CU_ASSERT_EQUAL(tp_wait_exit(&c, W), 1);
@@ -386,15 +386,17 @@ static void test_close_not_answered(void)
     char hp[64];
     snprintf(hp, sizeof(hp), "127.0.0.1:%d", p);
     tp_p11chat(&c, "connect", hp, "--key", alice, "--id", "alice", "--trust", trust_a, "--timeout",
-               "2", NULL);
-    CU_ASSERT(tp_wait_for(&l, 2, "secure session", W));
-    CU_ASSERT(tp_wait_for(&c, 2, "secure session", W));
-    kill(l.pid, SIGSTOP);
-    tp_puts(&c, "into the void\n");
-    tp_close_in(&c);
-    CU_ASSERT_EQUAL(tp_wait_exit(&c, W), 1);
-    CU_ASSERT_PTR_NOT_NULL(strstr(c.ebuf, "the peer did not answer our CLOSE within 2 s"));
-    kill(l.pid, SIGCONT);
+               "4", NULL);
+    int up = tp_wait_for(&l, 2, "secure session", W) && tp_wait_for(&c, 2, "secure session", W);
+    CU_ASSERT(up);
+    if (up) {
+        tp_signal(&l, SIGSTOP);
+        tp_puts(&c, "into the void\n");
+        tp_close_in(&c);
+        CU_ASSERT_EQUAL(tp_wait_exit(&c, W), 1);
+        CU_ASSERT_PTR_NOT_NULL(strstr(c.ebuf, "the peer did not answer our CLOSE within 4 s"));
+        tp_signal(&l, SIGCONT);
+    }
     tp_free(&l);
     tp_free(&c);
 }
@@ -407,7 +409,7 @@ static void test_interrupt_closes(void)
     CU_ASSERT(tp_wait_for(&l, 2, "secure session", W));
     tp_puts(&c, "then Ctrl-C\n");
     CU_ASSERT(tp_wait_for(&l, 1, "then Ctrl-C\n", W));
-    kill(c.pid, SIGINT);
+    tp_signal(&c, SIGINT);
     CU_ASSERT_EQUAL(tp_wait_exit(&c, W), 0);
     CU_ASSERT_EQUAL(tp_wait_exit(&l, W), 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(c.ebuf, "session closed; the peer confirmed 1 of the 1"));

@@ -180,16 +180,25 @@ static void test_injection_and_replay(void)
      * each is rejected, nothing is shown, and the session goes on. */
     CU_ASSERT(tp_wait_for(&r.watch, 1, "?P11C:ARAA", W));
     const char *rec = strstr(r.watch.obuf, "?P11C:ARAA");
-    const char *end = strchr(rec, '\n');
-    CU_ASSERT_PTR_NOT_NULL_FATAL(end);
-    char *replay = strndup(rec, (size_t)(end - rec) + 1);
-    tp_puts(&r.watch, replay);
-    CU_ASSERT(tp_wait_for(&b, 2, "rejected a message that is not from the peer", W));
-    /* Alice sees her own record come back too: a chat echo, ignored. */
-    free(replay);
+    const char *end = rec != NULL ? strchr(rec, '\n') : NULL;
+    CU_ASSERT_PTR_NOT_NULL(end);
+    if (end != NULL) {
+        char *replay = strndup(rec, (size_t)(end - rec) + 1);
+        tp_puts(&r.watch, replay);
+        /* Alice sees her own record come back too: a chat echo, ignored. */
+        free(replay);
+    }
+    char want[256];
+    snprintf(want, sizeof(want), "rejected a message that is not from the peer: %s\n",
+             p11c_strerror(P11C_ERR_REPLAY));
+    CU_ASSERT(tp_wait_for(&b, 2, want, W));
+    /* A well-formed record in Alice's direction with a made-up MAC. */
     tp_puts(&r.watch,
-            "?P11C:ARAAAAAAAA4AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
-            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA.\n");
+            "<mallory> ?P11C:ARAAAAAAAA4AAAAAAAAABQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAGZvcmdlZCB"
+            "tZXNzYWdlAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=.\n");
+    snprintf(want, sizeof(want), "rejected a message that is not from the peer: %s\n",
+             p11c_strerror(P11C_ERR_MAC));
+    CU_ASSERT(tp_wait_for(&b, 2, want, W));
     tp_puts(&a, "still here\n");
     CU_ASSERT(tp_wait_for(&b, 1, "\nstill here\n", W));
     tp_close_in(&b);
@@ -199,11 +208,14 @@ static void test_injection_and_replay(void)
     const char *first = strstr(b.obuf, "\npay 10\n");
     CU_ASSERT_PTR_NOT_NULL(first);
     CU_ASSERT_PTR_NULL(first ? strstr(first + 8, "pay 10") : NULL);
-    /* Bob rejected both the replay and the forgery. */
-    const char *rj = strstr(b.ebuf, "rejected a message that is not from the peer");
-    CU_ASSERT_PTR_NOT_NULL(rj);
-    CU_ASSERT_PTR_NOT_NULL(rj ? strstr(rj + 1, "rejected a message that is not from the peer")
-                              : NULL);
+    CU_ASSERT_PTR_NULL(strstr(b.obuf, "forged"));
+    CU_ASSERT_PTR_NULL(strstr(a.obuf, "forged"));
+    /* Alice rejects the forgery as carrying her own direction; her replayed
+     * record she recognises as an echo of hers and ignores. */
+    snprintf(want, sizeof(want), "rejected a message that is not from the peer: %s\n",
+             p11c_strerror(P11C_ERR_DIRECTION));
+    CU_ASSERT_PTR_NOT_NULL(strstr(a.ebuf, want));
+    CU_ASSERT_PTR_NULL(strstr(a.ebuf, p11c_strerror(P11C_ERR_REPLAY)));
     CU_ASSERT_PTR_NOT_NULL(strstr(b.ebuf, "closed; the peer confirmed 0 of the 0"));
     CU_ASSERT_PTR_NOT_NULL(strstr(a.ebuf, "closed by the peer; the peer confirmed 2 of the 2"));
     tp_free(&a);
@@ -273,9 +285,10 @@ static void test_chat_program_dies_truncated(void)
     tp_puts(&a, "cut short\n");
     CU_ASSERT(tp_wait_for(&b, 1, "\ncut short\n", W));
     /* Alice's chat program dies: her side ends as truncated. */
-    pid_t ncat = child_of(a.pid);
-    CU_ASSERT_FATAL(ncat > 0);
-    kill(ncat, SIGKILL);
+    pid_t ncat = a.pid > 0 ? child_of(a.pid) : 0;
+    CU_ASSERT(ncat > 0);
+    if (ncat > 0)
+        kill(ncat, SIGKILL);
     CU_ASSERT_EQUAL(tp_wait_exit(&a, W), 3);
     CU_ASSERT_PTR_NOT_NULL(strstr(a.ebuf, "the connection ended without CLOSE"));
     CU_ASSERT_PTR_NOT_NULL(strstr(a.ebuf, "truncated"));
@@ -321,14 +334,16 @@ static void test_prefix_and_line_limit(void)
         }
         sleep_ms(50);
     }
-    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    CU_ASSERT_PTR_NOT_NULL(text);
     CU_ASSERT(pieces >= 4);
     int lines = 0;
-    for (char *l = text; *l != '\0';) {
+    for (char *l = text; l != NULL && *l != '\0';) {
         char *e = strchr(l, '\n');
         char id[9];
         int k = 0, n = 0;
-        CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+        CU_ASSERT_PTR_NOT_NULL(e);
+        if (e == NULL)
+            break;
         CU_ASSERT((size_t)(e - l) <= 300);
         CU_ASSERT_EQUAL(strncmp(l, "PRIVMSG #room :?P11C,", 21), 0);
         CU_ASSERT_EQUAL(sscanf(l + 15, "?P11C,%8[0-9a-f],%d,%d,", id, &k, &n), 3);
@@ -340,7 +355,7 @@ static void test_prefix_and_line_limit(void)
     CU_ASSERT_EQUAL(lines, pieces);
     free(text);
     /* Interrupted before any peer answered: ends with a reason, exit 1. */
-    kill(p.pid, SIGTERM);
+    tp_signal(&p, SIGTERM);
     CU_ASSERT_EQUAL(tp_wait_exit(&p, W), 1);
     CU_ASSERT_PTR_NOT_NULL(strstr(p.ebuf, "interrupted before the session was established"));
     tp_free(&p);
