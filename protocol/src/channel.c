@@ -112,7 +112,8 @@ static p11c_err reject(P11C_SESSION *s, p11c_err why)
     memset(&ev, 0, sizeof(ev));
     ev.type = P11C_EV_REJECTED;
     ev.error = why;
-    return p11c_session_event(s, &ev);
+    /* A rejection nobody hears about would look like silence: fail instead. */
+    return p11c_session_event(s, &ev) == P11C_OK ? P11C_OK : p11c_session_fail(s, P11C_ERR_MEMORY);
 }
 
 /* Window: was `seq` (below recv_next) accepted already? */
