@@ -3,8 +3,8 @@
  * table, the token and the OpenSSL contexts every section uses).
  *
  * Every comparison is measured in one run, reference and subject in
- * alternating rounds (A B A B ...), so that a ratio holds on a noisy shared
- * machine: a ratio is the median of the per-round ratios.
+ * alternating rounds (A B, B A, ...), so that a ratio holds on a noisy shared
+ * machine: both sides see the same conditions.
  */
 #ifndef P11C_BENCH_H
 #define P11C_BENCH_H
@@ -62,6 +62,8 @@ typedef struct bench_contender {
     size_t per_round; /* operations per round per thread (calibrated when 0) */
     double *rate;     /* rounds entries: operations per second in each round */
     double *cpu_rate; /* one thread only: operations per second of its CPU time */
+    double *op_t;     /* the duration of every operation, all rounds and threads */
+    size_t n_op;
     int failed;
 } BENCH_CONTENDER;
 
@@ -74,14 +76,14 @@ void bench_contender_free(BENCH_CONTENDER *c, size_t n);
 
 double bench_median(const double *v, size_t n);
 double bench_percentile(const double *v, size_t n, double p);
-/* Median rate of a contender over the rounds. */
+/* A contender's rate: threads / its median operation time (see util.c). */
 double bench_rate(const BENCH_CONTENDER *c, int rounds);
-/* Median over rounds of a->rate[r] / b->rate[r]. */
+/* bench_rate(a) / bench_rate(b): both from the same interleaved rounds. */
 double bench_ratio(const BENCH_CONTENDER *a, const BENCH_CONTENDER *b, int rounds);
 /* The same in CPU time (one-thread contenders only). */
 double bench_cpu_ratio_best(const BENCH_CONTENDER *a, const BENCH_CONTENDER *b1,
                             const BENCH_CONTENDER *b2, int rounds);
-/* Median over rounds of a->rate[r] / max(b1->rate[r], b2->rate[r]). */
+/* bench_rate(a) / max(bench_rate(b1), bench_rate(b2)). */
 double bench_ratio_best(const BENCH_CONTENDER *a, const BENCH_CONTENDER *b1,
                         const BENCH_CONTENDER *b2, int rounds);
 

@@ -5,6 +5,7 @@
  * verifications, one OAEP encryption with pub(S), one OAEP decryption with S
  * and, when S is made on demand, one RSA-2048 key generation.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -383,19 +384,21 @@ static void one_case(const HS_CASE *hc, EVP_PKEY *key_a, EVP_PKEY *key_b)
         fprintf(stderr, "bench: handshake (%s keys, S %s) failed\n", hc->keys, hc->sk);
         goto end;
     }
+    /* Undisturbed: the 10th percentiles of both (see util.c on preemption). */
+    double quiet = bench_percentile(hs, (size_t)n, 0.1) / bench_percentile(sum, (size_t)n, 0.1);
     snprintf(name, sizeof(name), "handshake, %s keys, S %s", hc->keys, hc->sk);
     bench_row("handshake", name, bench_median(hs, (size_t)n), "ms",
-              bench_percentile(hs, (size_t)n, 0.9), bench_median(q, (size_t)n),
-              "sum of primitives");
-    snprintf(name, sizeof(name), "  sum of its primitives, timed alone");
-    bench_row("handshake", name, bench_median(sum, (size_t)n), "ms",
-              bench_percentile(sum, (size_t)n, 0.9), -1, NULL);
-    snprintf(name, sizeof(name), "  the same ratio in thread CPU time");
-    bench_row("handshake", name, bench_median(qc, (size_t)n), "ratio", -1, -1, NULL);
+              bench_percentile(hs, (size_t)n, 0.9), quiet, "sum of primitives");
+    bench_row("handshake", "  sum of its primitives, timed alone", bench_median(sum, (size_t)n),
+              "ms", bench_percentile(sum, (size_t)n, 0.9), -1, NULL);
+    bench_row("handshake", "  median of the per-handshake ratios", NAN, "", -1,
+              bench_median(q, (size_t)n), "sum of primitives");
+    bench_row("handshake", "  the same in thread CPU time", NAN, "", -1,
+              bench_median(qc, (size_t)n), "sum of primitives");
     if (hc->pooled == 1) {
         snprintf(name, sizeof(name), "handshake %s keys, pool %s: hs / primitives", hc->keys,
                  hc->token_s ? "token" : "software");
-        bench_target(name, bench_median(q, (size_t)n), "ratio", "lt", 1.2);
+        bench_target(name, quiet, "ratio", "lt", 1.2);
     }
 end:
     p11c_keypool_free(pool);

@@ -27,19 +27,27 @@ typedef struct worker {
     pthread_barrier_t *start;
     size_t n;
     int ok;
+    double *dur; /* n durations, one per operation */
 } WORKER;
 
 static void *worker_run(void *arg)
 {
     WORKER *w = arg;
 
+    double t, prev;
+
     pthread_barrier_wait(w->start);
     w->ok = 1;
-    for (size_t i = 0; i < w->n; i++)
+    prev = bench_now();
+    for (size_t i = 0; i < w->n; i++) {
         if (!w->c->op(w->c->arg)) {
             w->ok = 0;
             break;
         }
+        t = bench_now();
+        w->dur[i] = t - prev;
+        prev = t;
+    }
     return NULL;
 }
 
@@ -51,20 +59,27 @@ static double thread_cpu(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* Seconds for one round of c with n operations per thread; < 0 on failure. */
+/*
+ * One round of c with n operations per thread, each operation timed on its
+ * own into c->op_t. Returns the round's seconds, < 0 on failure.
+ */
 static double run_round(BENCH_CONTENDER *c, size_t n, double *cpu)
 {
     int threads = c->threads > 1 ? c->threads : 1;
-    double t0, t1, c0;
+    double t0, t1, c0, t, prev;
 
     *cpu = 0;
     if (threads == 1) {
         c0 = thread_cpu();
-        t0 = bench_now();
-        for (size_t i = 0; i < n; i++)
+        t0 = prev = bench_now();
+        for (size_t i = 0; i < n; i++) {
             if (!c->op(c->arg))
                 return -1;
-        t1 = bench_now();
+            t = bench_now();
+            c->op_t[c->n_op++] = t - prev;
+            prev = t;
+        }
+        t1 = prev;
         *cpu = thread_cpu() - c0;
         return t1 - t0;
     }
@@ -78,7 +93,7 @@ static double run_round(BENCH_CONTENDER *c, size_t n, double *cpu)
         threads = 16;
     pthread_barrier_init(&start, NULL, (unsigned)threads + 1);
     for (int i = 0; i < threads; i++) {
-        w[i] = (WORKER){c, &start, n, 0};
+        w[i] = (WORKER){c, &start, n, 0, c->op_t + c->n_op + (size_t)i * n};
         if (pthread_create(&tid[i], NULL, worker_run, &w[i]) != 0)
             break;
         started++;
@@ -89,14 +104,23 @@ static double run_round(BENCH_CONTENDER *c, size_t n, double *cpu)
         abort();
     }
     pthread_barrier_wait(&start);
-    t0 = bench_now();
+    t1 = 0;
     for (int i = 0; i < threads; i++) {
         pthread_join(tid[i], NULL);
         ok &= w[i].ok;
     }
-    t1 = bench_now();
     pthread_barrier_destroy(&start);
-    return ok ? t1 - t0 : -1;
+    if (!ok)
+        return -1;
+    /* The round as the workers saw it: the longest one's operations. */
+    for (int i = 0; i < threads; i++) {
+        double sum = 0;
+        for (size_t j = 0; j < n; j++)
+            sum += w[i].dur[j];
+        t1 = fmax(t1, sum);
+    }
+    c->n_op += (size_t)threads * n;
+    return t1;
 }
 
 static int calibrate(BENCH_CONTENDER *c)
@@ -131,6 +155,12 @@ int bench_interleave(BENCH_CONTENDER *c, size_t n, int rounds)
         /* A contender with a prepare step must say how many operations a round has. */
         c[i].failed = c[i].rate == NULL || (c[i].per_round == 0 && c[i].prepare != NULL) ||
                       (c[i].per_round == 0 && !calibrate(&c[i]));
+        if (!c[i].failed) {
+            size_t th = c[i].threads > 1 ? (size_t)c[i].threads : 1;
+            c[i].n_op = 0;
+            c[i].op_t = calloc(c[i].per_round * th * (size_t)rounds, sizeof(double));
+            c[i].failed = c[i].op_t == NULL;
+        }
         if (c[i].failed) {
             fprintf(stderr, "bench: %s failed\n", c[i].name);
             bench_ossl_err(c[i].name);
@@ -157,6 +187,9 @@ int bench_interleave(BENCH_CONTENDER *c, size_t n, int rounds)
             }
             c[i].rate[r] = (double)(c[i].per_round * (size_t)threads) / s;
             c[i].cpu_rate[r] = cpu > 0 ? (double)c[i].per_round / cpu : NAN;
+            if (getenv("BENCH_DEBUG") != NULL)
+                fprintf(stderr, "debug: round %d %s: %zu ops, %.6f s, %.1f/s\n", r, c[i].name,
+                        c[i].per_round, s, c[i].rate[r]);
         }
     }
     return ok;
@@ -167,7 +200,8 @@ void bench_contender_free(BENCH_CONTENDER *c, size_t n)
     for (size_t i = 0; i < n; i++) {
         free(c[i].rate);
         free(c[i].cpu_rate);
-        c[i].rate = c[i].cpu_rate = NULL;
+        free(c[i].op_t);
+        c[i].rate = c[i].cpu_rate = c[i].op_t = NULL;
     }
 }
 
@@ -202,47 +236,47 @@ double bench_median(const double *v, size_t n)
     return bench_percentile(v, n, 0.5);
 }
 
+/*
+ * On a machine shared with other work, an operation either runs undisturbed
+ * or is preempted and takes many times longer; per-round rates are then
+ * bimodal and depend on how long a round is. Every operation is therefore
+ * timed on its own, and a contender's rate is the inverse of its median
+ * operation time (times its threads): what it does when it has the CPU, the
+ * same for a short round as for a long one, and on an idle machine close to
+ * operations / elapsed time.
+ */
 double bench_rate(const BENCH_CONTENDER *c, int rounds)
 {
-    return c->failed ? NAN : bench_median(c->rate, (size_t)rounds);
+    int threads = c->threads > 1 ? c->threads : 1;
+
+    (void)rounds;
+    if (c->failed || c->n_op == 0)
+        return NAN;
+    return (double)threads / bench_median(c->op_t, c->n_op);
+}
+
+#define RATE_PCT 0.5
+
+static double cpu_rate(const BENCH_CONTENDER *c, int rounds)
+{
+    return c->failed ? NAN : bench_percentile(c->cpu_rate, (size_t)rounds, RATE_PCT);
 }
 
 double bench_ratio(const BENCH_CONTENDER *a, const BENCH_CONTENDER *b, int rounds)
 {
-    double q[256];
-    int n = rounds < 256 ? rounds : 256;
-
-    if (a->failed || b->failed)
-        return NAN;
-    for (int r = 0; r < n; r++)
-        q[r] = a->rate[r] / b->rate[r];
-    return bench_median(q, (size_t)n);
+    return bench_rate(a, rounds) / bench_rate(b, rounds);
 }
 
 double bench_ratio_best(const BENCH_CONTENDER *a, const BENCH_CONTENDER *b1,
                         const BENCH_CONTENDER *b2, int rounds)
 {
-    double q[256];
-    int n = rounds < 256 ? rounds : 256;
-
-    if (a->failed || b1->failed || b2->failed)
-        return NAN;
-    for (int r = 0; r < n; r++)
-        q[r] = a->rate[r] / fmax(b1->rate[r], b2->rate[r]);
-    return bench_median(q, (size_t)n);
+    return bench_rate(a, rounds) / fmax(bench_rate(b1, rounds), bench_rate(b2, rounds));
 }
 
 double bench_cpu_ratio_best(const BENCH_CONTENDER *a, const BENCH_CONTENDER *b1,
                             const BENCH_CONTENDER *b2, int rounds)
 {
-    double q[256];
-    int n = rounds < 256 ? rounds : 256;
-
-    if (a->failed || b1->failed || b2->failed)
-        return NAN;
-    for (int r = 0; r < n; r++)
-        q[r] = a->cpu_rate[r] / fmax(b1->cpu_rate[r], b2->cpu_rate[r]);
-    return bench_median(q, (size_t)n);
+    return cpu_rate(a, rounds) / fmax(cpu_rate(b1, rounds), cpu_rate(b2, rounds));
 }
 
 /* ---- Results ---------------------------------------------------------------- */
