@@ -115,6 +115,17 @@ static void test_pubout_without_pin(void)
     CU_ASSERT_TRUE(clean(out));
     free(out);
     CU_ASSERT_TRUE(same_files("alice.nopin.pem", "alice-ref.pem"));
+    /* the pair's URI too, asked as a public key or not */
+    for (int pubin = 0; pubin < 2; pubin++) {
+        rc = tu_run(&out,
+                    "cd '%s' && OPENSSL_CONF='%s' openssl pkey %s -in '" PTU_ALICE
+                    "' -pubout -out alice.nopin2.pem",
+                    ptu_dir(), ptu_conf(2), pubin ? "-pubin" : "");
+        CU_ASSERT_EQUAL(rc, 0);
+        CU_ASSERT_TRUE(clean(out));
+        free(out);
+        CU_ASSERT_TRUE(same_files("alice.nopin2.pem", "alice-ref.pem"));
+    }
 }
 
 static void test_storeutl(void)
