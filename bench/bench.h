@@ -20,13 +20,15 @@
 
 /* ---- Time ------------------------------------------------------------------ */
 
-double bench_now(void); /* seconds, CLOCK_MONOTONIC */
+double bench_now(void);        /* seconds, CLOCK_MONOTONIC */
+double bench_clock_cost(void); /* seconds one bench_now() takes */
 
 /* ---- Options and shared state --------------------------------------------- */
 
 typedef struct bench_env {
     int quick;               /* --quick: a short smoke run */
     double round_s;          /* target duration of one round of one contender */
+    double clock_s;          /* what one clock reading costs (subtracted from each operation) */
     int rounds;              /* rounds per comparison */
     int keep;                /* --keep: leave the token directory */
     const char *only;        /* run only the sections whose name contains this */
@@ -62,7 +64,8 @@ typedef struct bench_contender {
     size_t per_round; /* operations per round per thread (calibrated when 0) */
     double *rate;     /* rounds entries: operations per second in each round */
     double *cpu_rate; /* one thread only: operations per second of its CPU time */
-    double *op_t;     /* the duration of every operation, all rounds and threads */
+    size_t batch;     /* operations timed together (calibrated when 0): about 100 us */
+    double *op_t;     /* per-operation time of every batch, all rounds and threads */
     size_t n_op;
     int failed;
 } BENCH_CONTENDER;

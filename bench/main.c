@@ -200,6 +200,7 @@ int main(int argc, char **argv)
     bench.round_s = bench.quick ? 0.02 : 0.06;
     bench.rounds = bench.quick ? 3 : 9;
 
+    bench.clock_s = bench_clock_cost();
     machine();
     printf("p11chat-bench%s: %s\n", bench.quick ? " --quick" : "", bench.machine);
     fflush(stdout);

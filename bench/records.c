@@ -360,22 +360,26 @@ static void one_size(size_t len, uint8_t *msg, PRIM *prim)
     OPEN_ARG osess = {.batch = {.tx = pr.a, .msg = msg, .msglen = len}, .rx = pr.b};
     OPEN_ARG ocfb = {.batch = {.tx = pr.a3, .msg = msg, .msglen = len}, .rx = pr.b3};
     size_t per = seal[0].per_round > 0 ? seal[0].per_round : 64;
+    size_t batch = len >= 8192 ? 1 : 8192 / len; /* about 100 us */
     BENCH_CONTENDER open[3] = {
         {.name = "open: primitives",
          .op = op_prim_open,
          .arg = &oprim,
          .prepare = open_prepare,
-         .per_round = per},
+         .per_round = per,
+         .batch = batch},
         {.name = "open: session",
          .op = op_session_open,
          .arg = &osess,
          .prepare = open_prepare,
-         .per_round = per},
+         .per_round = per,
+         .batch = batch},
         {.name = "open: session, EVP CFB",
          .op = op_session_open,
          .arg = &ocfb,
          .prepare = open_prepare,
-         .per_round = per},
+         .per_round = per,
+         .batch = batch},
     };
     if (bench_interleave(open, 3, rounds)) {
         snprintf(name, sizeof(name), "open %s: HMAC-SHA256 + AES-256-CFB (EVP)", sz);

@@ -12,6 +12,18 @@
 
 #include "bench.h"
 
+/* What one bench_now() costs: the median gap between two consecutive readings. */
+double bench_clock_cost(void)
+{
+    double t[1001], d[1000];
+
+    for (int i = 0; i < 1001; i++)
+        t[i] = bench_now();
+    for (int i = 0; i < 1000; i++)
+        d[i] = t[i + 1] - t[i];
+    return bench_median(d, 1000);
+}
+
 double bench_now(void)
 {
     struct timespec ts;
@@ -34,18 +46,20 @@ static void *worker_run(void *arg)
 {
     WORKER *w = arg;
 
+    size_t b = w->c->batch;
     double t, prev;
 
     pthread_barrier_wait(w->start);
     w->ok = 1;
     prev = bench_now();
-    for (size_t i = 0; i < w->n; i++) {
-        if (!w->c->op(w->c->arg)) {
-            w->ok = 0;
-            break;
-        }
+    for (size_t i = 0; i < w->n / b; i++) {
+        for (size_t j = 0; j < b; j++)
+            if (!w->c->op(w->c->arg)) {
+                w->ok = 0;
+                return NULL;
+            }
         t = bench_now();
-        w->dur[i] = t - prev;
+        w->dur[i] = (t - prev) / (double)b;
         prev = t;
     }
     return NULL;
@@ -72,11 +86,12 @@ static double run_round(BENCH_CONTENDER *c, size_t n, double *cpu)
     if (threads == 1) {
         c0 = thread_cpu();
         t0 = prev = bench_now();
-        for (size_t i = 0; i < n; i++) {
-            if (!c->op(c->arg))
-                return -1;
+        for (size_t i = 0; i < n / c->batch; i++) {
+            for (size_t j = 0; j < c->batch; j++)
+                if (!c->op(c->arg))
+                    return -1;
             t = bench_now();
-            c->op_t[c->n_op++] = t - prev;
+            c->op_t[c->n_op++] = (t - prev) / (double)c->batch;
             prev = t;
         }
         t1 = prev;
@@ -93,7 +108,7 @@ static double run_round(BENCH_CONTENDER *c, size_t n, double *cpu)
         threads = 16;
     pthread_barrier_init(&start, NULL, (unsigned)threads + 1);
     for (int i = 0; i < threads; i++) {
-        w[i] = (WORKER){c, &start, n, 0, c->op_t + c->n_op + (size_t)i * n};
+        w[i] = (WORKER){c, &start, n, 0, c->op_t + c->n_op + (size_t)i * (n / c->batch)};
         if (pthread_create(&tid[i], NULL, worker_run, &w[i]) != 0)
             break;
         started++;
@@ -115,11 +130,11 @@ static double run_round(BENCH_CONTENDER *c, size_t n, double *cpu)
     /* The round as the workers saw it: the longest one's operations. */
     for (int i = 0; i < threads; i++) {
         double sum = 0;
-        for (size_t j = 0; j < n; j++)
-            sum += w[i].dur[j];
+        for (size_t j = 0; j < n / c->batch; j++)
+            sum += w[i].dur[j] * (double)c->batch;
         t1 = fmax(t1, sum);
     }
-    c->n_op += (size_t)threads * n;
+    c->n_op += (size_t)threads * (n / c->batch);
     return t1;
 }
 
@@ -138,6 +153,8 @@ static int calibrate(BENCH_CONTENDER *c)
     c->per_round = (size_t)((double)k * bench.round_s / el);
     if (c->per_round < 1)
         c->per_round = 1;
+    if (c->batch == 0)
+        c->batch = (size_t)ceil(100e-6 * (double)k / el);
     return 1;
 }
 
@@ -157,8 +174,14 @@ int bench_interleave(BENCH_CONTENDER *c, size_t n, int rounds)
                       (c[i].per_round == 0 && !calibrate(&c[i]));
         if (!c[i].failed) {
             size_t th = c[i].threads > 1 ? (size_t)c[i].threads : 1;
+            if (c[i].batch == 0)
+                c[i].batch = 1;
+            if (c[i].batch > c[i].per_round)
+                c[i].batch = c[i].per_round;
+            /* Whole batches only. */
+            c[i].per_round -= c[i].per_round % c[i].batch;
             c[i].n_op = 0;
-            c[i].op_t = calloc(c[i].per_round * th * (size_t)rounds, sizeof(double));
+            c[i].op_t = calloc(c[i].per_round / c[i].batch * th * (size_t)rounds, sizeof(double));
             c[i].failed = c[i].op_t == NULL;
         }
         if (c[i].failed) {
@@ -239,11 +262,13 @@ double bench_median(const double *v, size_t n)
 /*
  * On a machine shared with other work, an operation either runs undisturbed
  * or is preempted and takes many times longer; per-round rates are then
- * bimodal and depend on how long a round is. Every operation is therefore
- * timed on its own, and a contender's rate is the inverse of its median
- * operation time (times its threads): what it does when it has the CPU, the
- * same for a short round as for a long one, and on an idle machine close to
- * operations / elapsed time.
+ * bimodal and depend on how long a round is. Operations are therefore timed
+ * in batches of about 100 us (one operation when it is longer; long enough to
+ * include amortised costs such as a DRBG refill every 32 records), and a
+ * contender's rate is the inverse of its median time per operation (times
+ * its threads): what it does when it has the CPU, the same for a short round
+ * as for a long one, and on an idle machine close to operations / elapsed
+ * time.
  */
 double bench_rate(const BENCH_CONTENDER *c, int rounds)
 {
@@ -252,7 +277,9 @@ double bench_rate(const BENCH_CONTENDER *c, int rounds)
     (void)rounds;
     if (c->failed || c->n_op == 0)
         return NAN;
-    return (double)threads / bench_median(c->op_t, c->n_op);
+    /* Less one clock reading, which each timed batch includes. */
+    return (double)threads /
+           (bench_median(c->op_t, c->n_op) - bench.clock_s / (double)(c->batch ? c->batch : 1));
 }
 
 #define RATE_PCT 0.5
