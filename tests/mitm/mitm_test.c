@@ -568,7 +568,7 @@ static void test_flip_handshake(void)
         unsigned dir, idx;
         const char *name;
     } msgs[] = {{A2B, 0, "HELLO"}, {B2A, 0, "REPLY"}, {A2B, 1, "CONFIRM"}, {B2A, 1, "FINISH"}};
-    static const unsigned bits[] = {0, 9, 17, 70, 400, 2100, 2500, 4300, 4600, 6000, 100000};
+    static const unsigned bits[] = {0, 9, 70, 2100, 4300, 6000, 100000};
     for (size_t m = 0; m < 4; m++)
         for (size_t b = 0; b < sizeof(bits) / sizeof(bits[0]); b++) {
             char name[64];
@@ -583,7 +583,7 @@ static void test_flip_handshake(void)
 
 static void test_flip_records(void)
 {
-    static const unsigned bits[] = {0, 8, 16, 24, 40, 100, 180, 200, 250, 300, 330};
+    static const unsigned bits[] = {0, 8, 16, 40, 100, 200, 330};
     for (size_t b = 0; b < sizeof(bits) / sizeof(bits[0]); b++) {
         char name[64];
         snprintf(name, sizeof(name), "flip record m3 bit %u", bits[b]);
@@ -698,7 +698,7 @@ static void test_key_substitution(void)
                       -1,
                       -1,
                       NULL,
-                      "trust store",
+                      "bound to another",
                       "",
                       NULL};
     run(&hello);
@@ -723,7 +723,7 @@ static void test_key_substitution(void)
                       0,
                       -1,
                       -1,
-                      "trust store",
+                      "bound to another",
                       NULL,
                       "",
                       NULL};
@@ -762,8 +762,11 @@ static int suite_init(void)
     if (access(cmd_path, X_OK) != 0)
         return 1;
 
-    json_t *keys = json_object_get(tu_vector_load("protocol/keys.json"), "keys");
-    json_t *fps = json_object_get(tu_vector_load("protocol/fingerprint.json"), "tests");
+    json_t *keys_root = tu_vector_load("protocol/keys.json");
+    json_t *fps_root = tu_vector_load("protocol/fingerprint.json");
+    json_t *keys = json_object_get(keys_root, "keys");
+    json_t *fps = json_object_get(fps_root, "tests");
+    int ret = 1;
     write_file("alice.pem", tu_json_str(json_object_get(keys, "alice"), "private_pkcs8_pem"));
     write_file("bob.pem", tu_json_str(json_object_get(keys, "bob"), "private_pkcs8_pem"));
     mallory = pem_key(tu_json_str(json_object_get(keys, "carol3072"), "private_pkcs8_pem"));
@@ -778,12 +781,16 @@ static int suite_init(void)
             fp_b = tu_json_str(t, "sha256");
     }
     if (fp_a == NULL || fp_b == NULL || mallory == NULL || mallory_s == NULL)
-        return 1;
+        goto end;
     snprintf(trust, sizeof(trust), "Bob %s\n", fp_b);
     write_file("trust_alice", trust);
     snprintf(trust, sizeof(trust), "Alice %s\n", fp_a);
     write_file("trust_bob", trust);
-    return 0;
+    ret = 0;
+end:
+    json_decref(keys_root);
+    json_decref(fps_root);
+    return ret;
 }
 
 static int suite_clean(void)
