@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "apps_util.h"
 #include "testutil.h"
@@ -335,6 +336,41 @@ static void test_connect_refused(void)
                 ta_key_pem("alice"), "--id", "alice", "--trust", ta_path("none"));
 }
 
+static void test_provider_lookup(void)
+{
+    /* A copy of the command outside the build tree looks for the provider
+     * where it would be installed, and only when a pkcs11: URI needs it. */
+    const char *copy = ta_path("elsewhere-p11chat");
+    char cmd[4096], *o, *e;
+    snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", ta_p11chat(), copy);
+    CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
+    TPROC p;
+    char *argv[] = {(char *)copy, "fingerprint", "--key", (char *)ta_key_pem("bob"), NULL};
+    tp_start(&p, argv);
+    CU_ASSERT_EQUAL(tp_wait_exit(&p, T), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(p.obuf, ta_fp_hex("bob")));
+    tp_free(&p);
+    char so[1024];
+    snprintf(so, sizeof(so), "%s/p11chat.so", P11C_INSTALL_MODULES_DIR);
+    if (access(so, F_OK) != 0) {
+        char *argv2[] = {(char *)copy, "fingerprint", "--key", "pkcs11:object=alice", NULL};
+        tp_start(&p, argv2);
+        CU_ASSERT_EQUAL(tp_wait_exit(&p, T), 1);
+        CU_ASSERT_PTR_NOT_NULL(
+            strstr(p.ebuf, "cannot load the p11chat provider from " P11C_INSTALL_MODULES_DIR));
+        tp_free(&p);
+    }
+    /* The command in the build tree finds the provider built beside it: a
+     * URI gets as far as the token layer (no such token here). */
+    CU_ASSERT_EQUAL(ta_run(NULL, &o, &e, T, "fingerprint", "--key",
+                           "pkcs11:token=p11chat-no-such-token;object=alice", NULL),
+                    1);
+    CU_ASSERT_PTR_NULL(strstr(e, "cannot load the p11chat provider"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(e, "p11chat-no-such-token"));
+    free(o);
+    free(e);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -349,5 +385,6 @@ int main(void)
     CU_add_test(s, "malformed trust store", test_trust_malformed);
     CU_add_test(s, "default trust store path", test_trust_default_path);
     CU_add_test(s, "connect refused, listen impossible", test_connect_refused);
+    CU_add_test(s, "provider found beside the command, loaded only for URIs", test_provider_lookup);
     return tu_main();
 }
