@@ -129,7 +129,12 @@ typedef struct p11c_pkey {
     int public_only; /* the URI or the import named the public half only */
     int priv;        /* private half: -1 not asked yet, 0 absent, 1 present */
     unsigned int bits;
+    int mechs; /* P11C_MECHS_*: what the token signs digests with, once asked */
 } P11C_PKEY;
+
+#define P11C_MECHS_KNOWN 1
+#define P11C_MECHS_PSS   2 /* CKM_RSA_PKCS_PSS */
+#define P11C_MECHS_PKCS  4 /* CKM_RSA_PKCS */
 
 P11C_PKEY *p11c_pkey_new(P11C_PROV *prov);
 /* Wraps a token key (takes the reference); public_only for type=public. */

@@ -298,15 +298,24 @@ static int digest_init(SIG_CTX *c, const char *mdname, void *provkey, const OSSL
     c->buffering = 0;
     c->msglen = 0;
     if (sign) {
-        /* Asked once per token (the pkcs11 layer caches the answers); the
-         * padding may still change, so both are asked here. */
-        P11C_TOKEN *t = p11c_key_token(c->pk->key);
-        P11C_ERR err;
-        memset(&err, 0, sizeof(err));
-        ERR_set_mark();
-        c->bare_pss = p11c_token_mechanism(t, CKM_RSA_PKCS_PSS, CKF_SIGN, NULL, &err) == CKR_OK;
-        c->bare_pkcs = p11c_token_mechanism(t, CKM_RSA_PKCS, CKF_SIGN, NULL, &err) == CKR_OK;
-        ERR_pop_to_mark();
+        /* Asked once per key (the padding may still change, so both); the
+         * answers stay with the key. */
+        int mechs = __atomic_load_n(&c->pk->mechs, __ATOMIC_RELAXED);
+        if (mechs == 0) {
+            P11C_TOKEN *t = p11c_key_token(c->pk->key);
+            P11C_ERR err;
+            memset(&err, 0, sizeof(err));
+            ERR_set_mark();
+            mechs = P11C_MECHS_KNOWN;
+            if (p11c_token_mechanism(t, CKM_RSA_PKCS_PSS, CKF_SIGN, NULL, &err) == CKR_OK)
+                mechs |= P11C_MECHS_PSS;
+            if (p11c_token_mechanism(t, CKM_RSA_PKCS, CKF_SIGN, NULL, &err) == CKR_OK)
+                mechs |= P11C_MECHS_PKCS;
+            ERR_pop_to_mark();
+            __atomic_store_n(&c->pk->mechs, mechs, __ATOMIC_RELAXED);
+        }
+        c->bare_pss = (mechs & P11C_MECHS_PSS) != 0;
+        c->bare_pkcs = (mechs & P11C_MECHS_PKCS) != 0;
         c->buffering = !c->bare_pss || !c->bare_pkcs;
     }
     return 1;
