@@ -262,6 +262,8 @@ static void signatures(void)
                       bench_ratio_best(C(PROV1), C(TOK1), C(SES1), rounds), "best raw");
             bench_row("signatures", "  the same ratio in thread CPU time", NAN, "", -1,
                       bench_cpu_ratio_best(C(PROV1), C(TOK1), C(SES1), rounds), "best raw");
+            bench_row("signatures", "  against raw on the same token object", NAN, "", -1,
+                      bench_ratio(C(PROV1), C(TOK1), rounds), "raw token object");
             bench_target("provider signing / best raw C_Sign",
                          bench_ratio_best(C(PROV1), C(TOK1), C(SES1), rounds), "ratio", "ge", 0.95);
         }
