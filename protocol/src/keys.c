@@ -59,9 +59,16 @@ p11c_err p11c_pub_der(const EVP_PKEY *key, uint8_t **der, size_t *len)
         ret = P11C_ERR_ARG;
         goto end;
     }
-    if (!EVP_PKEY_is_a(key, "RSA") || !EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_N, &n) ||
-        !EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_E, &e) || BN_is_zero(n) || BN_is_zero(e) ||
-        BN_is_negative(n) || BN_is_negative(e))
+    if (!EVP_PKEY_is_a(key, "RSA"))
+        goto end;
+    /* An RSA key whose numbers cannot be read: the provider (or memory) failed,
+     * and OpenSSL's queue says which; the key itself is not known to be bad. */
+    if (!EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_N, &n) ||
+        !EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_E, &e)) {
+        ret = P11C_ERR_CRYPTO;
+        goto end;
+    }
+    if (BN_is_zero(n) || BN_is_zero(e) || BN_is_negative(n) || BN_is_negative(e))
         goto end;
     nlen = BN_num_bytes(n);
     elen = BN_num_bytes(e);

@@ -125,6 +125,78 @@ static void test_record_channel_allocations(void)
     CU_ASSERT(at < 400); /* and a run with no failure was reached */
 }
 
+/* keys.json's session key, loaded once: loading it cannot fail mid-sweep. */
+static EVP_PKEY *session_key;
+
+static EVP_PKEY *shared_session_key(void *arg)
+{
+    (void)arg;
+    return EVP_PKEY_up_ref(session_key) ? session_key : NULL;
+}
+
+/*
+ * A handshake fails closed when memory runs out. OpenSSL does not always say
+ * that an RSA operation failed for want of memory (often it raises nothing),
+ * so such a failure may read as a signature that does not verify, a secret
+ * that does not decrypt or an unreadable key: still a failed handshake.
+ */
+static int fails_closed(p11c_err e)
+{
+    return acceptable(e) || e == P11C_ERR_SIGNATURE || e == P11C_ERR_SECRET || e == P11C_ERR_KEY;
+}
+
+/* One handshake with allocation `at` failing: both end established, or the
+ * failing side has failed for good; returns 1 when that allocation was reached. */
+static int run_handshake(long at)
+{
+    PT_PAIR p;
+    int established;
+
+    P11C_CONFIG c = {0};
+
+    pt_pair_init(&p, NULL, P11C_POLICY_STRICT, NULL, NULL);
+    p11c_session_free(p.a);
+    c.role = P11C_INITIATOR;
+    c.key = p.ka;
+    c.identity = "Alice";
+    c.trust = p.ta;
+    c.session_key_fn = shared_session_key;
+    p.a = p11c_session_new(&c, NULL);
+    CU_ASSERT_FATAL(p.a != NULL);
+    count = 0;
+    fail_at = at;
+    established = pt_pair_handshake(&p);
+    fail_at = -1;
+    if (!established) {
+        p11c_err ea = p11c_session_error(p.a), eb = p11c_session_error(p.b);
+        if (!(fails_closed(ea) && fails_closed(eb) && (ea != P11C_OK || eb != P11C_OK)))
+            fprintf(stderr, "\n  allocation %ld: Alice %s, Bob %s", at, p11c_strerror(ea),
+                    p11c_strerror(eb));
+        /* Someone failed with a reason; a peer left waiting has not failed. */
+        CU_ASSERT(fails_closed(ea) && fails_closed(eb) && (ea != P11C_OK || eb != P11C_OK));
+        if (ea != P11C_OK)
+            CU_ASSERT_EQUAL(p11c_session_send_ack(p.a), P11C_ERR_FAILED);
+        if (eb != P11C_OK)
+            CU_ASSERT_EQUAL(p11c_session_send_ack(p.b), P11C_ERR_FAILED);
+    }
+    ERR_clear_error();
+    pt_pair_free(&p);
+    return count >= at;
+}
+
+static void test_handshake_allocations(void)
+{
+    long at;
+
+    session_key = pt_key(NULL, "session");
+    for (at = 1; at < 5000 && run_handshake(at); at++)
+        ;
+    EVP_PKEY_free(session_key);
+    fprintf(stderr, "(%ld allocations) ", at - 1);
+    CU_ASSERT(at > 50);
+    CU_ASSERT(at < 5000);
+}
+
 int main(void)
 {
     CU_pSuite s;
@@ -137,5 +209,6 @@ int main(void)
     s = CU_add_suite("protocol_alloc", NULL, NULL);
     CU_add_test(s, "every allocation of the record channel fails in turn",
                 test_record_channel_allocations);
+    CU_add_test(s, "every allocation of a handshake fails in turn", test_handshake_allocations);
     return tu_main();
 }
