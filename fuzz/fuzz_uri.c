@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "p11c_pkcs11.h"
 
 #define FUZZ_PIN "Zq9pinZq9"
@@ -36,6 +38,24 @@ static void module_init(void)
     if (p11c_module_load(P11C_SOFTHSM_MODULE, &mod, &err) != CKR_OK)
         fz_fail("cannot load SoftHSM2");
     p11c_module_set_pin(mod, FUZZ_PIN);
+}
+
+/* Percent-decoded, letters and digits only: how a name may show in a message. */
+static void normalize(const char *in, char *out, size_t outlen)
+{
+    size_t o = 0;
+    for (size_t i = 0; in[i] != '\0' && o + 1 < outlen; i++) {
+        int c = (unsigned char)in[i];
+        if (c == '%' && OPENSSL_hexchar2int((unsigned char)in[i + 1]) >= 0 &&
+            OPENSSL_hexchar2int((unsigned char)in[i + 2]) >= 0) {
+            c = OPENSSL_hexchar2int((unsigned char)in[i + 1]) << 4 |
+                OPENSSL_hexchar2int((unsigned char)in[i + 2]);
+            i += 2;
+        }
+        if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+            out[o++] = (char)c;
+    }
+    out[o] = '\0';
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -66,11 +86,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 fz_fail("the token holds only 2048-bit keys");
             p11c_key_free(key);
         } else {
-            char buf[512];
+            char buf[512], nbuf[512], nuri[4200];
             if (key != NULL)
                 fz_fail("a key returned with an error");
-            if (strstr(p11c_err_string(&err, buf, sizeof(buf)), FUZZ_PIN) != NULL &&
-                strstr(uri, FUZZ_PIN) == NULL)
+            /* The PIN may show only if the URI itself spells it. */
+            normalize(p11c_err_string(&err, buf, sizeof(buf)), nbuf, sizeof(nbuf));
+            normalize(uri, nuri, sizeof(nuri));
+            if (strstr(nbuf, FUZZ_PIN) != NULL && strstr(nuri, FUZZ_PIN) == NULL)
                 fz_fail("the PIN appears in an error message");
         }
     }
