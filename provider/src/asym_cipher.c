@@ -141,8 +141,9 @@ end:
     return ret;
 }
 
-/* Whether the token takes (hash, mgf1) OAEP natively: 1 yes, -1 no, 0 unknown. */
-static int *native_slot(AC_CTX *c, const P11C_HASH *mgf1)
+/* Whether the token takes (hash, mgf1) OAEP natively: 1 yes, -1 no, 0 unknown.
+ * Shared by every thread; an idempotent cache, so relaxed order is enough. */
+static atomic_int *native_slot(AC_CTX *c, const P11C_HASH *mgf1)
 {
     return &c->prov->oaep_native[c->md->index][mgf1->index];
 }
@@ -189,7 +190,8 @@ static int ac_decrypt(void *vctx, unsigned char *out, size_t *outlen, size_t out
     P11C_ERR err;
     uint8_t *buf = NULL;
     size_t k, n;
-    int ret = 0, host = 0, *slot = NULL;
+    atomic_int *slot = NULL;
+    int ret = 0, host = 0;
     CK_RV rv;
 
     if (c->pk == NULL)
@@ -221,7 +223,7 @@ static int ac_decrypt(void *vctx, unsigned char *out, size_t *outlen, size_t out
          * otherwise accept a ciphertext made for another label.
          */
         if (c->prov->oaep_fallback &&
-            (c->label_len > 0 || *slot < 0 ||
+            (c->label_len > 0 || atomic_load_explicit(slot, memory_order_relaxed) < 0 ||
              p11c_token_mechanism(t, CKM_RSA_PKCS_OAEP, CKF_DECRYPT, NULL, &err) != CKR_OK))
             host = 1;
         if (!host) {
@@ -244,7 +246,7 @@ static int ac_decrypt(void *vctx, unsigned char *out, size_t *outlen, size_t out
         ERR_pop_to_mark();
         if (rv == CKR_OK) {
             if (slot != NULL)
-                *slot = 1;
+                atomic_store_explicit(slot, 1, memory_order_relaxed);
             if (n > outsize) {
                 P11C_RAISE(c->prov, P11C_R_BUFFER_SMALL, "output buffer too small");
                 goto end;
@@ -255,7 +257,7 @@ static int ac_decrypt(void *vctx, unsigned char *out, size_t *outlen, size_t out
             goto end;
         }
         if (slot != NULL && c->prov->oaep_fallback && is_param_refusal(&err)) {
-            *slot = -1;
+            atomic_store_explicit(slot, -1, memory_order_relaxed);
             host = 1;
         } else if (depends_on_ciphertext(&err)) {
             raise_uniform(c);

@@ -6,6 +6,7 @@
 #define P11C_PROV_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -68,8 +69,9 @@ struct p11c_prov {
     OSSL_PROVIDER *sw_default;
     EVP_MD *md[5];          /* fetched from sw on first use, by hash index */
     P11C_TOKEN *last_token; /* token of the last key loaded (default for keygen) */
-    int finalised;          /* the module was finalised at exit: no more PKCS#11 */
-    int oaep_native[5][5];  /* per (hash, mgf1): 0 unknown, 1 token, -1 host decoding */
+    /* Read by every thread without the lock: atomics. */
+    atomic_int finalised;         /* the module was finalised at exit: no more PKCS#11 */
+    atomic_int oaep_native[5][5]; /* per (hash, mgf1): 0 unknown, 1 token, -1 host decoding */
     struct p11c_prov *next;
 };
 
