@@ -387,12 +387,15 @@ static const OSSL_PARAM *km_gen_settable_params(void *genctx, void *provctx)
     return km_gen_settable;
 }
 
-/* Object label, id and PIN from the generation URI (label/id params win). */
+/* Object label, id and PIN (pin-value, else pin-source) from the generation URI
+ * (label/id params win). */
 static int gen_from_uri(GEN_CTX *g, char **pin)
 {
     P11KitUri *u = p11_kit_uri_new();
     CK_ATTRIBUTE *a;
-    const char *pv;
+    const char *pv, *ps;
+    char *read = NULL;
+    P11C_ERR err;
     int ret = 0;
 
     if (u == NULL)
@@ -415,8 +418,22 @@ static int gen_from_uri(GEN_CTX *g, char **pin)
         g->has_id = 1;
     }
     pv = p11_kit_uri_get_pin_value(u);
-    if (pv != NULL && (*pin = OPENSSL_strdup(pv)) == NULL)
-        goto end;
+    ps = p11_kit_uri_get_pin_source(u);
+    if (pv != NULL) {
+        if ((*pin = OPENSSL_strdup(pv)) == NULL)
+            goto end;
+    } else if (ps != NULL) {
+        /* the reader the store's URIs go through: same file rules, same errors */
+        memset(&err, 0, sizeof(err));
+        if (p11c_pin_from_source(ps, &read, &err) != CKR_OK) {
+            P11C_RAISE_RV(g->prov, &err);
+            goto end;
+        }
+        *pin = OPENSSL_strdup(read);
+        p11c_pin_free(read);
+        if (*pin == NULL)
+            goto end;
+    }
     ret = 1;
 end:
     p11_kit_uri_free(u);

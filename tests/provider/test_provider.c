@@ -243,6 +243,52 @@ static void *signer(void *arg)
     return NULL;
 }
 
+/* One keygen through the URI parameter; 1 on success. */
+static int keygen_uri(OSSL_LIB_CTX *libctx, const char *uri, EVP_PKEY **key)
+{
+    EVP_PKEY_CTX *g = EVP_PKEY_CTX_new_from_name(libctx, "RSA", P11CHAT_PROVIDER_PROPQ);
+    OSSL_PARAM params[3];
+    char no[] = "no";
+    int ok;
+
+    params[0] = OSSL_PARAM_construct_utf8_string(P11CHAT_PKEY_PARAM_URI, (char *)uri, 0);
+    params[1] = OSSL_PARAM_construct_utf8_string(P11CHAT_PKEY_PARAM_PERSISTENT, no, 0);
+    params[2] = OSSL_PARAM_construct_end();
+    *key = NULL;
+    ok = g != NULL && EVP_PKEY_keygen_init(g) == 1 && EVP_PKEY_CTX_set_params(g, params) == 1 &&
+         EVP_PKEY_keygen(g, key) == 1;
+    EVP_PKEY_CTX_free(g);
+    return ok;
+}
+
+/* No PIN configured: the uri parameter's pin-source logs in, as for the store. */
+static void test_keygen_pin_source(void)
+{
+    OSSL_LIB_CTX *libctx = ptu_libctx(2);
+    EVP_PKEY *key = NULL;
+    char uri[4400];
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(libctx);
+    snprintf(uri, sizeof(uri), "pkcs11:token=p11chat-test?pin-source=%s", ptu_path("pin"));
+    ERR_clear_error();
+    CU_ASSERT_EQUAL(keygen_uri(libctx, uri, &key), 1);
+    CU_ASSERT_PTR_NOT_NULL(key);
+    if (key != NULL)
+        CU_ASSERT_TRUE(sign_verify(libctx, key, NULL, 1));
+    EVP_PKEY_free(key);
+    /* "file:" as elsewhere */
+    snprintf(uri, sizeof(uri), "pkcs11:token=p11chat-test?pin-source=file:%s", ptu_path("pin"));
+    CU_ASSERT_EQUAL(keygen_uri(libctx, uri, &key), 1);
+    EVP_PKEY_free(key);
+    /* an unreadable pin-source is said so, naming the file and not a PIN */
+    snprintf(uri, sizeof(uri), "pkcs11:token=p11chat-test?pin-source=%s", ptu_path("no-such-pin"));
+    ERR_clear_error();
+    CU_ASSERT_EQUAL(keygen_uri(libctx, uri, &key), 0);
+    CU_ASSERT_PTR_NULL(key);
+    CU_ASSERT_TRUE(ptu_error_has("P11C_PIN_SOURCE"));
+    ptu_libctx_free(libctx);
+}
+
 static void test_threads(void)
 {
     OSSL_LIB_CTX *libctx = ptu_libctx(0);
@@ -832,6 +878,7 @@ int main(int argc, char **argv)
     CU_add_test(s, "configuration from the environment", test_env_config);
     CU_add_test(s, "public export only", test_export);
     CU_add_test(s, "key generation in the token", test_keygen);
+    CU_add_test(s, "key generation, PIN from the URI's pin-source", test_keygen_pin_source);
     CU_add_test(s, "threads", test_threads);
     CU_add_test(s, "fork", test_fork);
     CU_add_test(s, "store expectations", test_store_expect);
