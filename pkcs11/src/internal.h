@@ -34,6 +34,7 @@ struct p11c_module {
     _Atomic pid_t pid;           /* process that initialised the module; 0 when not */
     _Atomic unsigned long epoch; /* bumped by each (re)initialisation */
     atomic_ulong calls;
+    atomic_ulong logouts; /* CKR_USER_NOT_LOGGED_IN answers seen */
     char *pin;
     struct p11c_token *tokens;
 };
@@ -85,7 +86,8 @@ struct p11c_token {
     CK_ULONG max_override;
     unsigned int wait_ms;
     int read_only;
-    unsigned long login_epoch; /* module epoch of the last login; 0 = none */
+    unsigned long login_epoch;   /* module epoch of the last login; 0 = none */
+    unsigned long login_logouts; /* m->logouts when it happened */
 
     pthread_mutex_t login_lock; /* serialises C_Login */
 

@@ -81,7 +81,16 @@ CK_RV p11c_find_objects(P11C_TOKEN *t, CK_SESSION_HANDLE s, CK_ATTRIBUTE *tmpl, 
         memcpy(all + num, batch, got * sizeof(*batch));
         num += got;
     }
-    CK_RV rv2 = P11C_CALL(m, err, C_FindObjectsFinal, s);
+    /* After a failure the error recorded stays the first one. */
+    CK_RV rv2 = P11C_CALL(m, rv == CKR_OK ? err : NULL, C_FindObjectsFinal, s);
+    if (rv2 != CKR_OK && !p11c_session_lost(rv2)) {
+        /* No search may stay open on a session that goes back to the pool:
+         * end it again, and if that fails too, have the session closed. */
+        CK_RV rv3 = P11C_CALL(m, NULL, C_FindObjectsFinal, s);
+        if (rv3 != CKR_OK && rv3 != CKR_OPERATION_NOT_INITIALIZED && p11c_session_reusable(rv2))
+            rv2 =
+                p11c_err_rv(rv == CKR_OK ? err : NULL, CKR_OPERATION_ACTIVE, "C_FindObjectsFinal");
+    }
     if (rv == CKR_OK)
         rv = rv2;
     if (rv != CKR_OK) {
@@ -1087,8 +1096,15 @@ static CK_RV key_op(P11C_KEY *k, int decrypt, const CK_MECHANISM *ck, const uint
                 break;
             continue;
         }
-        if ((rv == CKR_KEY_HANDLE_INVALID || rv == CKR_OBJECT_HANDLE_INVALID) && !again_handle &&
-            !k->ephemeral) {
+        if ((rv == CKR_KEY_HANDLE_INVALID || rv == CKR_OBJECT_HANDLE_INVALID) && k->ephemeral) {
+            /* Session objects die with their session, and private ones
+             * with a logout: they cannot be found again. */
+            what_detail(err, "the session key is gone (its session closed or the token "
+                             "logged out)");
+            rv = p11c_err_rv(err, P11C_CKR_NO_KEY, decrypt ? "C_DecryptInit" : "C_SignInit");
+            break;
+        }
+        if ((rv == CKR_KEY_HANDLE_INVALID || rv == CKR_OBJECT_HANDLE_INVALID) && !again_handle) {
             again_handle = 1;
             key_forget_private(k, h);
             continue;

@@ -15,6 +15,9 @@ static pthread_mutex_t fork_lock = PTHREAD_MUTEX_INITIALIZER;
 CK_RV p11c_call_done(P11C_MODULE *m, P11C_ERR *err, const char *func, CK_RV rv)
 {
     atomic_fetch_add_explicit(&m->calls, 1, memory_order_relaxed);
+    /* Logged out behind our back: every token logs in again on next use. */
+    if (rv == CKR_USER_NOT_LOGGED_IN)
+        atomic_fetch_add(&m->logouts, 1);
     if (rv != CKR_OK && err != NULL) {
         err->rv = rv;
         err->func = func;
@@ -73,6 +76,7 @@ CK_RV p11c_module_load(const char *spec, P11C_MODULE **out, P11C_ERR *err)
     atomic_init(&m->calls, 0);
     atomic_init(&m->pid, 0);
     atomic_init(&m->epoch, 0);
+    atomic_init(&m->logouts, 0);
 
     if (spec == NULL || spec[0] == '\0') {
         /* p11-kit refuses to load its proxy as a module; libp11-kit itself is

@@ -240,7 +240,10 @@ void p11c_tokens_free(P11C_MODULE *m, int close_sessions)
 
 int p11c_session_lost(CK_RV rv)
 {
-    return rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_SESSION_CLOSED || rv == CKR_DEVICE_REMOVED;
+    /* CKR_OPERATION_ACTIVE: a session left mid-operation by an earlier
+     * failure; it is closed and the work done again on a fresh one. */
+    return rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_SESSION_CLOSED ||
+           rv == CKR_DEVICE_REMOVED || rv == CKR_OPERATION_ACTIVE;
 }
 
 int p11c_session_reusable(CK_RV rv)
@@ -393,8 +396,9 @@ close:
 int p11c_token_logged_in(P11C_TOKEN *t)
 {
     unsigned long epoch = atomic_load(&t->m->epoch);
+    unsigned long logouts = atomic_load(&t->m->logouts);
     pthread_mutex_lock(&t->lock);
-    int in = t->login_epoch != 0 && t->login_epoch == epoch;
+    int in = t->login_epoch != 0 && t->login_epoch == epoch && t->login_logouts == logouts;
     pthread_mutex_unlock(&t->lock);
     return in;
 }
@@ -423,6 +427,7 @@ CK_RV p11c_token_login_int(P11C_TOKEN *t, const char *pin, int force, P11C_ERR *
         goto end;
     }
     for (int attempt = 0; attempt < 2; attempt++) {
+        unsigned long logouts = atomic_load(&m->logouts);
         rv = p11c_session_get(t, &s, err);
         if (rv != CKR_OK)
             goto end;
@@ -435,6 +440,7 @@ CK_RV p11c_token_login_int(P11C_TOKEN *t, const char *pin, int force, P11C_ERR *
              * the last session (which logs out) clears it again. */
             pthread_mutex_lock(&t->lock);
             t->login_epoch = atomic_load(&m->epoch);
+            t->login_logouts = logouts;
             pthread_mutex_unlock(&t->lock);
         }
         p11c_session_put(t, s, rv);
