@@ -102,7 +102,8 @@ static void enum_cb(P11C_KEY *key, void *arg)
 {
     ST_CTX *c = arg;
 
-    /* the enumeration keeps its own reference: take ours */
+    /* p11c_key_enum drops its own reference when this returns: the store
+     * keeps the key, so it takes a reference of its own (add_key owns it) */
     if (!add_key(c, p11c_key_up_ref(key),
                  uri_type_public(c->uri) || c->expect == OSSL_STORE_INFO_PUBKEY))
         c->failed = 1;

@@ -358,6 +358,7 @@ static void test_store_expect(void)
 {
     OSSL_LIB_CTX *libctx = ptu_libctx(0);
     OSSL_STORE_CTX *st;
+    EVP_PKEY *kept = NULL;
     int n = 0;
 
     st =
@@ -383,11 +384,19 @@ static void test_store_expect(void)
         if (info == NULL)
             break;
         CU_ASSERT_EQUAL(OSSL_STORE_INFO_get_type(info), OSSL_STORE_INFO_PKEY);
+        if (kept == NULL)
+            kept = OSSL_STORE_INFO_get1_PKEY(info);
         n++;
         OSSL_STORE_INFO_free(info);
     }
     CU_ASSERT_TRUE(n >= 2);
     OSSL_STORE_close(st);
+    /* an enumerated key outlives the enumeration and the store (each holds
+     * its own reference to the token key) */
+    CU_ASSERT_PTR_NOT_NULL(kept);
+    if (kept != NULL)
+        CU_ASSERT_TRUE(sign_verify(libctx, kept, NULL, 1));
+    EVP_PKEY_free(kept);
     ERR_clear_error();
     ptu_libctx_free(libctx);
 }
