@@ -345,18 +345,11 @@ static const OSSL_PARAM *ac_gettable_ctx_params(void *vctx, void *provctx)
 
 static int set_md(AC_CTX *c, const OSSL_PARAM *p, const P11C_HASH **dst)
 {
-    const char *name = NULL;
-    const P11C_HASH *h;
+    const P11C_HASH *h = p11c_hash_from_param(c->prov, p, " for OAEP");
 
-    if (!OSSL_PARAM_get_utf8_string_ptr(p, &name))
-        return 0;
-    h = p11c_hash_by_name(name);
-    if (h == NULL) {
-        P11C_RAISE(c->prov, P11C_R_UNSUPPORTED, "digest %s is not supported for OAEP", name);
-        return 0;
-    }
-    *dst = h;
-    return 1;
+    if (h != NULL)
+        *dst = h;
+    return h != NULL;
 }
 
 static int ac_set_ctx_params(void *vctx, const OSSL_PARAM params[])

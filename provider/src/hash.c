@@ -98,3 +98,16 @@ const EVP_MD *p11c_prov_md(P11C_PROV *prov, const P11C_HASH *h)
         P11C_RAISE(prov, P11C_R_INTERNAL, "cannot fetch %s from the default provider", h->name);
     return md;
 }
+
+const P11C_HASH *p11c_hash_from_param(P11C_PROV *prov, const OSSL_PARAM *p, const char *what)
+{
+    const char *name = NULL;
+    const P11C_HASH *h;
+
+    if (!OSSL_PARAM_get_utf8_string_ptr(p, &name))
+        return NULL;
+    h = p11c_hash_by_name(name);
+    if (h == NULL)
+        P11C_RAISE(prov, P11C_R_UNSUPPORTED, "digest %s is not supported%s", name, what);
+    return h;
+}

@@ -348,13 +348,9 @@ static int km_gen_set_params(void *genctx, const OSSL_PARAM params[])
     p = OSSL_PARAM_locate_const(params, P11CHAT_PKEY_PARAM_PERSISTENT);
     if (p != NULL) {
         int v = -1;
-        if (p->data_type == OSSL_PARAM_UTF8_STRING) {
-            const char *s = p->data;
-            if (strcasecmp(s, "yes") == 0 || strcasecmp(s, "true") == 0 || strcmp(s, "1") == 0)
-                v = 1;
-            else if (strcasecmp(s, "no") == 0 || strcasecmp(s, "false") == 0 || strcmp(s, "0") == 0)
-                v = 0;
-        } else if (!OSSL_PARAM_get_int(p, &v)) {
+        if (p->data_type == OSSL_PARAM_UTF8_STRING)
+            v = p11c_parse_bool(p->data);
+        else if (!OSSL_PARAM_get_int(p, &v)) {
             v = -1;
         }
         if (v < 0) {

@@ -95,6 +95,9 @@ typedef struct p11c_hash {
 /* By any OpenSSL name ("SHA256", "SHA2-256", "sha-256", OID); NULL if unknown. */
 const P11C_HASH *p11c_hash_by_name(const char *name);
 const P11C_HASH *p11c_hash_by_len(size_t len);
+/* The hash a utf8 parameter names; NULL with an error raised when unknown
+ * ("digest X is not supported" followed by `what`). */
+const P11C_HASH *p11c_hash_from_param(P11C_PROV *prov, const OSSL_PARAM *p, const char *what);
 /* The digest fetched from the private context (never from this provider). */
 const EVP_MD *p11c_prov_md(P11C_PROV *prov, const P11C_HASH *h);
 
@@ -106,6 +109,8 @@ P11C_MODULE *p11c_prov_module(P11C_PROV *prov, const char *what);
 OSSL_LIB_CTX *p11c_prov_sw(P11C_PROV *prov);
 /* 1 while PKCS#11 may still be called; else raises and returns 0. */
 int p11c_prov_alive(P11C_PROV *prov);
+/* "yes"/"no", "true"/"false", "on"/"off", "1"/"0" (any case): 1 or 0; else -1. */
+int p11c_parse_bool(const char *s);
 
 /* Raises one error into OpenSSL's queue: the CKR name as reason, the whole
  * context as text. */

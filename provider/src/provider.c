@@ -325,8 +325,7 @@ static const OSSL_DISPATCH provider_functions[] = {
     P11C_DISPATCH_END,
 };
 
-/* "yes"/"no", "true"/"false", "on"/"off", "1"/"0"; -1 when none of them. */
-static int parse_bool(const char *s)
+int p11c_parse_bool(const char *s)
 {
     static const char *yes[] = {"1", "yes", "true", "on"};
     static const char *no[] = {"0", "no", "false", "off"};
@@ -414,7 +413,7 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
         goto end;
     prov->oaep_fallback = 0;
     if (fallback != NULL) {
-        prov->oaep_fallback = parse_bool(fallback);
+        prov->oaep_fallback = p11c_parse_bool(fallback);
         if (prov->oaep_fallback < 0) {
             P11C_RAISE(prov, P11C_R_BAD_PARAM, P11CHAT_CONF_OAEP_FALLBACK ": '%s' is not yes or no",
                        fallback);

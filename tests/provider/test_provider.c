@@ -289,6 +289,55 @@ static void test_keygen_pin_source(void)
     ptu_libctx_free(libctx);
 }
 
+/* Words and digest names in parameters: one parser each for every operation. */
+static void test_param_words(void)
+{
+    OSSL_LIB_CTX *libctx = ptu_libctx(1);
+    EVP_PKEY_CTX *g, *c;
+    EVP_PKEY *key = NULL, *alice;
+    OSSL_PARAM params[2];
+    char maybe[] = "maybe", off[] = "off";
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(libctx);
+    g = EVP_PKEY_CTX_new_from_name(libctx, "RSA", P11CHAT_PROVIDER_PROPQ);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+    CU_ASSERT_EQUAL(EVP_PKEY_keygen_init(g), 1);
+    params[0] = OSSL_PARAM_construct_utf8_string(P11CHAT_PKEY_PARAM_PERSISTENT, maybe, 0);
+    params[1] = OSSL_PARAM_construct_end();
+    ERR_clear_error();
+    CU_ASSERT_TRUE(EVP_PKEY_CTX_set_params(g, params) <= 0);
+    CU_ASSERT_TRUE(ptu_error_has("persistent must be yes or no"));
+    /* the words the configuration takes for yes and no */
+    params[0] = OSSL_PARAM_construct_utf8_string(P11CHAT_PKEY_PARAM_PERSISTENT, off, 0);
+    CU_ASSERT_EQUAL(EVP_PKEY_CTX_set_params(g, params), 1);
+    CU_ASSERT_EQUAL(EVP_PKEY_keygen(g, &key), 1);
+    CU_ASSERT_PTR_NOT_NULL(key);
+    EVP_PKEY_free(key);
+    EVP_PKEY_CTX_free(g);
+
+    alice = ptu_load(libctx, PTU_ALICE, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(alice);
+    c = EVP_PKEY_CTX_new_from_pkey(libctx, alice, P11CHAT_PROVIDER_PROPQ);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL(EVP_PKEY_decrypt_init(c), 1);
+    CU_ASSERT_EQUAL(EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_OAEP_PADDING), 1);
+    ERR_clear_error();
+    CU_ASSERT_TRUE(EVP_PKEY_CTX_set_rsa_oaep_md_name(c, "MD5", NULL) <= 0);
+    CU_ASSERT_TRUE(ptu_error_has("digest MD5 is not supported for OAEP"));
+    CU_ASSERT_TRUE(EVP_PKEY_CTX_set_rsa_mgf1_md_name(c, "MD5", NULL) <= 0);
+    CU_ASSERT_TRUE(ptu_error_has("digest MD5 is not supported for OAEP"));
+    EVP_PKEY_CTX_free(c);
+    c = EVP_PKEY_CTX_new_from_pkey(libctx, alice, P11CHAT_PROVIDER_PROPQ);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL(EVP_PKEY_sign_init(c), 1);
+    ERR_clear_error();
+    CU_ASSERT_TRUE(EVP_PKEY_CTX_set_signature_md(c, EVP_md5()) <= 0);
+    CU_ASSERT_TRUE(ptu_error_has("digest MD5 is not supported"));
+    EVP_PKEY_CTX_free(c);
+    EVP_PKEY_free(alice);
+    ptu_libctx_free(libctx);
+}
+
 static void test_threads(void)
 {
     OSSL_LIB_CTX *libctx = ptu_libctx(0);
@@ -888,6 +937,7 @@ int main(int argc, char **argv)
     CU_add_test(s, "public export only", test_export);
     CU_add_test(s, "key generation in the token", test_keygen);
     CU_add_test(s, "key generation, PIN from the URI's pin-source", test_keygen_pin_source);
+    CU_add_test(s, "words and digest names in parameters", test_param_words);
     CU_add_test(s, "threads", test_threads);
     CU_add_test(s, "fork", test_fork);
     CU_add_test(s, "store expectations", test_store_expect);
