@@ -641,12 +641,19 @@ static CK_RV load_on_token(P11C_TOKEN *t, const P11C_URI *u, int need_priv, int 
         f = NULL;
         nf = 0;
     }
-    rv = p11c_token_login_int(t, pin, 0, err);
-    if (rv != CKR_OK)
-        goto end;
-    rv = search(t, CKO_PRIVATE_KEY, a, na, &f, &nf, nonrsa, err);
-    if (rv != CKR_OK)
-        goto end;
+    /* A session lost during the search may have taken the login with it
+     * (closing an application's last session logs it out): private objects
+     * are then invisible, not absent, so log in again and look once more. */
+    for (int attempt = 0; attempt < 2; attempt++) {
+        rv = p11c_token_login_int(t, pin, 0, err);
+        if (rv != CKR_OK)
+            goto end;
+        rv = search(t, CKO_PRIVATE_KEY, a, na, &f, &nf, nonrsa, err);
+        if (rv != CKR_OK)
+            goto end;
+        if (nf > 0 || p11c_token_logged_in(t))
+            break;
+    }
     ng = group(f, nf);
     if (ng > 1) {
         rv = P11C_CKR_KEY_AMBIGUOUS;
