@@ -44,8 +44,8 @@ const char *p11c_rv_name(CK_RV rv);
 
 typedef struct p11c_err {
     CK_RV rv;
-    const char *func;  /* "C_Sign", "C_Login", "p11_kit_uri_parse", ... (static) */
-    char what[256];    /* what was asked for; never a PIN */
+    const char *func; /* "C_Sign", "C_Login", "p11_kit_uri_parse", ... (static) */
+    char what[256];   /* what was asked for; never a PIN */
 } P11C_ERR;
 
 /* "C_Sign on token 'ci', key 'alice': CKR_PIN_EXPIRED" into buf. */
@@ -69,6 +69,12 @@ void p11c_module_free(P11C_MODULE *m);
 CK_RV p11c_module_set_pin(P11C_MODULE *m, const char *pin);
 /* Counts PKCS#11 calls made through this module (for bench/ and tests). */
 unsigned long p11c_module_call_count(const P11C_MODULE *m);
+
+/* Reads a PIN from a pin-source (RFC 7512): a file path, "file:" allowed,
+ * one trailing newline dropped. *pin is released with p11c_pin_free. */
+CK_RV p11c_pin_from_source(const char *source, char **pin, P11C_ERR *err);
+/* Wipes, then frees. NULL is a no-op. */
+void p11c_pin_free(char *pin);
 
 /* ---- Tokens ------------------------------------------------------------- */
 
@@ -126,8 +132,7 @@ typedef enum {
  * P11C_CKR_NO_TOKEN, P11C_CKR_NO_KEY, P11C_CKR_KEY_AMBIGUOUS, each naming
  * what was searched for in err->what.
  */
-CK_RV p11c_key_load(P11C_MODULE *m, const char *uri, p11c_want want, P11C_KEY **out,
-                    P11C_ERR *err);
+CK_RV p11c_key_load(P11C_MODULE *m, const char *uri, p11c_want want, P11C_KEY **out, P11C_ERR *err);
 /*
  * Every RSA key on the tokens matching `uri` (object attributes optional),
  * one callback per key (pair); the callback takes a reference. Returns the

@@ -57,7 +57,6 @@ void p11c_module_unref(P11C_MODULE *m);
 /* A copy of the module PIN (NULL when none), to be freed with p11c_pin_free. */
 char *p11c_module_pin_copy(P11C_MODULE *m);
 char *p11c_pin_dup(const char *pin);
-void p11c_pin_free(char *pin);
 
 /* ---- Tokens and the session pool ---------------------------------------- */
 
@@ -140,8 +139,6 @@ CK_RV p11c_uri_parse(const char *uri, P11C_URI *out, P11C_ERR *err);
 /* Fills u->pin from pin-value, else pin-source; leaves it NULL when neither. */
 CK_RV p11c_uri_pin(P11C_URI *u, P11C_ERR *err);
 void p11c_uri_clear(P11C_URI *u);
-/* Reads a pin-source ("file:" prefix allowed; one trailing newline stripped). */
-CK_RV p11c_pin_from_source(const char *source, char **pin, P11C_ERR *err);
 
 /* ---- Keys --------------------------------------------------------------- */
 

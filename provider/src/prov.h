@@ -123,12 +123,6 @@ void p11c_raise(P11C_PROV *prov, const char *file, int line, const char *func, i
     p11c_raise((prov), __FILE__, __LINE__, __func__, (reason), __VA_ARGS__)
 int p11c_reason_of_rv(CK_RV rv);
 
-/* The pin-source reader of pkcs11/ (uri.c), which every URI the store opens
- * goes through: a file path, "file:" allowed, one trailing newline dropped.
- * The PIN comes back in *pin, to be released with p11c_pin_free (wipes). */
-CK_RV p11c_pin_from_source(const char *source, char **pin, P11C_ERR *err);
-void p11c_pin_free(char *pin);
-
 /* ---- Keys ----------------------------------------------------------------- */
 
 #define P11C_PKEY_MAGIC 0x70313163u
