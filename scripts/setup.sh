@@ -9,7 +9,7 @@ packages=(
     p11-kit libp11-kit-dev
     softhsm2 opensc
     libcunit1-dev libjansson-dev
-    ncat procps
+    ncat procps python3
     clang libclang-rt-dev
     valgrind
     libengine-pkcs11-openssl
