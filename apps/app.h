@@ -145,6 +145,8 @@ void app_chat_free(APP_CHAT *c);
 /* Sends one line of the user's as DATA. 0 when queued, -1 when refused (a
  * message says why; the session goes on unless it failed). */
 int app_chat_send_line(APP_CHAT *c, const uint8_t *line, size_t len);
+/* Says that a line of len bytes was not sent: longer than a message holds. */
+void app_line_too_long(size_t len);
 /* Sends our CLOSE (once). */
 int app_chat_close(APP_CHAT *c);
 /* Sends an ACK when DATA has arrived since our last record. */
@@ -160,6 +162,22 @@ void app_chat_events(APP_CHAT *c);
 uint64_t app_chat_confirmed(const APP_CHAT *c);
 /* Writes all of buf to fd (blocking), retrying on EINTR. 0 on success. */
 int app_write_all(int fd, const void *buf, size_t len);
+
+/* ---- Byte queue and clock for the I/O loops (bytebuf.c) --------------------- */
+
+/* Bytes appended at len, taken from off; b->b[off..len) is what waits. */
+typedef struct app_buf {
+    uint8_t *b;
+    size_t len, off, cap;
+} APP_BUF;
+
+/* Appends n bytes (first reclaiming the space when all was taken). 0 on
+ * success, -1 when out of memory (the queue is unchanged). */
+int app_buf_add(APP_BUF *b, const void *p, size_t n);
+/* Cleanses and frees the storage; the queue is empty again. */
+void app_buf_free(APP_BUF *b);
+/* Milliseconds on the monotonic clock. */
+int64_t app_now_ms(void);
 
 /* Set by SIGINT/SIGTERM handlers: end the chat cleanly (as end of input). */
 extern volatile int app_interrupted;

@@ -220,13 +220,17 @@ uint64_t app_chat_confirmed(const APP_CHAT *c)
     return acked - ctl;
 }
 
+void app_line_too_long(size_t len)
+{
+    app_msg("line of %zu bytes not sent: a message holds at most %d bytes", len, P11C_MAX_DATA);
+}
+
 int app_chat_send_line(APP_CHAT *c, const uint8_t *line, size_t len)
 {
     p11c_err e = p11c_session_send_data(c->s, line, len);
     if (e != P11C_OK) {
         if (e == P11C_ERR_LIMIT && len > P11C_MAX_DATA)
-            app_msg("line of %zu bytes not sent: a message holds at most %d bytes", len,
-                    P11C_MAX_DATA);
+            app_line_too_long(len);
         else
             app_ossl_msg("message not sent: %s", p11c_strerror(e));
         app_chat_events(c);

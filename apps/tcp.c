@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #define HOST_MAX 1025 /* NI_MAXHOST */
@@ -66,13 +65,6 @@ static const struct option chat_opts[] = {
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Splits [HOST:]PORT ("[::1]:80", "localhost:80", "80") in place. */
 static int split_hostport(char *s, char **host, char **port)
@@ -230,33 +222,13 @@ static int tcp_connect(const char *host, const char *port, unsigned timeout)
 typedef struct tcp_io {
     int fd;
     P11C_STREAM *st;
-    uint8_t *out; /* framed bytes waiting for the socket */
-    size_t outlen, outoff, outcap;
+    APP_BUF out; /* framed bytes waiting for the socket */
     uint8_t *in; /* a line of standard input being read */
     size_t inlen;
     size_t discarding; /* bytes of an over-long line being thrown away */
     int in_eof;
     int sock_eof;
 } TCP_IO;
-
-static int out_push(TCP_IO *io, const uint8_t *b, size_t n)
-{
-    if (io->outoff > 0 && io->outoff == io->outlen)
-        io->outoff = io->outlen = 0;
-    if (io->outlen + n > io->outcap) {
-        size_t cap = io->outcap ? io->outcap : 65536;
-        while (cap < io->outlen + n)
-            cap *= 2;
-        uint8_t *nb = realloc(io->out, cap);
-        if (nb == NULL)
-            return -1;
-        io->out = nb;
-        io->outcap = cap;
-    }
-    memcpy(io->out + io->outlen, b, n);
-    io->outlen += n;
-    return 0;
-}
 
 /* Frames every message the session has for the peer. */
 static int pump_output(APP_CHAT *c, TCP_IO *io)
@@ -270,7 +242,7 @@ static int pump_output(APP_CHAT *c, TCP_IO *io)
             app_msg("cannot frame a message: %s", p11c_strerror(e));
             return -1;
         }
-        int r = out_push(io, framed, flen);
+        int r = app_buf_add(&io->out, framed, flen);
         OPENSSL_free(framed);
         if (r != 0) {
             app_msg("out of memory");
@@ -288,8 +260,7 @@ static void take_lines(APP_CHAT *c, TCP_IO *io)
         if (io->in[i] != '\n')
             continue;
         if (io->discarding) {
-            app_msg("line of %zu bytes not sent: a message holds at most %d bytes",
-                    io->discarding + (i - start), P11C_MAX_DATA);
+            app_line_too_long(io->discarding + (i - start));
             io->discarding = 0;
         } else {
             app_chat_send_line(c, io->in + start, i - start);
@@ -317,8 +288,7 @@ static void read_stdin(APP_CHAT *c, TCP_IO *io)
     if (n == 0) {
         io->in_eof = 1;
         if (io->discarding)
-            app_msg("line of %zu bytes not sent: a message holds at most %d bytes",
-                    io->discarding + io->inlen, P11C_MAX_DATA);
+            app_line_too_long(io->discarding + io->inlen);
         else if (io->inlen > 0)
             app_chat_send_line(c, io->in, io->inlen);
         io->inlen = io->discarding = 0;
@@ -357,17 +327,17 @@ static void read_socket(APP_CHAT *c, TCP_IO *io)
 
 static int write_socket(APP_CHAT *c, TCP_IO *io)
 {
-    ssize_t n = write(io->fd, io->out + io->outoff, io->outlen - io->outoff);
+    ssize_t n = write(io->fd, io->out.b + io->out.off, io->out.len - io->out.off);
     if (n < 0) {
         if (errno == EINTR || errno == EAGAIN)
             return 0;
         /* The peer is gone: what we still had for it is lost. */
-        io->outoff = io->outlen = 0;
+        io->out.off = io->out.len = 0;
         io->sock_eof = 1;
         app_chat_transport_end(c);
         return -1;
     }
-    io->outoff += (size_t)n;
+    io->out.off += (size_t)n;
     return 0;
 }
 
@@ -378,7 +348,7 @@ static int chat_loop(APP_CHAT *c, int fd, unsigned timeout, int initiator)
     io.fd = fd;
     io.st = p11c_stream_new();
     io.in = malloc(P11C_MAX_DATA + 1);
-    int64_t hs_deadline = now_ms() + (int64_t)timeout * 1000;
+    int64_t hs_deadline = app_now_ms() + (int64_t)timeout * 1000;
     int64_t close_deadline = 0, ack_due = 0, flush_deadline = 0;
 
     if (io.st == NULL || io.in == NULL) {
@@ -402,7 +372,7 @@ static int chat_loop(APP_CHAT *c, int fd, unsigned timeout, int initiator)
             c->status = APP_FAIL;
             break;
         }
-        int pending = io.outoff < io.outlen && !io.sock_eof;
+        int pending = io.out.off < io.out.len && !io.sock_eof;
         if (c->finished && !pending)
             break;
         if (app_interrupted && !io.in_eof && c->established) {
@@ -417,11 +387,11 @@ static int chat_loop(APP_CHAT *c, int fd, unsigned timeout, int initiator)
             break;
         }
         if (c->close_sent && close_deadline == 0)
-            close_deadline = now_ms() + (int64_t)timeout * 1000;
+            close_deadline = app_now_ms() + (int64_t)timeout * 1000;
         if (c->rx_unacked == 0)
             ack_due = 0;
         else if (ack_due == 0)
-            ack_due = now_ms() + ACK_DELAY_MS;
+            ack_due = app_now_ms() + ACK_DELAY_MS;
 
         struct pollfd p[2];
         nfds_t np = 0;
@@ -429,13 +399,13 @@ static int chat_loop(APP_CHAT *c, int fd, unsigned timeout, int initiator)
         p[np].events = (c->finished ? 0 : POLLIN) | (pending ? POLLOUT : 0);
         p[np++].revents = 0;
         int want_in = c->established && !c->finished && !io.in_eof && !c->close_sent &&
-                      io.outlen - io.outoff < OUT_HIGH;
+                      io.out.len - io.out.off < OUT_HIGH;
         if (want_in) {
             p[np].fd = STDIN_FILENO;
             p[np].events = POLLIN;
             p[np++].revents = 0;
         }
-        int64_t now = now_ms(), deadline = -1;
+        int64_t now = app_now_ms(), deadline = -1;
         if (!c->established)
             deadline = hs_deadline;
         else if (close_deadline != 0)
@@ -455,7 +425,7 @@ static int chat_loop(APP_CHAT *c, int fd, unsigned timeout, int initiator)
             c->status = APP_FAIL;
             break;
         }
-        now = now_ms();
+        now = app_now_ms();
         if (r <= 0) {
             if (ack_due != 0 && now >= ack_due) {
                 app_chat_ack(c);
@@ -489,9 +459,7 @@ end:
     if (io.in != NULL)
         OPENSSL_cleanse(io.in, P11C_MAX_DATA + 1);
     free(io.in);
-    if (io.out != NULL)
-        OPENSSL_cleanse(io.out, io.outcap);
-    free(io.out);
+    app_buf_free(&io.out);
     p11c_stream_free(io.st);
     return c->finished ? c->status : (c->status == APP_OK ? APP_FAIL : c->status);
 }

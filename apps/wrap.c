@@ -73,38 +73,6 @@ static const struct option wrap_opts[] = {
     {NULL, 0, NULL, 0},
 };
 
-typedef struct buf {
-    uint8_t *b;
-    size_t len, off, cap;
-} BUF;
-
-static int buf_add(BUF *b, const void *p, size_t n)
-{
-    if (b->off > 0 && b->off == b->len)
-        b->off = b->len = 0;
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n)
-            cap *= 2;
-        uint8_t *nb = realloc(b->b, cap);
-        if (nb == NULL)
-            return -1;
-        b->b = nb;
-        b->cap = cap;
-    }
-    memcpy(b->b + b->len, p, n);
-    b->len += n;
-    return 0;
-}
-
-static void buf_free(BUF *b)
-{
-    if (b->b != NULL)
-        OPENSSL_cleanse(b->b, b->cap);
-    free(b->b);
-    memset(b, 0, sizeof(*b));
-}
-
 typedef struct wrap {
     APP_CHAT chat;
     P11C_TEXT *tx;
@@ -112,30 +80,23 @@ typedef struct wrap {
     int to_child, from_child;
     const char *prefix;
     size_t max_line;     /* for the armor, prefix already taken off */
-    BUF out;             /* lines for the child */
+    APP_BUF out;         /* lines for the child */
     unsigned line_delay; /* ms between lines written to the child */
     int64_t next_write;  /* no new line before this time (line_delay) */
-    BUF cin;             /* partial line from the child */
+    APP_BUF cin;         /* partial line from the child */
     size_t cdiscard;     /* bytes of an over-long child line being dropped */
-    BUF uin;             /* partial line from the user */
+    APP_BUF uin;         /* partial line from the user */
     size_t udiscard;
     int user_eof, child_eof;
     uint8_t echo[ECHO_RING][32];
     size_t necho;
 } WRAP;
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static p11c_err armor_line(const char *text, size_t len, void *arg)
 {
     WRAP *w = arg;
-    if ((w->prefix != NULL && buf_add(&w->out, w->prefix, strlen(w->prefix)) != 0) ||
-        buf_add(&w->out, text, len) != 0 || buf_add(&w->out, "\n", 1) != 0)
+    if ((w->prefix != NULL && app_buf_add(&w->out, w->prefix, strlen(w->prefix)) != 0) ||
+        app_buf_add(&w->out, text, len) != 0 || app_buf_add(&w->out, "\n", 1) != 0)
         return P11C_ERR_MEMORY;
     return P11C_OK;
 }
@@ -242,7 +203,7 @@ static void read_child(WRAP *w)
         if (w->cdiscard) {
             w->cdiscard = 0;
         } else if (w->cin.len > 0) {
-            if (buf_add(&w->cin, buf + start, i - start) == 0)
+            if (app_buf_add(&w->cin, buf + start, i - start) == 0)
                 child_line(w, (const char *)w->cin.b, w->cin.len);
             w->cin.len = 0;
         } else {
@@ -255,7 +216,7 @@ static void read_child(WRAP *w)
             app_msg("dropped a line of more than %u bytes from the chat program", MAX_CHILD_LINE);
             w->cdiscard = 1;
             w->cin.len = 0;
-        } else if (buf_add(&w->cin, buf + start, (size_t)n - start) != 0) {
+        } else if (app_buf_add(&w->cin, buf + start, (size_t)n - start) != 0) {
             app_msg("out of memory");
             w->chat.finished = 1;
         }
@@ -271,8 +232,7 @@ static void read_user(WRAP *w)
     if (n <= 0) {
         w->user_eof = 1;
         if (w->udiscard)
-            app_msg("line of %zu bytes not sent: a message holds at most %d bytes",
-                    w->udiscard + w->uin.len, P11C_MAX_DATA);
+            app_line_too_long(w->udiscard + w->uin.len);
         else if (w->uin.len > 0)
             app_chat_send_line(&w->chat, w->uin.b, w->uin.len);
         w->uin.len = w->udiscard = 0;
@@ -285,11 +245,10 @@ static void read_user(WRAP *w)
             continue;
         size_t part = i - start;
         if (w->udiscard) {
-            app_msg("line of %zu bytes not sent: a message holds at most %d bytes",
-                    w->udiscard + part, P11C_MAX_DATA);
+            app_line_too_long(w->udiscard + part);
             w->udiscard = 0;
         } else if (w->uin.len > 0) {
-            if (buf_add(&w->uin, buf + start, part) == 0)
+            if (app_buf_add(&w->uin, buf + start, part) == 0)
                 app_chat_send_line(&w->chat, w->uin.b, w->uin.len);
             OPENSSL_cleanse(w->uin.b, w->uin.len);
             w->uin.len = 0;
@@ -306,7 +265,7 @@ static void read_user(WRAP *w)
         OPENSSL_cleanse(w->uin.b, w->uin.len);
         w->uin.len = 0;
     } else if (rest > 0) {
-        buf_add(&w->uin, buf + start, rest);
+        app_buf_add(&w->uin, buf + start, rest);
     }
     OPENSSL_cleanse(buf, sizeof(buf));
 }
@@ -338,7 +297,7 @@ static void write_child(WRAP *w)
     }
     w->out.off += (size_t)n;
     if (w->line_delay != 0 && (size_t)n == len && w->out.b[w->out.off - 1] == '\n')
-        w->next_write = now_ms() + w->line_delay;
+        w->next_write = app_now_ms() + w->line_delay;
 }
 
 static int spawn(WRAP *w, char **argv)
@@ -420,7 +379,7 @@ static int wrap_loop(WRAP *w, unsigned timeout)
         int pending = w->out.off < w->out.len && !w->child_eof;
         if (c->finished && !pending)
             break;
-        int64_t hold = pending && w->next_write > now_ms() ? w->next_write : 0;
+        int64_t hold = pending && w->next_write > app_now_ms() ? w->next_write : 0;
         if (app_interrupted && !w->user_eof) {
             w->user_eof = 1;
             if (!c->established) {
@@ -433,11 +392,11 @@ static int wrap_loop(WRAP *w, unsigned timeout)
             continue;
         }
         if (c->close_sent && close_deadline == 0)
-            close_deadline = now_ms() + (int64_t)timeout * 1000;
+            close_deadline = app_now_ms() + (int64_t)timeout * 1000;
         if (c->rx_unacked == 0)
             ack_due = 0;
         else if (ack_due == 0)
-            ack_due = now_ms() + ACK_DELAY_MS;
+            ack_due = app_now_ms() + ACK_DELAY_MS;
 
         struct pollfd p[3];
         nfds_t np = 0;
@@ -461,7 +420,7 @@ static int wrap_loop(WRAP *w, unsigned timeout)
             p[np].events = POLLIN;
             p[np++].revents = 0;
         }
-        int64_t now = now_ms(), deadline = -1;
+        int64_t now = app_now_ms(), deadline = -1;
         if (close_deadline != 0)
             deadline = close_deadline;
         if (c->finished) {
@@ -480,7 +439,7 @@ static int wrap_loop(WRAP *w, unsigned timeout)
             c->status = APP_FAIL;
             break;
         }
-        now = now_ms();
+        now = app_now_ms();
         if (r <= 0) {
             if (ack_due != 0 && now >= ack_due) {
                 app_chat_ack(c);
@@ -596,9 +555,9 @@ int cmd_wrap(int argc, char **argv)
 end:
     reap(&w);
     p11c_text_free(w.tx);
-    buf_free(&w.out);
-    buf_free(&w.cin);
-    buf_free(&w.uin);
+    app_buf_free(&w.out);
+    app_buf_free(&w.cin);
+    app_buf_free(&w.uin);
     app_chat_free(&w.chat);
     return ret;
 }
