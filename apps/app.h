@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <poll.h>
+
 #include <openssl/evp.h>
 
 #include "p11chat.h"
@@ -176,8 +178,37 @@ typedef struct app_buf {
 int app_buf_add(APP_BUF *b, const void *p, size_t n);
 /* Cleanses and frees the storage; the queue is empty again. */
 void app_buf_free(APP_BUF *b);
+
+/* ---- Timing for the poll() loops (loop.c) ----------------------------------- */
+
 /* Milliseconds on the monotonic clock. */
 int64_t app_now_ms(void);
+
+typedef struct app_timers {
+    unsigned timeout;       /* seconds: the wait for CLOSE, the last flush */
+    int ack_delay;          /* ms the peer's DATA may wait for our ACK */
+    int64_t close_deadline; /* 0 until our CLOSE is sent */
+    int64_t ack_due;        /* 0 while nothing waits to be confirmed */
+    int64_t flush_deadline; /* 0 until the session is over */
+} APP_TIMERS;
+
+/* Before each poll(): starts the wait for CLOSE once ours is sent, and the
+ * ACK delay once the peer's DATA waits for confirmation. */
+void app_timers_arm(APP_TIMERS *t, const APP_CHAT *c);
+/* The end of the wait to send what is left once the session is over (set
+ * from `now` the first time). */
+int64_t app_timers_flush(APP_TIMERS *t, int64_t now);
+/* poll() until `deadline` (-1: none) or the ACK falls due, whichever is
+ * first. The count of ready descriptors, 0 after a timeout or a signal, -1
+ * when poll() failed (said on stderr; the status is APP_FAIL). */
+int app_poll(APP_CHAT *c, const APP_TIMERS *t, struct pollfd *p, nfds_t np, int64_t deadline,
+             int64_t now);
+/* After a poll() that found nothing: sends an ACK that fell due. 1 when the
+ * loop is over (CLOSE not answered in time: APP_FAIL; or the last flush
+ * timed out), else 0. */
+int app_timers_expired(APP_TIMERS *t, APP_CHAT *c, int64_t now);
+/* The exit status of a loop: a session that did not finish failed. */
+int app_chat_exit(const APP_CHAT *c);
 
 /* Set by SIGINT/SIGTERM handlers: end the chat cleanly (as end of input). */
 extern volatile int app_interrupted;

@@ -1,12 +1,10 @@
 /*
- * The growable byte queue behind the listen/connect and wrap loops, and the
- * monotonic clock both loops time themselves with.
+ * The growable byte queue behind the listen/connect and wrap loops.
  */
 #include "app.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <openssl/crypto.h>
 
@@ -35,11 +33,4 @@ void app_buf_free(APP_BUF *b)
         OPENSSL_cleanse(b->b, b->cap);
     free(b->b);
     memset(b, 0, sizeof(*b));
-}
-
-int64_t app_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

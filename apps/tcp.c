@@ -349,7 +349,7 @@ static int chat_loop(APP_CHAT *c, int fd, unsigned timeout, int initiator)
     io.st = p11c_stream_new();
     io.in = malloc(P11C_MAX_DATA + 1);
     int64_t hs_deadline = app_now_ms() + (int64_t)timeout * 1000;
-    int64_t close_deadline = 0, ack_due = 0, flush_deadline = 0;
+    APP_TIMERS t = {.timeout = timeout, .ack_delay = ACK_DELAY_MS};
 
     if (io.st == NULL || io.in == NULL) {
         app_msg("out of memory");
@@ -386,12 +386,7 @@ static int chat_loop(APP_CHAT *c, int fd, unsigned timeout, int initiator)
             c->status = APP_FAIL;
             break;
         }
-        if (c->close_sent && close_deadline == 0)
-            close_deadline = app_now_ms() + (int64_t)timeout * 1000;
-        if (c->rx_unacked == 0)
-            ack_due = 0;
-        else if (ack_due == 0)
-            ack_due = app_now_ms() + ACK_DELAY_MS;
+        app_timers_arm(&t, c);
 
         struct pollfd p[2];
         nfds_t np = 0;
@@ -408,43 +403,23 @@ static int chat_loop(APP_CHAT *c, int fd, unsigned timeout, int initiator)
         int64_t now = app_now_ms(), deadline = -1;
         if (!c->established)
             deadline = hs_deadline;
-        else if (close_deadline != 0)
-            deadline = close_deadline;
-        else if (c->finished) {
-            if (flush_deadline == 0)
-                flush_deadline = now + (int64_t)timeout * 1000; /* the last CLOSE */
-            deadline = flush_deadline;
-        }
-        if (ack_due != 0 && (deadline < 0 || ack_due < deadline))
-            deadline = ack_due;
-        int wait = deadline < 0 ? -1 : deadline > now ? (int)(deadline - now) : 0;
+        else if (t.close_deadline != 0)
+            deadline = t.close_deadline;
+        else if (c->finished)
+            deadline = app_timers_flush(&t, now);
 
-        int r = poll(p, np, wait);
-        if (r < 0 && errno != EINTR) {
-            app_msg("poll failed: %s", strerror(errno));
-            c->status = APP_FAIL;
+        int r = app_poll(c, &t, p, np, deadline, now);
+        if (r < 0)
             break;
-        }
         now = app_now_ms();
-        if (r <= 0) {
-            if (ack_due != 0 && now >= ack_due) {
-                app_chat_ack(c);
-                ack_due = 0;
-            }
+        if (r == 0) {
+            /* Before the handshake is done nothing can wait for an ACK. */
             if (!c->established && now >= hs_deadline) {
                 app_msg("no completed handshake within %u s", timeout);
                 c->status = APP_FAIL;
                 break;
             }
-            if (close_deadline != 0 && now >= close_deadline && !c->finished) {
-                app_msg("the peer did not answer our CLOSE within %u s (it confirmed %llu "
-                        "of the %llu messages we sent)",
-                        timeout, (unsigned long long)app_chat_confirmed(c),
-                        (unsigned long long)c->data_sent);
-                c->status = APP_FAIL;
-                break;
-            }
-            if (c->finished && flush_deadline != 0 && now >= flush_deadline)
+            if (app_timers_expired(&t, c, now))
                 break;
             continue;
         }
@@ -461,7 +436,7 @@ end:
     free(io.in);
     app_buf_free(&io.out);
     p11c_stream_free(io.st);
-    return c->finished ? c->status : (c->status == APP_OK ? APP_FAIL : c->status);
+    return app_chat_exit(c);
 }
 
 static int cmd_tcp(int argc, char **argv, int listening)

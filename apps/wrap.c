@@ -369,7 +369,7 @@ done:
 static int wrap_loop(WRAP *w, unsigned timeout)
 {
     APP_CHAT *c = &w->chat;
-    int64_t close_deadline = 0, ack_due = 0, flush_deadline = 0;
+    APP_TIMERS t = {.timeout = timeout, .ack_delay = ACK_DELAY_MS};
 
     for (;;) {
         if (pump_output(w) != 0) {
@@ -391,12 +391,7 @@ static int wrap_loop(WRAP *w, unsigned timeout)
             app_chat_close(c);
             continue;
         }
-        if (c->close_sent && close_deadline == 0)
-            close_deadline = app_now_ms() + (int64_t)timeout * 1000;
-        if (c->rx_unacked == 0)
-            ack_due = 0;
-        else if (ack_due == 0)
-            ack_due = app_now_ms() + ACK_DELAY_MS;
+        app_timers_arm(&t, c);
 
         struct pollfd p[3];
         nfds_t np = 0;
@@ -421,39 +416,17 @@ static int wrap_loop(WRAP *w, unsigned timeout)
             p[np++].revents = 0;
         }
         int64_t now = app_now_ms(), deadline = -1;
-        if (close_deadline != 0)
-            deadline = close_deadline;
-        if (c->finished) {
-            if (flush_deadline == 0)
-                flush_deadline = now + (int64_t)timeout * 1000;
-            deadline = flush_deadline;
-        }
-        if (ack_due != 0 && (deadline < 0 || ack_due < deadline))
-            deadline = ack_due;
+        if (t.close_deadline != 0)
+            deadline = t.close_deadline;
+        if (c->finished)
+            deadline = app_timers_flush(&t, now);
         if (hold != 0 && (deadline < 0 || hold < deadline))
             deadline = hold;
-        int wait = deadline < 0 ? -1 : deadline > now ? (int)(deadline - now) : 0;
-        int r = poll(p, np, wait);
-        if (r < 0 && errno != EINTR) {
-            app_msg("poll failed: %s", strerror(errno));
-            c->status = APP_FAIL;
+        int r = app_poll(c, &t, p, np, deadline, now);
+        if (r < 0)
             break;
-        }
-        now = app_now_ms();
-        if (r <= 0) {
-            if (ack_due != 0 && now >= ack_due) {
-                app_chat_ack(c);
-                ack_due = 0;
-            }
-            if (close_deadline != 0 && now >= close_deadline && !c->finished) {
-                app_msg("the peer did not answer our CLOSE within %u s (it confirmed %llu "
-                        "of the %llu messages we sent)",
-                        timeout, (unsigned long long)app_chat_confirmed(c),
-                        (unsigned long long)c->data_sent);
-                c->status = APP_FAIL;
-                break;
-            }
-            if (c->finished && flush_deadline != 0 && now >= flush_deadline)
+        if (r == 0) {
+            if (app_timers_expired(&t, c, app_now_ms()))
                 break;
             continue;
         }
@@ -464,7 +437,7 @@ static int wrap_loop(WRAP *w, unsigned timeout)
         if (iu >= 0 && (p[iu].revents & (POLLIN | POLLHUP | POLLERR)) && !c->finished)
             read_user(w);
     }
-    return c->finished ? c->status : (c->status == APP_OK ? APP_FAIL : c->status);
+    return app_chat_exit(c);
 }
 
 int cmd_wrap(int argc, char **argv)
