@@ -75,8 +75,7 @@ const char *tu_token_make(const char *name, int with_keys)
     mkdir(P11C_TOKENS_DIR, 0700);
     snprintf(dir, sizeof(dir), "%s/%s.%ld", P11C_TOKENS_DIR, name, (long)getpid());
     snprintf(cmd, sizeof(cmd), "%sP11CHAT_SOFTHSM_MODULE='%s' bash '%s' '%s' >/dev/null",
-             with_keys ? "" : "P11CHAT_TOKEN_NOKEYS=1 ", P11C_SOFTHSM_MODULE, P11C_MKTOKEN,
-             dir);
+             with_keys ? "" : "P11CHAT_TOKEN_NOKEYS=1 ", P11C_SOFTHSM_MODULE, P11C_MKTOKEN, dir);
     if (system(cmd) != 0)
         die("could not make the test token", cmd);
     snprintf(conf, sizeof(conf), "%s/softhsm2.conf", dir);

@@ -32,8 +32,8 @@ const char *tu_token_make(const char *name, int with_keys);
 
 /* Token constants matching mktoken.sh. */
 #define TU_TOKEN_LABEL "p11chat-test"
-#define TU_USER_PIN "1234"
-#define TU_SO_PIN "12345678"
+#define TU_USER_PIN    "1234"
+#define TU_SO_PIN      "12345678"
 
 /* Paths fixed at build time. */
 const char *tu_softhsm_module(void); /* the SoftHSM2 module file */

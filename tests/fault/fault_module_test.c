@@ -80,8 +80,7 @@ static CK_SESSION_HANDLE open_login(void)
 static CK_OBJECT_HANDLE find_private(CK_SESSION_HANDLE h, const char *label)
 {
     CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
-    CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)},
-                               {CKA_LABEL, (void *)label, strlen(label)}};
+    CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_LABEL, (void *)label, strlen(label)}};
     CK_OBJECT_HANDLE o = 0;
     unsigned long got = 0;
     CU_ASSERT_EQUAL_FATAL(f->C_FindObjectsInit(h, t, 2), CKR_OK);
