@@ -697,6 +697,30 @@ end:
     return rv;
 }
 
+/* Parses uri, reads its PIN and matches its tokens: the first steps of every
+ * lookup. On failure nothing is left to release. */
+static CK_RV uri_tokens(P11C_MODULE *m, const char *uri, P11C_URI *u, P11C_TOKEN ***tokens,
+                        size_t *ntokens, P11C_ERR *err)
+{
+    *tokens = NULL;
+    *ntokens = 0;
+    CK_RV rv = p11c_uri_parse(uri, u, err);
+    if (rv != CKR_OK)
+        return rv;
+    p11c_err_what(err, "%s", u->desc);
+    rv = p11c_uri_pin(u, err);
+    if (rv == CKR_OK)
+        rv = p11c_module_enter(m, err);
+    if (rv == CKR_OK)
+        rv = p11c_tokens_match(m, u->u, tokens, ntokens, err);
+    if (rv != CKR_OK) {
+        free(*tokens);
+        *tokens = NULL;
+        p11c_uri_clear(u);
+    }
+    return rv;
+}
+
 CK_RV p11c_key_load(P11C_MODULE *m, const char *uri, p11c_want want, P11C_KEY **out, P11C_ERR *err)
 {
     P11C_URI u;
@@ -709,13 +733,9 @@ CK_RV p11c_key_load(P11C_MODULE *m, const char *uri, p11c_want want, P11C_KEY **
     if (m == NULL || out == NULL)
         return p11c_err_set(err, CKR_ARGUMENTS_BAD, "p11c_key_load", "no module");
     *out = NULL;
-    rv = p11c_uri_parse(uri, &u, err);
+    rv = uri_tokens(m, uri, &u, &tokens, &ntokens, err);
     if (rv != CKR_OK)
         return rv;
-    p11c_err_what(err, "%s", u.desc);
-    rv = p11c_uri_pin(&u, err);
-    if (rv != CKR_OK)
-        goto end;
     if (u.has_cls && u.cls != CKO_PUBLIC_KEY && u.cls != CKO_PRIVATE_KEY) {
         rv = p11c_err_set(err, P11C_CKR_URI_UNSUPPORTED, "p11c_key_load",
                           "%s: only keys (type=private or type=public) can be loaded", u.desc);
@@ -729,12 +749,6 @@ CK_RV p11c_key_load(P11C_MODULE *m, const char *uri, p11c_want want, P11C_KEY **
     int need_priv = want == P11C_WANT_PRIVATE || (u.has_cls && u.cls == CKO_PRIVATE_KEY);
     int pub_only = u.has_cls && u.cls == CKO_PUBLIC_KEY;
 
-    rv = p11c_module_enter(m, err);
-    if (rv != CKR_OK)
-        goto end;
-    rv = p11c_tokens_match(m, u.u, &tokens, &ntokens, err);
-    if (rv != CKR_OK)
-        goto end;
     if (ntokens == 0) {
         rv = p11c_err_set(err, P11C_CKR_NO_TOKEN, "p11c_key_load", "%s: no such token", u.desc);
         goto end;
@@ -788,21 +802,11 @@ CK_RV p11c_key_enum(P11C_MODULE *m, const char *uri, void (*cb)(P11C_KEY *key, v
 
     if (m == NULL || cb == NULL)
         return p11c_err_set(err, CKR_ARGUMENTS_BAD, "p11c_key_enum", "no module or callback");
-    rv = p11c_uri_parse(uri, &u, err);
+    rv = uri_tokens(m, uri, &u, &tokens, &ntokens, err);
     if (rv != CKR_OK)
         return rv;
-    p11c_err_what(err, "%s", u.desc);
-    rv = p11c_uri_pin(&u, err);
-    if (rv != CKR_OK)
-        goto end;
     if (u.has_cls && u.cls != CKO_PUBLIC_KEY && u.cls != CKO_PRIVATE_KEY)
         goto end; /* certificates and other objects are no keys */
-    rv = p11c_module_enter(m, err);
-    if (rv != CKR_OK)
-        goto end;
-    rv = p11c_tokens_match(m, u.u, &tokens, &ntokens, err);
-    if (rv != CKR_OK)
-        goto end;
 
     for (size_t ti = 0; ti < ntokens; ti++) {
         P11C_TOKEN *t = tokens[ti];
