@@ -11,6 +11,7 @@
 
 #include <CUnit/Basic.h>
 #include <openssl/crypto.h>
+#include <openssl/store.h>
 
 static void die(const char *what, const char *detail)
 {
@@ -82,6 +83,29 @@ const char *tu_token_make(const char *name, int with_keys)
     if (setenv("SOFTHSM2_CONF", conf, 1) != 0)
         die("setenv", strerror(errno));
     return dir;
+}
+
+EVP_PKEY *tu_store_load(OSSL_LIB_CTX *libctx, const char *uri, int expect)
+{
+    OSSL_STORE_CTX *st = OSSL_STORE_open_ex(uri, libctx, NULL, NULL, NULL, NULL, NULL, NULL);
+    EVP_PKEY *pkey = NULL;
+
+    if (st == NULL)
+        return NULL;
+    if (expect != 0)
+        OSSL_STORE_expect(st, expect);
+    while (pkey == NULL && !OSSL_STORE_eof(st)) {
+        OSSL_STORE_INFO *info = OSSL_STORE_load(st);
+        if (info == NULL)
+            break;
+        if (OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PKEY)
+            pkey = OSSL_STORE_INFO_get1_PKEY(info);
+        else if (OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PUBKEY)
+            pkey = OSSL_STORE_INFO_get1_PUBKEY(info);
+        OSSL_STORE_INFO_free(info);
+    }
+    OSSL_STORE_close(st);
+    return pkey;
 }
 
 const char *tu_softhsm_module(void)

@@ -7,6 +7,7 @@
 
 #include <CUnit/CUnit.h>
 #include <jansson.h>
+#include <openssl/evp.h>
 
 /* Absolute path of a file under tests/vectors/ ("protocol/keys.json"). */
 const char *tu_vector_path(const char *rel);
@@ -34,6 +35,13 @@ const char *tu_token_make(const char *name, int with_keys);
 #define TU_TOKEN_LABEL "p11chat-test"
 #define TU_USER_PIN    "1234"
 #define TU_SO_PIN      "12345678"
+
+/*
+ * The first key `uri` names, loaded through OSSL_STORE in `libctx` as any
+ * OpenSSL application would (a private key, else a public one); `expect`
+ * is passed to OSSL_STORE_expect when nonzero. NULL when there is none.
+ */
+EVP_PKEY *tu_store_load(OSSL_LIB_CTX *libctx, const char *uri, int expect);
 
 /* Paths fixed at build time. */
 const char *tu_softhsm_module(void); /* the SoftHSM2 module file */

@@ -29,24 +29,6 @@ static OSSL_PROVIDER *prov_default, *prov_p11;
 static EVP_PKEY *tok_alice, *tok_bob, *pub_alice, *sw_alice, *sw_bob, *fixed_s;
 static P11C_KEYPOOL *pool;
 
-static EVP_PKEY *store_load(const char *uri)
-{
-    EVP_PKEY *pk = NULL;
-    OSSL_STORE_CTX *st = OSSL_STORE_open_ex(uri, libctx, NULL, NULL, NULL, NULL, NULL, NULL);
-    if (st == NULL)
-        return NULL;
-    while (pk == NULL && !OSSL_STORE_eof(st)) {
-        OSSL_STORE_INFO *info = OSSL_STORE_load(st);
-        if (info == NULL)
-            break;
-        if (OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PKEY)
-            pk = OSSL_STORE_INFO_get1_PKEY(info);
-        OSSL_STORE_INFO_free(info);
-    }
-    OSSL_STORE_close(st);
-    return pk;
-}
-
 static int sign_verify(EVP_PKEY *key, EVP_PKEY *pub, int round)
 {
     unsigned char msg[32], sig[512];
@@ -90,7 +72,8 @@ static void *token_worker(void *arg)
     for (int r = 0; r < ROUNDS && ok; r++) {
         ok = sign_verify(tok_alice, pub_alice, r) && encrypt_decrypt(tok_alice, pub_alice, r);
         if (ok && (id + r) % 4 == 0) { /* loads race with use */
-            EVP_PKEY *k = store_load("pkcs11:token=p11chat-test;object=bob;type=private");
+            EVP_PKEY *k =
+                tu_store_load(libctx, "pkcs11:token=p11chat-test;object=bob;type=private", 0);
             ok = k != NULL && EVP_PKEY_get_bits(k) == 2048;
             EVP_PKEY_free(k);
         }
@@ -208,8 +191,8 @@ static int suite_init(void)
     prov_p11 = OSSL_PROVIDER_load(libctx, "p11chat");
     if (prov_default == NULL || prov_p11 == NULL)
         return 1;
-    tok_alice = store_load("pkcs11:token=p11chat-test;object=alice;type=private");
-    tok_bob = store_load("pkcs11:token=p11chat-test;object=bob;type=private");
+    tok_alice = tu_store_load(libctx, "pkcs11:token=p11chat-test;object=alice;type=private", 0);
+    tok_bob = tu_store_load(libctx, "pkcs11:token=p11chat-test;object=bob;type=private", 0);
     if (tok_alice == NULL || tok_bob == NULL)
         return 1;
     unsigned char *der = NULL;

@@ -45,29 +45,11 @@ static const char *current_ckr;
 #define URI_ALICE "pkcs11:token=p11chat-test;object=alice"
 #define URI_BOB   "pkcs11:token=p11chat-test;object=bob"
 
-static EVP_PKEY *store_load(const char *uri)
-{
-    EVP_PKEY *pk = NULL;
-    OSSL_STORE_CTX *st = OSSL_STORE_open_ex(uri, libctx, NULL, NULL, NULL, NULL, NULL, NULL);
-    if (st == NULL)
-        return NULL;
-    while (pk == NULL && !OSSL_STORE_eof(st)) {
-        OSSL_STORE_INFO *info = OSSL_STORE_load(st);
-        if (info == NULL)
-            break;
-        if (OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PKEY)
-            pk = OSSL_STORE_INFO_get1_PKEY(info);
-        OSSL_STORE_INFO_free(info);
-    }
-    OSSL_STORE_close(st);
-    return pk;
-}
-
 /* ---- the operations: 1 on a correct result, 0 on failure ---------------- */
 
 static int op_load(void)
 {
-    EVP_PKEY *pk = store_load(URI_ALICE ";type=private");
+    EVP_PKEY *pk = tu_store_load(libctx, URI_ALICE ";type=private", 0);
     int ok = pk != NULL && EVP_PKEY_get_bits(pk) == 2048;
     EVP_PKEY_free(pk);
     return ok;
@@ -300,8 +282,8 @@ static int suite_init(void)
         ERR_print_errors_fp(stderr);
         return 1;
     }
-    alice = store_load(URI_ALICE ";type=private");
-    bob = store_load(URI_BOB ";type=private");
+    alice = tu_store_load(libctx, URI_ALICE ";type=private", 0);
+    bob = tu_store_load(libctx, URI_BOB ";type=private", 0);
     if (alice == NULL || bob == NULL) {
         ERR_print_errors_fp(stderr);
         return 1;

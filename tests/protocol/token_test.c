@@ -125,21 +125,9 @@ static int suite_clean(void)
 static EVP_PKEY *token_key(const char *name)
 {
     char uri[512];
-    OSSL_STORE_CTX *st;
-    EVP_PKEY *k = NULL;
 
     snprintf(uri, sizeof(uri), URI_PRIV, name);
-    st = OSSL_STORE_open_ex(uri, libctx, NULL, NULL, NULL, NULL, NULL, NULL);
-    CU_ASSERT_FATAL(st != NULL);
-    while (k == NULL && !OSSL_STORE_eof(st)) {
-        OSSL_STORE_INFO *info = OSSL_STORE_load(st);
-        if (info == NULL)
-            break;
-        if (OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PKEY)
-            k = OSSL_STORE_INFO_get1_PKEY(info);
-        OSSL_STORE_INFO_free(info);
-    }
-    OSSL_STORE_close(st);
+    EVP_PKEY *k = tu_store_load(libctx, uri, OSSL_STORE_INFO_PKEY);
     if (k == NULL)
         ERR_print_errors_fp(stderr);
     CU_ASSERT_FATAL(k != NULL);

@@ -134,29 +134,6 @@ void ptu_libctx_free(OSSL_LIB_CTX *libctx)
     OSSL_LIB_CTX_free(libctx);
 }
 
-EVP_PKEY *ptu_load(OSSL_LIB_CTX *libctx, const char *uri, int expect)
-{
-    OSSL_STORE_CTX *st = OSSL_STORE_open_ex(uri, libctx, NULL, NULL, NULL, NULL, NULL, NULL);
-    EVP_PKEY *pkey = NULL;
-
-    if (st == NULL)
-        return NULL;
-    if (expect != 0)
-        OSSL_STORE_expect(st, expect);
-    while (pkey == NULL && !OSSL_STORE_eof(st)) {
-        OSSL_STORE_INFO *info = OSSL_STORE_load(st);
-        if (info == NULL)
-            break;
-        if (OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PKEY)
-            pkey = OSSL_STORE_INFO_get1_PKEY(info);
-        else if (OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PUBKEY)
-            pkey = OSSL_STORE_INFO_get1_PUBKEY(info);
-        OSSL_STORE_INFO_free(info);
-    }
-    OSSL_STORE_close(st);
-    return pkey;
-}
-
 int ptu_error_has(const char *text)
 {
     unsigned long e;

@@ -37,7 +37,6 @@ void ptu_libctx_free(OSSL_LIB_CTX *libctx);
 
 /* First key at `uri` through OSSL_STORE (expect: 0, OSSL_STORE_INFO_PKEY or
  * OSSL_STORE_INFO_PUBKEY); NULL if none. */
-EVP_PKEY *ptu_load(OSSL_LIB_CTX *libctx, const char *uri, int expect);
 
 /* 1 when the OpenSSL error queue holds `text` in a reason or its data; the
  * queue is emptied either way. */

@@ -75,7 +75,7 @@ static void test_config_orders(void)
         OSSL_LIB_CTX *libctx = ptu_libctx(which);
         EVP_PKEY *alice;
         CU_ASSERT_PTR_NOT_NULL_FATAL(libctx);
-        alice = ptu_load(libctx, PTU_ALICE, 0);
+        alice = tu_store_load(libctx, PTU_ALICE, 0);
         CU_ASSERT_PTR_NOT_NULL(alice);
         if (alice != NULL) {
             CU_ASSERT_TRUE(EVP_PKEY_is_a(alice, "RSA"));
@@ -97,7 +97,7 @@ static void test_env_config(void)
     EVP_PKEY *bob;
 
     CU_ASSERT_PTR_NOT_NULL_FATAL(libctx);
-    bob = ptu_load(libctx, PTU_BOB, 0);
+    bob = tu_store_load(libctx, PTU_BOB, 0);
     CU_ASSERT_PTR_NOT_NULL(bob);
     if (bob != NULL)
         CU_ASSERT_TRUE(sign_verify(libctx, bob, NULL, 1));
@@ -109,7 +109,7 @@ static void test_env_config(void)
 static void test_export(void)
 {
     OSSL_LIB_CTX *libctx = ptu_libctx(0);
-    EVP_PKEY *alice = ptu_load(libctx, PTU_ALICE, 0);
+    EVP_PKEY *alice = tu_store_load(libctx, PTU_ALICE, 0);
     OSSL_PARAM *params = NULL;
     BIGNUM *n = NULL, *e = NULL;
     unsigned char *der = NULL;
@@ -192,7 +192,7 @@ static void test_keygen(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(after, "gen-carol"));
     CU_ASSERT_PTR_NOT_NULL(strstr(after, "c0ffee"));
     /* and it loads back by URI */
-    again = ptu_load(libctx, "pkcs11:token=p11chat-test;object=gen-carol;id=%c0%ff%ee", 0);
+    again = tu_store_load(libctx, "pkcs11:token=p11chat-test;object=gen-carol;id=%c0%ff%ee", 0);
     CU_ASSERT_PTR_NOT_NULL(again);
     if (again != NULL)
         CU_ASSERT_TRUE(sign_verify(libctx, again, NULL, 0));
@@ -315,7 +315,7 @@ static void test_param_words(void)
     EVP_PKEY_free(key);
     EVP_PKEY_CTX_free(g);
 
-    alice = ptu_load(libctx, PTU_ALICE, 0);
+    alice = tu_store_load(libctx, PTU_ALICE, 0);
     CU_ASSERT_PTR_NOT_NULL_FATAL(alice);
     c = EVP_PKEY_CTX_new_from_pkey(libctx, alice, P11CHAT_PROVIDER_PROPQ);
     CU_ASSERT_PTR_NOT_NULL_FATAL(c);
@@ -341,8 +341,8 @@ static void test_param_words(void)
 static void test_threads(void)
 {
     OSSL_LIB_CTX *libctx = ptu_libctx(0);
-    EVP_PKEY *alice = ptu_load(libctx, PTU_ALICE, 0);
-    EVP_PKEY *bob = ptu_load(libctx, PTU_BOB, 0);
+    EVP_PKEY *alice = tu_store_load(libctx, PTU_ALICE, 0);
+    EVP_PKEY *bob = tu_store_load(libctx, PTU_BOB, 0);
     pthread_t th[6];
     THREAD_ARG args[6];
 
@@ -365,7 +365,7 @@ static void test_threads(void)
 static void test_fork(void)
 {
     OSSL_LIB_CTX *libctx = ptu_libctx(0);
-    EVP_PKEY *alice = ptu_load(libctx, PTU_ALICE, 0);
+    EVP_PKEY *alice = tu_store_load(libctx, PTU_ALICE, 0);
     int status = -1;
     pid_t pid;
 
@@ -388,7 +388,7 @@ static void test_fork(void)
         char uri[4400];
         libctx = ptu_libctx(2);
         snprintf(uri, sizeof(uri), "%s?pin-source=file:%s", PTU_BOB, ptu_path("pin"));
-        alice = ptu_load(libctx, uri, 0);
+        alice = tu_store_load(libctx, uri, 0);
         CU_ASSERT_PTR_NOT_NULL_FATAL(alice);
         pid = fork();
         if (pid == 0)
@@ -466,26 +466,26 @@ static void test_errors(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(libctx);
     /* no such key, no such token, malformed URI */
     ERR_clear_error();
-    CU_ASSERT_PTR_NULL(ptu_load(libctx, "pkcs11:token=p11chat-test;object=nobody", 0));
+    CU_ASSERT_PTR_NULL(tu_store_load(libctx, "pkcs11:token=p11chat-test;object=nobody", 0));
     CU_ASSERT_TRUE(ptu_error_has("P11C_NO_KEY"));
-    CU_ASSERT_PTR_NULL(ptu_load(libctx, "pkcs11:token=elsewhere;object=alice", 0));
+    CU_ASSERT_PTR_NULL(tu_store_load(libctx, "pkcs11:token=elsewhere;object=alice", 0));
     CU_ASSERT_TRUE(ptu_error_has("P11C_NO_TOKEN"));
-    CU_ASSERT_PTR_NULL(ptu_load(libctx, "pkcs11:token=p11chat-test;object=%zz", 0));
+    CU_ASSERT_PTR_NULL(tu_store_load(libctx, "pkcs11:token=p11chat-test;object=%zz", 0));
     CU_ASSERT_TRUE(ptu_error_has("P11C_URI_MALFORMED"));
     /* wrong PIN in the URI: loads (public half), signing says why not */
-    k = ptu_load(libctx, PTU_ALICE "?pin-value=9999", 0);
+    k = tu_store_load(libctx, PTU_ALICE "?pin-value=9999", 0);
     CU_ASSERT_PTR_NOT_NULL(k);
     if (k != NULL)
         CU_ASSERT_TRUE(sign_fails_with(libctx, k, "CKR_PIN_INCORRECT"));
     EVP_PKEY_free(k);
     /* no PIN anywhere */
-    k = ptu_load(libctx, PTU_BOB, 0);
+    k = tu_store_load(libctx, PTU_BOB, 0);
     CU_ASSERT_PTR_NOT_NULL(k);
     if (k != NULL)
         CU_ASSERT_TRUE(sign_fails_with(libctx, k, "P11C_NO_PIN"));
     EVP_PKEY_free(k);
     /* the public half cannot sign */
-    k = ptu_load(libctx, PTU_ALICE ";type=public", OSSL_STORE_INFO_PUBKEY);
+    k = tu_store_load(libctx, PTU_ALICE ";type=public", OSSL_STORE_INFO_PUBKEY);
     CU_ASSERT_PTR_NOT_NULL(k);
     if (k != NULL)
         CU_ASSERT_TRUE(sign_fails_with(libctx, k, "private"));
@@ -527,7 +527,7 @@ static void test_config_errors(void)
     libctx = libctx_with("pkcs11-module = /nonexistent/module.so\n");
     CU_ASSERT_PTR_NOT_NULL_FATAL(libctx);
     ERR_clear_error();
-    CU_ASSERT_PTR_NULL(ptu_load(libctx, PTU_ALICE, 0));
+    CU_ASSERT_PTR_NULL(tu_store_load(libctx, PTU_ALICE, 0));
     CU_ASSERT_TRUE(ptu_error_has("P11C_MODULE_LOAD"));
     ptu_libctx_free(libctx);
     /* an unreadable PIN file */
@@ -536,7 +536,7 @@ static void test_config_errors(void)
     libctx = libctx_with(lines);
     CU_ASSERT_PTR_NOT_NULL_FATAL(libctx);
     ERR_clear_error();
-    CU_ASSERT_PTR_NULL(ptu_load(libctx, PTU_ALICE, 0));
+    CU_ASSERT_PTR_NULL(tu_store_load(libctx, PTU_ALICE, 0));
     CU_ASSERT_TRUE(ptu_error_has("P11C_PIN_SOURCE"));
     ptu_libctx_free(libctx);
     /* the PIN as a value works too */
@@ -544,7 +544,7 @@ static void test_config_errors(void)
              TU_USER_PIN);
     libctx = libctx_with(lines);
     CU_ASSERT_PTR_NOT_NULL_FATAL(libctx);
-    k = ptu_load(libctx, PTU_BOB, 0);
+    k = tu_store_load(libctx, PTU_BOB, 0);
     CU_ASSERT_PTR_NOT_NULL(k);
     if (k != NULL)
         CU_ASSERT_TRUE(sign_verify(libctx, k, NULL, 1));
@@ -577,7 +577,7 @@ static void test_deleted_key(void)
     CU_ASSERT_EQUAL(EVP_PKEY_keygen(g, &key), 1);
     EVP_PKEY_free(key);
     EVP_PKEY_CTX_free(g);
-    doomed = ptu_load(libctx, "pkcs11:token=p11chat-test;object=doomed", 0);
+    doomed = tu_store_load(libctx, "pkcs11:token=p11chat-test;object=doomed", 0);
     CU_ASSERT_PTR_NOT_NULL_FATAL(doomed);
     CU_ASSERT_TRUE(sign_verify(libctx, doomed, NULL, 1));
 
@@ -602,7 +602,7 @@ static void test_deleted_key(void)
 static void test_decrypt(void)
 {
     OSSL_LIB_CTX *libctx = ptu_libctx(1);
-    EVP_PKEY *alice = ptu_load(libctx, PTU_ALICE, 0);
+    EVP_PKEY *alice = tu_store_load(libctx, PTU_ALICE, 0);
     static const char *mds[] = {"SHA1", "SHA256", "SHA384", "SHA512"};
 
     CU_ASSERT_PTR_NOT_NULL_FATAL(alice);
@@ -668,7 +668,7 @@ static void test_decrypt(void)
 static void test_no_fallback(void)
 {
     OSSL_LIB_CTX *libctx = ptu_libctx(3);
-    EVP_PKEY *alice = ptu_load(libctx, PTU_ALICE, 0);
+    EVP_PKEY *alice = tu_store_load(libctx, PTU_ALICE, 0);
     static const char *mds[] = {"SHA1", "SHA256"};
 
     CU_ASSERT_PTR_NOT_NULL_FATAL(alice);
@@ -748,7 +748,7 @@ static void test_hash_and_sign(void)
         const char *(*call_name)(unsigned long) = NULL;
         libctx = OSSL_LIB_CTX_new();
         CU_ASSERT_EQUAL_FATAL(OSSL_LIB_CTX_load_config(libctx, conf), 1);
-        alice = ptu_load(libctx, PTU_ALICE, 0);
+        alice = tu_store_load(libctx, PTU_ALICE, 0);
         CU_ASSERT_PTR_NOT_NULL_FATAL(alice);
         CU_ASSERT_TRUE(sign_verify(libctx, alice, NULL, 1)); /* warm: login, handles */
         fault = dlopen(P11C_FAULT_SO, RTLD_NOW | RTLD_NOLOAD);
@@ -772,7 +772,7 @@ static void test_hash_and_sign(void)
     for (int round = 0; round < 2; round++) {
         libctx = OSSL_LIB_CTX_new();
         CU_ASSERT_EQUAL_FATAL(OSSL_LIB_CTX_load_config(libctx, conf), 1);
-        alice = ptu_load(libctx, PTU_ALICE, 0);
+        alice = tu_store_load(libctx, PTU_ALICE, 0);
         CU_ASSERT_PTR_NOT_NULL_FATAL(alice);
         fault = dlopen(P11C_FAULT_SO, RTLD_NOW | RTLD_NOLOAD);
         CU_ASSERT_PTR_NOT_NULL_FATAL(fault);
@@ -805,7 +805,7 @@ static int exit_with_live_key(int in_default_ctx)
 
     if (in_default_ctx && !OSSL_LIB_CTX_load_config(NULL, ptu_conf(1)))
         return 4;
-    alice = ptu_load(libctx, PTU_ALICE, 0);
+    alice = tu_store_load(libctx, PTU_ALICE, 0);
     if (alice == NULL || !sign_verify(libctx, alice, NULL, 1))
         return 5;
     exit(0); /* alice and the context stay alive: atexit ordering is tested */
@@ -837,7 +837,7 @@ static double now(void)
 static void test_speed(void)
 {
     OSSL_LIB_CTX *libctx = ptu_libctx(0);
-    EVP_PKEY *alice = ptu_load(libctx, PTU_ALICE, 0);
+    EVP_PKEY *alice = tu_store_load(libctx, PTU_ALICE, 0);
     P11C_MODULE *m = NULL;
     P11C_KEY *raw = NULL;
     P11C_ERR err;
@@ -897,7 +897,7 @@ static void test_speed(void)
 static void test_token_gone(void)
 {
     OSSL_LIB_CTX *libctx = ptu_libctx(0);
-    EVP_PKEY *alice = ptu_load(libctx, PTU_ALICE, 0), *bob;
+    EVP_PKEY *alice = tu_store_load(libctx, PTU_ALICE, 0), *bob;
     char *out = NULL;
 
     CU_ASSERT_PTR_NOT_NULL_FATAL(alice);
@@ -906,14 +906,14 @@ static void test_token_gone(void)
     ERR_clear_error();
     (void)sign_verify(libctx, alice, NULL, 1); /* SoftHSM may still hold it: either way */
     ERR_clear_error();
-    bob = ptu_load(libctx, "pkcs11:token=p11chat-test;object=nobody", 0);
+    bob = tu_store_load(libctx, "pkcs11:token=p11chat-test;object=nobody", 0);
     CU_ASSERT_PTR_NULL(bob);
     ERR_clear_error();
     EVP_PKEY_free(alice);
     ptu_libctx_free(libctx);
     /* a fresh context on the vanished token */
     libctx = ptu_libctx(0);
-    CU_ASSERT_PTR_NULL(ptu_load(libctx, PTU_ALICE, 0));
+    CU_ASSERT_PTR_NULL(tu_store_load(libctx, PTU_ALICE, 0));
     CU_ASSERT_TRUE(ptu_error_has("C_Initialize: CKR_GENERAL_ERROR"));
     ptu_libctx_free(libctx);
     CU_ASSERT_EQUAL(tu_run(NULL, "mv '%s/tokens.gone' '%s/tokens'", ptu_dir(), ptu_dir()), 0);

@@ -116,7 +116,7 @@ static EVP_PKEY *import_key(const json_t *k, int private, unsigned int *bits)
     imported = key;
     snprintf(uri, sizeof(uri), "pkcs11:token=p11chat-test;object=%s%s", label,
              private ? "" : ";type=public");
-    pkey = ptu_load(libctx, uri, private ? OSSL_STORE_INFO_PKEY : OSSL_STORE_INFO_PUBKEY);
+    pkey = tu_store_load(libctx, uri, private ? OSSL_STORE_INFO_PKEY : OSSL_STORE_INFO_PUBKEY);
     if (pkey == NULL)
         ERR_print_errors_fp(stderr);
     return pkey;
