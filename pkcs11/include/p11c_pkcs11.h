@@ -67,6 +67,18 @@ void p11c_module_free(P11C_MODULE *m);
 /* The PIN used for tokens of this module when the URI gives none. Copied;
  * the copy is wiped on free. NULL forgets it. */
 CK_RV p11c_module_set_pin(P11C_MODULE *m, const char *pin);
+/*
+ * Private keys are used through a session copy (C_CopyObject with CKA_TOKEN
+ * false: still in the token, as sensitive and as unextractable) when the
+ * token allows it, because some tokens, SoftHSM2 among them, re-read a token
+ * object's stored attributes on every use. The copy is made on a key's first
+ * private operation, on the token's keeper session, and destroyed when the
+ * key is freed or destroyed; it is not an error when the token refuses (the
+ * token object is used). A key deleted from the token by another program
+ * stays usable through its copy until freed. 0 turns copying off for copies
+ * not yet made; the default is on.
+ */
+void p11c_module_set_key_copies(P11C_MODULE *m, int on);
 /* Counts PKCS#11 calls made through this module (for bench/ and tests). */
 unsigned long p11c_module_call_count(const P11C_MODULE *m);
 
@@ -101,7 +113,9 @@ CK_RV p11c_token_random(P11C_TOKEN *t, uint8_t *buf, size_t len, P11C_ERR *err);
  * default of 64 when the token says "effectively infinite"). Sessions are
  * opened on demand up to the bound and reused; a session whose state is
  * unknown after an error is closed, not reused. An ephemeral key holds one
- * session of the pool for its lifetime. When all are in use, callers wait
+ * session of the pool for its lifetime, and so does the keeper of private
+ * key copies (p11c_module_set_key_copies), made only when the pool has at
+ * least 4 sessions. When all are in use, callers wait
  * (see p11c_token_set_session_wait). */
 CK_ULONG p11c_token_max_sessions(const P11C_TOKEN *t);
 /* For tests: override the pool bound (0 restores the token's). */

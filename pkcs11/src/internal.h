@@ -34,7 +34,8 @@ struct p11c_module {
     _Atomic pid_t pid;           /* process that initialised the module; 0 when not */
     _Atomic unsigned long epoch; /* bumped by each (re)initialisation */
     atomic_ulong calls;
-    atomic_ulong logouts; /* CKR_USER_NOT_LOGGED_IN answers seen */
+    atomic_ulong logouts;  /* CKR_USER_NOT_LOGGED_IN answers seen */
+    _Atomic int no_copies; /* p11c_module_set_key_copies(m, 0) */
     char *pin;
     struct p11c_token *tokens;
 };
@@ -93,6 +94,12 @@ struct p11c_token {
     P11C_MECH_ENTRY *mechs;
     CK_ULONG nmechs;
     int mechs_loaded;
+
+    /* The keeper: one pool session held until the module is freed, owning
+     * the session copies of private keys (see key.c). Under `lock`. */
+    CK_SESSION_HANDLE keeper;
+    unsigned long keeper_epoch;  /* module epoch it was opened in; 0 = none */
+    pthread_mutex_t keeper_lock; /* serialises the calls made on it */
 };
 
 /* A pooled session: get, use, put (discard when its state is unknown). */
@@ -104,6 +111,13 @@ void p11c_session_discard(P11C_TOKEN *t, CK_SESSION_HANDLE s);
 int p11c_session_reusable(CK_RV last_rv);
 /* 1 when rv says the session itself is gone: retry on a fresh one. */
 int p11c_session_lost(CK_RV rv);
+
+/* The keeper session (opened on first use), its lock held on success: call
+ * p11c_keeper_release when done. */
+CK_RV p11c_keeper_acquire(P11C_TOKEN *t, CK_SESSION_HANDLE *s, P11C_ERR *err);
+/* Releases the keeper; last_rv saying the session is gone closes it (its
+ * copies die with it) so that the next acquire opens a new one. */
+void p11c_keeper_release(P11C_TOKEN *t, CK_SESSION_HANDLE s, CK_RV last_rv);
 
 int p11c_token_logged_in(P11C_TOKEN *t);
 /* Logs in with pin (or the module PIN when NULL). force: even when the
@@ -162,7 +176,14 @@ struct p11c_key {
     int destroyed;
     CK_SESSION_HANDLE hold; /* ephemeral: the session owning the objects */
     unsigned long hold_epoch;
+    int copy; /* P11C_COPY_*: what priv is */
 };
+
+/* P11C_KEY.copy */
+#define P11C_COPY_NONE   0 /* priv is used as found: a session object, or copying failed */
+#define P11C_COPY_WANTED 1 /* priv is a token object, not copied yet */
+#define P11C_COPY_BUSY   2 /* another thread is copying it */
+#define P11C_COPY_MADE   3 /* priv is our session copy of the token object */
 
 P11C_KEY *p11c_key_new(P11C_TOKEN *t);
 /* Copies n and e (leading zeros dropped) into k and sets its size. */

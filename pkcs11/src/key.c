@@ -16,6 +16,7 @@ typedef struct p11c_found {
     CK_OBJECT_HANDLE h;
     CK_OBJECT_CLASS cls;
     CK_KEY_TYPE kt;
+    CK_BBOOL token; /* CKA_TOKEN; true when the token does not say */
     uint8_t *id, *label, *n, *e;
     size_t idlen, labellen, nlen, elen;
     size_t group;
@@ -130,17 +131,19 @@ CK_RV p11c_get_attr(P11C_TOKEN *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE obj,
     return CKR_OK;
 }
 
-/* Class, key type, id, label, modulus and exponent of one object, in two calls. */
+/* Class, key type, CKA_TOKEN, id, label, modulus and exponent of one object,
+ * in two calls. */
 static CK_RV read_found(P11C_TOKEN *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, P11C_FOUND *f,
                         P11C_ERR *err)
 {
-    CK_ATTRIBUTE a[6] = {
+    CK_ATTRIBUTE a[7] = {
         {CKA_CLASS, &f->cls, sizeof(f->cls)},
         {CKA_KEY_TYPE, &f->kt, sizeof(f->kt)},
         {CKA_ID, NULL, 0},
         {CKA_LABEL, NULL, 0},
         {CKA_MODULUS, NULL, 0},
         {CKA_PUBLIC_EXPONENT, NULL, 0},
+        {CKA_TOKEN, &f->token, sizeof(f->token)},
     };
     uint8_t **dst[4] = {&f->id, &f->label, &f->n, &f->e};
     size_t *dlen[4] = {&f->idlen, &f->labellen, &f->nlen, &f->elen};
@@ -152,13 +155,16 @@ static CK_RV read_found(P11C_TOKEN *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, 
     f->h = h;
     a[0].pValue = &f->cls;
     a[1].pValue = &f->kt;
-    CK_RV rv = P11C_CALL(t->m, err, C_GetAttributeValue, s, h, a, 6);
+    a[6].pValue = &f->token;
+    CK_RV rv = P11C_CALL(t->m, err, C_GetAttributeValue, s, h, a, 7);
     if (!attr_ok(rv))
         return rv;
     if (a[0].ulValueLen != sizeof(f->cls))
         f->cls = (CK_OBJECT_CLASS)-1;
     if (a[1].ulValueLen != sizeof(f->kt))
         f->kt = (CK_KEY_TYPE)-1;
+    if (a[6].ulValueLen != sizeof(f->token))
+        f->token = CK_TRUE;
     for (size_t i = 0; i < 4; i++) {
         CK_ULONG len = a[2 + i].ulValueLen;
         if (len == CK_UNAVAILABLE_INFORMATION || len == 0)
@@ -354,8 +360,13 @@ static CK_RV key_fill(P11C_KEY *k, const P11C_FOUND *f, size_t n, size_t g, P11C
                 withlabel = &f[i];
             if (cls == CKO_PUBLIC_KEY && k->pub == CK_INVALID_HANDLE)
                 k->pub = f[i].h;
-            if (cls == CKO_PRIVATE_KEY && k->priv == CK_INVALID_HANDLE)
+            /* The token object, rather than a session copy made by
+             * another key of this process. */
+            if (cls == CKO_PRIVATE_KEY &&
+                (k->priv == CK_INVALID_HANDLE || (f[i].token && k->copy != P11C_COPY_WANTED))) {
                 k->priv = f[i].h;
+                k->copy = f[i].token ? P11C_COPY_WANTED : P11C_COPY_NONE;
+            }
         }
     }
     if (withn == NULL)
@@ -445,6 +456,7 @@ static void key_refresh_locked(P11C_KEY *k)
         k->epoch = epoch;
         k->pub = k->priv = CK_INVALID_HANDLE;
         k->priv_absent = 0;
+        k->copy = P11C_COPY_NONE; /* a copy of the parent's, or gone */
     }
 }
 
@@ -468,9 +480,10 @@ static CK_ULONG key_template(const P11C_KEY *k, CK_ATTRIBUTE *a)
     return 1;
 }
 
-/* Handles of the objects of class cls that belong to k (at most max). */
-static CK_RV key_objects(P11C_KEY *k, CK_OBJECT_CLASS cls, CK_OBJECT_HANDLE *hs, size_t max,
-                         size_t *nh, P11C_ERR *err)
+/* Handles of the objects of class cls that belong to k (at most max), token
+ * objects first; tok[i] (when tok is not NULL) says which are. */
+static CK_RV key_objects(P11C_KEY *k, CK_OBJECT_CLASS cls, CK_OBJECT_HANDLE *hs, CK_BBOOL *tok,
+                         size_t max, size_t *nh, P11C_ERR *err)
 {
     CK_ATTRIBUTE a[1];
     P11C_FOUND *f = NULL;
@@ -487,19 +500,90 @@ static CK_RV key_objects(P11C_KEY *k, CK_OBJECT_CLASS cls, CK_OBJECT_HANDLE *hs,
     me.idlen = k->idlen;
     me.label = (uint8_t *)k->label;
     me.labellen = strlen(k->label);
-    for (size_t i = 0; i < nf && *nh < max; i++) {
-        /* A half that hides its modulus is matched by id or label alone. */
-        if (same_key(&me, &f[i]))
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < nf && *nh < max; i++) {
+            /* A half that hides its modulus is matched by id or label alone. */
+            if ((f[i].token != CK_FALSE) != (pass == 0) || !same_key(&me, &f[i]))
+                continue;
+            if (tok != NULL)
+                tok[*nh] = f[i].token;
             hs[(*nh)++] = f[i].h;
+        }
     }
     found_free(f, nf);
     return CKR_OK;
 }
 
-/* The private half's handle: cached, else found once (after login). */
+/* Destroys k's session copy, if it made one in this process and module
+ * epoch. The caller holds k->lock or is the key's last user. */
+static void key_drop_copy(P11C_KEY *k)
+{
+    P11C_TOKEN *t = k->t;
+    CK_SESSION_HANDLE s;
+
+    if (k->copy != P11C_COPY_MADE)
+        return;
+    if (k->epoch == atomic_load(&t->m->epoch) && atomic_load(&t->m->pid) == getpid() &&
+        p11c_keeper_acquire(t, &s, NULL) == CKR_OK) {
+        /* Fails harmlessly when the copy died with an earlier keeper. */
+        CK_RV rv = P11C_CALL(t->m, NULL, C_DestroyObject, s, k->priv);
+        p11c_keeper_release(t, s, rv);
+    }
+    k->priv = CK_INVALID_HANDLE;
+    k->copy = P11C_COPY_NONE;
+}
+
+/*
+ * Makes the session copy of token object h (k->copy is BUSY, set by this
+ * thread) and returns the handle to use: the copy, or h when the token
+ * refuses to copy (CKA_COPYABLE false, no room, any error: never an error of
+ * the operation; h is then used for the rest of this epoch).
+ */
+static CK_OBJECT_HANDLE key_copy(P11C_KEY *k, CK_OBJECT_HANDLE h, unsigned long epoch)
+{
+    P11C_TOKEN *t = k->t;
+    CK_BBOOL no = CK_FALSE;
+    CK_ATTRIBUTE tmpl[1] = {{CKA_TOKEN, &no, sizeof(no)}};
+    CK_OBJECT_HANDLE c = CK_INVALID_HANDLE;
+    CK_SESSION_HANDLE s;
+    CK_RV rv = CKR_FUNCTION_NOT_SUPPORTED;
+
+    /* Twice when the keeper was lost: closed behind our back, it took the
+     * copies with it. */
+    for (int attempt = 0; attempt < 2 && !atomic_load(&t->m->no_copies); attempt++) {
+        rv = p11c_keeper_acquire(t, &s, NULL);
+        if (rv != CKR_OK)
+            break;
+        rv = P11C_CALL(t->m, NULL, C_CopyObject, s, h, tmpl, 1, &c);
+        p11c_keeper_release(t, s, rv);
+        if (!p11c_session_lost(rv))
+            break;
+    }
+    pthread_mutex_lock(&k->lock);
+    int mine = k->epoch == epoch && k->priv == h && k->copy == P11C_COPY_BUSY;
+    if (mine && rv == CKR_OK) {
+        k->priv = c;
+        k->copy = P11C_COPY_MADE;
+    } else if (mine) {
+        k->copy = P11C_COPY_NONE;
+    }
+    pthread_mutex_unlock(&k->lock);
+    if (mine && rv == CKR_OK)
+        return c;
+    if (rv == CKR_OK && p11c_keeper_acquire(t, &s, NULL) == CKR_OK) {
+        /* The handle was forgotten meanwhile (fork, a failed operation). */
+        rv = P11C_CALL(t->m, NULL, C_DestroyObject, s, c);
+        p11c_keeper_release(t, s, rv);
+    }
+    return h;
+}
+
+/* The private half's handle: cached, else found once (after login); a token
+ * object is used through its session copy (key_copy). */
 static CK_RV key_private(P11C_KEY *k, CK_OBJECT_HANDLE *h, P11C_ERR *err)
 {
     CK_OBJECT_HANDLE found[2];
+    CK_BBOOL tok[2];
     size_t nfound = 0;
     CK_RV rv = CKR_OK;
 
@@ -511,6 +595,9 @@ static CK_RV key_private(P11C_KEY *k, CK_OBJECT_HANDLE *h, P11C_ERR *err)
         rv = P11C_CKR_NO_PRIVATE;
     *h = k->priv;
     unsigned long epoch = k->epoch;
+    int copy = rv == CKR_OK && *h != CK_INVALID_HANDLE && k->copy == P11C_COPY_WANTED;
+    if (copy)
+        k->copy = P11C_COPY_BUSY;
     pthread_mutex_unlock(&k->lock);
     if (rv == P11C_CKR_NO_KEY) {
         what_detail(err, "the key was destroyed");
@@ -520,18 +607,20 @@ static CK_RV key_private(P11C_KEY *k, CK_OBJECT_HANDLE *h, P11C_ERR *err)
         what_detail(err, "loaded as a public key (type=public)");
         return p11c_err_rv(err, rv, "p11c_key_load");
     }
+    if (copy)
+        *h = key_copy(k, *h, epoch);
     if (*h != CK_INVALID_HANDLE)
         return CKR_OK;
 
     rv = p11c_token_login_int(k->t, k->pin, 0, err);
     if (rv != CKR_OK)
         return rv;
-    rv = key_objects(k, CKO_PRIVATE_KEY, found, 2, &nfound, err);
+    rv = key_objects(k, CKO_PRIVATE_KEY, found, tok, 2, &nfound, err);
     if (rv == CKR_OK && nfound == 0 && (k->t->info.flags & CKF_LOGIN_REQUIRED) != 0) {
         /* Private objects hide from a session that is not logged in: the
          * token may have logged us out behind our back. */
         if (p11c_token_login_int(k->t, k->pin, 1, NULL) == CKR_OK)
-            rv = key_objects(k, CKO_PRIVATE_KEY, found, 2, &nfound, err);
+            rv = key_objects(k, CKO_PRIVATE_KEY, found, tok, 2, &nfound, err);
     }
     if (rv != CKR_OK)
         return rv;
@@ -539,7 +628,7 @@ static CK_RV key_private(P11C_KEY *k, CK_OBJECT_HANDLE *h, P11C_ERR *err)
         /* Tell a key removed from the token from a public key alone. */
         CK_OBJECT_HANDLE pub;
         size_t npub = 0;
-        rv = key_objects(k, CKO_PUBLIC_KEY, &pub, 1, &npub, err);
+        rv = key_objects(k, CKO_PUBLIC_KEY, &pub, NULL, 1, &npub, err);
         if (rv != CKR_OK)
             return rv;
         pthread_mutex_lock(&k->lock);
@@ -553,21 +642,27 @@ static CK_RV key_private(P11C_KEY *k, CK_OBJECT_HANDLE *h, P11C_ERR *err)
         what_detail(err, "the token holds no private half");
         return p11c_err_rv(err, P11C_CKR_NO_PRIVATE, "C_FindObjects");
     }
+    copy = 0;
     pthread_mutex_lock(&k->lock);
-    if (k->epoch == epoch) {
+    if (k->epoch == epoch && k->priv == CK_INVALID_HANDLE) {
         k->priv = found[0];
         k->priv_absent = 0;
+        copy = tok[0] != CK_FALSE && !k->ephemeral;
+        k->copy = copy ? P11C_COPY_BUSY : P11C_COPY_NONE;
     }
     pthread_mutex_unlock(&k->lock);
-    *h = found[0];
+    *h = copy ? key_copy(k, found[0], epoch) : found[0];
     return CKR_OK;
 }
 
 static void key_forget_private(P11C_KEY *k, CK_OBJECT_HANDLE h)
 {
     pthread_mutex_lock(&k->lock);
-    if (k->priv == h)
+    if (k->priv == h) {
+        /* A copy whose handle failed is gone already: not destroyed here. */
         k->priv = CK_INVALID_HANDLE;
+        k->copy = P11C_COPY_NONE;
+    }
     pthread_mutex_unlock(&k->lock);
 }
 
@@ -677,7 +772,7 @@ make:
         CK_OBJECT_HANDLE pub;
         size_t npub = 0;
         CK_SESSION_HANDLE s;
-        rv = key_objects(k, CKO_PUBLIC_KEY, &pub, 1, &npub, err);
+        rv = key_objects(k, CKO_PUBLIC_KEY, &pub, NULL, 1, &npub, err);
         if (rv == CKR_OK && npub == 0)
             rv = p11c_err_rv(err, P11C_CKR_NOT_RSA, "C_GetAttributeValue");
         if (rv == CKR_OK)
@@ -915,6 +1010,7 @@ void p11c_key_free(P11C_KEY *k)
         return;
     P11C_MODULE *m = k->t->m;
     key_release_hold(k);
+    key_drop_copy(k);
     free(k->label);
     free(k->id);
     free(k->n);
@@ -1238,8 +1334,14 @@ CK_RV p11c_key_destroy(P11C_KEY *k, P11C_ERR *err)
     rv = p11c_token_login_int(k->t, k->pin, 0, err);
     if (rv != CKR_OK)
         return rv;
+    pthread_mutex_lock(&k->lock);
+    key_refresh_locked(k);
+    key_drop_copy(k);
+    pthread_mutex_unlock(&k->lock);
+    /* Session copies made by other keys of this process match too: they go
+     * with the token objects. */
     for (int pass = 0; pass < 2; pass++) {
-        rv = key_objects(k, pass == 0 ? CKO_PRIVATE_KEY : CKO_PUBLIC_KEY, hs, 8, &nh, err);
+        rv = key_objects(k, pass == 0 ? CKO_PRIVATE_KEY : CKO_PUBLIC_KEY, hs, NULL, 8, &nh, err);
         if (rv != CKR_OK)
             return rv;
         if (nh == 0)

@@ -77,6 +77,7 @@ CK_RV p11c_module_load(const char *spec, P11C_MODULE **out, P11C_ERR *err)
     atomic_init(&m->pid, 0);
     atomic_init(&m->epoch, 0);
     atomic_init(&m->logouts, 0);
+    atomic_init(&m->no_copies, 0);
 
     if (spec == NULL || spec[0] == '\0') {
         /* p11-kit refuses to load its proxy as a module; libp11-kit itself is
@@ -225,6 +226,12 @@ char *p11c_module_pin_copy(P11C_MODULE *m)
     char *copy = p11c_pin_dup(m->pin);
     pthread_mutex_unlock(&m->lock);
     return copy;
+}
+
+void p11c_module_set_key_copies(P11C_MODULE *m, int on)
+{
+    if (m != NULL)
+        atomic_store(&m->no_copies, !on);
 }
 
 unsigned long p11c_module_call_count(const P11C_MODULE *m)

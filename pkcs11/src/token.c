@@ -10,6 +10,8 @@
 
 /* Pool bound when the token reports no limit. */
 #define P11C_DEFAULT_MAX_SESSIONS 64
+/* The smallest pool that spares a session for the keeper. */
+#define P11C_KEEPER_MIN_POOL 4
 /* How long a caller waits for a session when the pool is exhausted. */
 #define P11C_DEFAULT_WAIT_MS 2000
 
@@ -18,6 +20,7 @@ static void token_locks_init(P11C_TOKEN *t)
     pthread_condattr_t ca;
     pthread_mutex_init(&t->lock, NULL);
     pthread_mutex_init(&t->login_lock, NULL);
+    pthread_mutex_init(&t->keeper_lock, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&t->cond, &ca);
@@ -191,6 +194,7 @@ void p11c_tokens_after_fork(P11C_MODULE *m)
         t->nidle = 0;
         t->open = 0;
         t->login_epoch = 0;
+        t->keeper_epoch = 0;
     }
 }
 
@@ -224,11 +228,14 @@ void p11c_tokens_free(P11C_MODULE *m, int close_sessions)
         if (close_sessions) {
             for (size_t i = 0; i < t->nidle; i++)
                 P11C_CALL(m, NULL, C_CloseSession, t->idle[i]);
+            if (t->keeper_epoch == atomic_load(&m->epoch))
+                P11C_CALL(m, NULL, C_CloseSession, t->keeper);
         }
         free(t->idle);
         free(t->mechs);
         pthread_mutex_destroy(&t->lock);
         pthread_mutex_destroy(&t->login_lock);
+        pthread_mutex_destroy(&t->keeper_lock);
         pthread_cond_destroy(&t->cond);
         free(t);
         t = next;
@@ -389,6 +396,53 @@ void p11c_session_put(P11C_TOKEN *t, CK_SESSION_HANDLE s, CK_RV last_rv)
 close:
     pthread_mutex_unlock(&t->lock);
     p11c_session_discard(t, s);
+}
+
+/* ---- The keeper session -------------------------------------------------- */
+
+CK_RV p11c_keeper_acquire(P11C_TOKEN *t, CK_SESSION_HANDLE *s, P11C_ERR *err)
+{
+    unsigned long epoch = atomic_load(&t->m->epoch);
+    CK_RV rv = CKR_OK;
+
+    pthread_mutex_lock(&t->keeper_lock);
+    pthread_mutex_lock(&t->lock);
+    int have = t->keeper_epoch == epoch;
+    CK_ULONG bound = bound_of(t);
+    *s = t->keeper;
+    pthread_mutex_unlock(&t->lock);
+    if (have)
+        return CKR_OK;
+    /* A token that allows a few sessions needs them all for its work. */
+    if (bound < P11C_KEEPER_MIN_POOL) {
+        pthread_mutex_unlock(&t->keeper_lock);
+        return p11c_err_rv(err, P11C_CKR_SESSION_LIMIT, "session pool");
+    }
+    /* A session of the pool that never goes back to it. */
+    rv = p11c_session_get(t, s, err);
+    if (rv != CKR_OK) {
+        pthread_mutex_unlock(&t->keeper_lock);
+        return rv;
+    }
+    pthread_mutex_lock(&t->lock);
+    t->keeper = *s;
+    t->keeper_epoch = epoch;
+    pthread_mutex_unlock(&t->lock);
+    return CKR_OK;
+}
+
+void p11c_keeper_release(P11C_TOKEN *t, CK_SESSION_HANDLE s, CK_RV last_rv)
+{
+    if (p11c_session_lost(last_rv)) {
+        pthread_mutex_lock(&t->lock);
+        int ours = t->keeper_epoch != 0 && t->keeper == s;
+        if (ours)
+            t->keeper_epoch = 0;
+        pthread_mutex_unlock(&t->lock);
+        if (ours)
+            p11c_session_discard(t, s);
+    }
+    pthread_mutex_unlock(&t->keeper_lock);
 }
 
 /* ---- Login -------------------------------------------------------------- */

@@ -111,8 +111,13 @@ static void test_load_by_id_and_types(void)
     p11c_key_free(k);
     k = load(m, ALICE, P11C_WANT_PRIVATE);
     CU_ASSERT_PTR_NOT_NULL_FATAL(k);
-    /* found up-front: signing calls no C_FindObjects and no C_Login */
+    /* found up-front: signing calls no C_FindObjects and no C_Login; the
+     * first also makes the key's session copy (C_CopyObject, on an idle
+     * session of the pool that the keeper keeps) */
     unsigned long calls = p11c_module_call_count(m);
+    CU_ASSERT(th_sign_ok(k, &err));
+    CU_ASSERT_EQUAL(p11c_module_call_count(m) - calls, 3);
+    calls = p11c_module_call_count(m);
     CU_ASSERT(th_sign_ok(k, &err));
     CU_ASSERT_EQUAL(p11c_module_call_count(m) - calls, 2); /* C_SignInit, C_Sign */
     calls = p11c_module_call_count(m);
@@ -903,7 +908,9 @@ static void test_deleted_between_load_and_use(void)
     CU_ASSERT_STRING_EQUAL(err.what, "token 'p11chat-test', key 'doomed1': no longer on the token");
     p11c_key_free(k);
 
-    /* used once (handle cached), then removed by another program */
+    /* used once (handle cached), then removed by another program; without
+     * session copies (pkcs11_copies tests the key's copy outliving it) */
+    p11c_module_set_key_copies(m, 0);
     ASSERT_RV(p11c_key_generate(t, 2048, "doomed2", id2, 2, 1, &k2, &err), CKR_OK);
     p11c_key_free(k2);
     k = load(m, TH_TOKEN_URI ";object=doomed2", P11C_WANT_PRIVATE);
