@@ -14,10 +14,11 @@
  * file. Each has an environment variable giving its value when the section
  * does not (OpenSSL 3.0 has no way to pass parameters to OSSL_PROVIDER_load).
  */
-#define P11CHAT_CONF_MODULE        "pkcs11-module" /* env P11CHAT_PKCS11_MODULE */
-#define P11CHAT_CONF_PIN           "pkcs11-pin"    /* env P11CHAT_PKCS11_PIN ("file:PATH") */
-#define P11CHAT_CONF_TOKEN         "pkcs11-token"  /* env P11CHAT_PKCS11_TOKEN */
-#define P11CHAT_CONF_OAEP_FALLBACK "oaep-fallback" /* env P11CHAT_OAEP_FALLBACK */
+#define P11CHAT_CONF_MODULE        "pkcs11-module"    /* env P11CHAT_PKCS11_MODULE */
+#define P11CHAT_CONF_PIN           "pkcs11-pin"       /* env P11CHAT_PKCS11_PIN ("file:PATH") */
+#define P11CHAT_CONF_TOKEN         "pkcs11-token"     /* env P11CHAT_PKCS11_TOKEN */
+#define P11CHAT_CONF_OAEP_FALLBACK "oaep-fallback"    /* env P11CHAT_OAEP_FALLBACK */
+#define P11CHAT_CONF_COPY_KEYS     "pkcs11-copy-keys" /* env P11CHAT_PKCS11_COPY_KEYS */
 
 /*
  * Key generation parameters (EVP_PKEY_CTX_set_params on a context made with

@@ -62,6 +62,7 @@ struct p11c_prov {
     char *pin;         /* a value, or "file:PATH"; never logged */
     char *token_uri;   /* default token for key generation */
     int oaep_fallback;
+    int copy_keys; /* private keys through session copies (default yes) */
 
     pthread_mutex_t lock;
     P11C_MODULE *module; /* loaded on first use */

@@ -156,6 +156,8 @@ P11C_MODULE *p11c_prov_module(P11C_PROV *prov, const char *what)
             else
                 rv = p11c_module_set_pin(prov->module, pin);
         }
+        if (rv == CKR_OK)
+            p11c_module_set_key_copies(prov->module, prov->copy_keys);
         if (rv != CKR_OK || pin_failed) {
             p11c_module_free(prov->module);
             prov->module = NULL;
@@ -361,8 +363,8 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
 {
     OSSL_FUNC_core_get_params_fn *c_get_params = NULL;
     P11C_PROV *prov = NULL;
-    const char *module = NULL, *pin = NULL, *token = NULL, *fallback = NULL;
-    OSSL_PARAM conf[5];
+    const char *module = NULL, *pin = NULL, *token = NULL, *fallback = NULL, *copies = NULL;
+    OSSL_PARAM conf[6];
     int ret = 0;
 
     prov = OPENSSL_zalloc(sizeof(*prov));
@@ -399,7 +401,8 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
     conf[1] = OSSL_PARAM_construct_utf8_ptr(P11CHAT_CONF_PIN, (char **)&pin, 0);
     conf[2] = OSSL_PARAM_construct_utf8_ptr(P11CHAT_CONF_TOKEN, (char **)&token, 0);
     conf[3] = OSSL_PARAM_construct_utf8_ptr(P11CHAT_CONF_OAEP_FALLBACK, (char **)&fallback, 0);
-    conf[4] = OSSL_PARAM_construct_end();
+    conf[4] = OSSL_PARAM_construct_utf8_ptr(P11CHAT_CONF_COPY_KEYS, (char **)&copies, 0);
+    conf[5] = OSSL_PARAM_construct_end();
     if (!c_get_params(handle, conf))
         goto end;
 
@@ -407,6 +410,7 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
     pin = conf_value(&conf[1], "P11CHAT_PKCS11_PIN");
     token = conf_value(&conf[2], "P11CHAT_PKCS11_TOKEN");
     fallback = conf_value(&conf[3], "P11CHAT_OAEP_FALLBACK");
+    copies = conf_value(&conf[4], "P11CHAT_PKCS11_COPY_KEYS");
     if ((module != NULL && (prov->module_spec = OPENSSL_strdup(module)) == NULL) ||
         (pin != NULL && (prov->pin = OPENSSL_strdup(pin)) == NULL) ||
         (token != NULL && (prov->token_uri = OPENSSL_strdup(token)) == NULL))
@@ -419,6 +423,13 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
                        fallback);
             goto end;
         }
+    }
+
+    prov->copy_keys = copies == NULL ? 1 : p11c_parse_bool(copies);
+    if (prov->copy_keys < 0) {
+        P11C_RAISE(prov, P11C_R_BAD_PARAM, P11CHAT_CONF_COPY_KEYS ": '%s' is not yes or no",
+                   copies);
+        goto end;
     }
 
     pthread_once(&atexit_once, p11c_register_at_exit);

@@ -361,6 +361,17 @@ static void test_threads(void)
     ptu_libctx_free(libctx);
 }
 
+/* The forked child: signs with PSS (and PKCS#1 v1.5 too when `both`), then
+ * frees what it inherited, as a well-behaved program's child does. */
+static int fork_child(OSSL_LIB_CTX *libctx, EVP_PKEY *key, int both)
+{
+    int ok = sign_verify(libctx, key, NULL, 1) && (!both || sign_verify(libctx, key, NULL, 0));
+
+    EVP_PKEY_free(key);
+    ptu_libctx_free(libctx);
+    return ok ? 0 : 3;
+}
+
 /* A key loaded before fork() signs in the child (PIN from the configuration). */
 static void test_fork(void)
 {
@@ -373,7 +384,7 @@ static void test_fork(void)
     CU_ASSERT_TRUE(sign_verify(libctx, alice, NULL, 1));
     pid = fork();
     if (pid == 0)
-        _exit(sign_verify(libctx, alice, NULL, 1) && sign_verify(libctx, alice, NULL, 0) ? 0 : 3);
+        _exit(fork_child(libctx, alice, 1));
     CU_ASSERT_TRUE_FATAL(pid > 0);
     CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
     CU_ASSERT_TRUE(WIFEXITED(status));
@@ -392,7 +403,7 @@ static void test_fork(void)
         CU_ASSERT_PTR_NOT_NULL_FATAL(alice);
         pid = fork();
         if (pid == 0)
-            _exit(sign_verify(libctx, alice, NULL, 1) ? 0 : 3);
+            _exit(fork_child(libctx, alice, 0));
         CU_ASSERT_TRUE_FATAL(pid > 0);
         CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
         CU_ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
@@ -556,6 +567,21 @@ static void test_config_errors(void)
     CU_ASSERT_FALSE(OSSL_PROVIDER_available(libctx, "p11chat"));
     ptu_libctx_free(libctx);
     ERR_clear_error();
+    libctx = libctx_with("pkcs11-copy-keys = sometimes\n");
+    CU_ASSERT_FALSE(OSSL_PROVIDER_available(libctx, "p11chat"));
+    ptu_libctx_free(libctx);
+    ERR_clear_error();
+    /* without session copies, keys work the same */
+    snprintf(lines, sizeof(lines), "pkcs11-module = %s\npkcs11-pin = %s\npkcs11-copy-keys = no\n",
+             tu_softhsm_module(), TU_USER_PIN);
+    libctx = libctx_with(lines);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(libctx);
+    k = tu_store_load(libctx, PTU_BOB, 0);
+    CU_ASSERT_PTR_NOT_NULL(k);
+    if (k != NULL)
+        CU_ASSERT_TRUE(sign_verify(libctx, k, NULL, 1));
+    EVP_PKEY_free(k);
+    ptu_libctx_free(libctx);
 }
 
 /* A key destroyed between load and use fails cleanly. */
