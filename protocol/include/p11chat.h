@@ -228,9 +228,10 @@ uint64_t p11c_session_acked(const P11C_SESSION *s); /* our records the peer conf
  * Keeps up to `size` fresh session keys ready, made ahead of time by a
  * background thread (RSA-2048, e = 65537, EVP_PKEY_keygen in `libctx` under
  * `propq`: NULL for software, "provider=p11chat" for ephemeral token
- * objects). Each key is handed out once and never reused, so forward secrecy
- * is kept. NULL on a bad argument or when the thread cannot start; *err (if
- * given) says which.
+ * objects). The thread runs at the lowest priority (nice 19), so it refills
+ * the pool with the CPU time handshakes leave. Each key is handed out once
+ * and never reused, so forward secrecy is kept. NULL on a bad argument or
+ * when the thread cannot start; *err (if given) says which.
  */
 typedef struct p11c_keypool P11C_KEYPOOL;
 P11C_KEYPOOL *p11c_keypool_new(OSSL_LIB_CTX *libctx, const char *propq, size_t size, p11c_err *err);
@@ -238,9 +239,10 @@ P11C_KEYPOOL *p11c_keypool_new(OSSL_LIB_CTX *libctx, const char *propq, size_t s
 void p11c_keypool_free(P11C_KEYPOOL *pool);
 /*
  * A p11c_session_key_fn: pass p11c_keypool_take as session_key_fn and the
- * pool as session_key_arg. Returns a ready key, waiting for one when the
- * pool is empty; NULL when key generation failed, with the reason raised into
- * the caller's OpenSSL error queue (the pool then tries again).
+ * pool as session_key_arg. Returns a ready key; when none is ready, makes one
+ * in the calling thread rather than wait for the pool's. NULL when that
+ * generation failed, with the reason in the caller's OpenSSL error queue
+ * (the pool, paused by a failure of its own, then tries again).
  */
 EVP_PKEY *p11c_keypool_take(void *pool);
 /* Keys ready now (for tests and benchmarks). */

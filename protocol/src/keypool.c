@@ -3,9 +3,20 @@
  * fresh RSA-2048 session keys ready so that a handshake does not wait for key
  * generation. Each key is handed out once; the session that takes it frees
  * (destroys) it after its one handshake, so forward secrecy is unchanged.
+ *
+ * The thread runs at the lowest priority: refilling the pool takes only the
+ * CPU time that handshakes leave, instead of competing with the handshake
+ * that just took a key. A taker that finds the pool empty makes its key
+ * itself rather than wait for that thread.
  */
+#define _DEFAULT_SOURCE /* syscall() */
 #include <pthread.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/syscall.h>
+#endif
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -21,62 +32,50 @@ struct p11c_keypool {
     EVP_PKEY **keys;
     size_t n;
     pthread_mutex_t mu;
-    pthread_cond_t ready; /* a key was added, or generation failed */
-    pthread_cond_t room;  /* a key was taken, or the pool is stopping */
+    pthread_cond_t room; /* a key was taken, or the pool is stopping */
     int stop;
-    /* A generation failed: the next taker gets NULL and, in its own thread's
-     * error queue, what the worker's queue said; then the worker tries again. */
+    /* A generation failed: the thread waits for the next take before it tries
+     * again (no spinning on a dead token). */
     int failed;
-    unsigned long fail_code;
-    char fail_text[256];
     pthread_t thread;
 };
 
-/* Keeps the last error of this (the worker's) thread for the taker; empties the queue. */
-static void pool_keep_error(P11C_KEYPOOL *pool)
+/* The calling thread only (on Linux, nice is a property of each thread). */
+static void lowest_priority(void)
 {
-    const char *data = NULL;
-    int flags = 0;
-
-    pool->fail_code = ERR_peek_last_error_all(NULL, NULL, NULL, &data, &flags);
-    pool->fail_text[0] = '\0';
-    if (data != NULL && (flags & ERR_TXT_STRING))
-        OPENSSL_strlcpy(pool->fail_text, data, sizeof(pool->fail_text));
-    ERR_clear_error();
+#ifdef __linux__
+    (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
+#endif
 }
 
 static void *pool_worker(void *arg)
 {
     P11C_KEYPOOL *pool = arg;
 
+    lowest_priority();
     pthread_mutex_lock(&pool->mu);
     while (!pool->stop) {
         EVP_PKEY *key = NULL;
         p11c_err ret;
 
-        if (pool->n >= pool->size) {
+        if (pool->n >= pool->size || pool->failed) {
             pthread_cond_wait(&pool->room, &pool->mu);
             continue;
         }
         pthread_mutex_unlock(&pool->mu);
         ret = p11c_session_key_make(pool->libctx, pool->propq, &key);
+        if (ret != P11C_OK)
+            ERR_clear_error(); /* the taker finds out for itself */
         pthread_mutex_lock(&pool->mu);
         if (ret != P11C_OK) {
-            /* A taker gets NULL instead of waiting for a key that may not come;
-             * the next attempt waits until one has (no spinning on a dead token). */
-            pool_keep_error(pool);
             pool->failed = 1;
-            pthread_cond_broadcast(&pool->ready);
-            while (pool->failed && !pool->stop)
-                pthread_cond_wait(&pool->room, &pool->mu);
             continue;
         }
-        if (pool->stop) {
+        if (pool->stop || pool->n >= pool->size) {
             EVP_PKEY_free(key);
-            break;
+            continue;
         }
         pool->keys[pool->n++] = key;
-        pthread_cond_broadcast(&pool->ready);
     }
     pthread_mutex_unlock(&pool->mu);
     return NULL;
@@ -86,7 +85,7 @@ P11C_KEYPOOL *p11c_keypool_new(OSSL_LIB_CTX *libctx, const char *propq, size_t s
 {
     p11c_err ret = P11C_ERR_ARG;
     P11C_KEYPOOL *pool = NULL;
-    int mu = 0, ready = 0, room = 0;
+    int mu = 0, room = 0;
 
     if (size == 0 || size > POOL_MAX)
         goto end;
@@ -103,9 +102,6 @@ P11C_KEYPOOL *p11c_keypool_new(OSSL_LIB_CTX *libctx, const char *propq, size_t s
     if (pthread_mutex_init(&pool->mu, NULL) != 0)
         goto end;
     mu = 1;
-    if (pthread_cond_init(&pool->ready, NULL) != 0)
-        goto end;
-    ready = 1;
     if (pthread_cond_init(&pool->room, NULL) != 0)
         goto end;
     room = 1;
@@ -116,8 +112,6 @@ end:
     if (ret != P11C_OK && pool != NULL) {
         if (room)
             pthread_cond_destroy(&pool->room);
-        if (ready)
-            pthread_cond_destroy(&pool->ready);
         if (mu)
             pthread_mutex_destroy(&pool->mu);
         OPENSSL_free(pool->keys);
@@ -137,13 +131,11 @@ void p11c_keypool_free(P11C_KEYPOOL *pool)
     pthread_mutex_lock(&pool->mu);
     pool->stop = 1;
     pthread_cond_broadcast(&pool->room);
-    pthread_cond_broadcast(&pool->ready);
     pthread_mutex_unlock(&pool->mu);
     pthread_join(pool->thread, NULL);
     for (size_t i = 0; i < pool->n; i++)
         EVP_PKEY_free(pool->keys[i]);
     pthread_cond_destroy(&pool->room);
-    pthread_cond_destroy(&pool->ready);
     pthread_mutex_destroy(&pool->mu);
     OPENSSL_free(pool->keys);
     OPENSSL_free(pool->propq);
@@ -158,24 +150,19 @@ EVP_PKEY *p11c_keypool_take(void *arg)
     if (pool == NULL)
         return NULL;
     pthread_mutex_lock(&pool->mu);
-    while (pool->n == 0 && !pool->failed && !pool->stop)
-        pthread_cond_wait(&pool->ready, &pool->mu);
     if (pool->n > 0) {
         /* Oldest first: FIFO keeps no key waiting longer than needed. */
         key = pool->keys[0];
         memmove(pool->keys, pool->keys + 1, (pool->n - 1) * sizeof(*pool->keys));
         pool->keys[--pool->n] = NULL;
-        pthread_cond_signal(&pool->room);
-    } else if (pool->failed) {
-        if (pool->fail_code != 0)
-            ERR_raise_data(ERR_GET_LIB(pool->fail_code), ERR_GET_REASON(pool->fail_code),
-                           "session key generation: %s", pool->fail_text);
-        else
-            ERR_raise_data(ERR_LIB_EVP, ERR_R_OPERATION_FAIL, "session key generation failed");
-        pool->failed = 0;
-        pthread_cond_signal(&pool->room);
     }
+    pool->failed = 0;
+    pthread_cond_signal(&pool->room);
     pthread_mutex_unlock(&pool->mu);
+    /* Empty: made here, at the caller's priority; a failure leaves its
+     * reason in the caller's error queue. */
+    if (key == NULL && p11c_session_key_make(pool->libctx, pool->propq, &key) != P11C_OK)
+        key = NULL;
     return key;
 }
 

@@ -1,6 +1,9 @@
 /* Complete handshakes in memory and the attacks from the spec's origin. */
+#include <dirent.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -152,6 +155,39 @@ static void test_session_key_fn_fails(void)
     pt_pair_free(&p);
 }
 
+/* Threads of this process whose nice value is `nice` (Linux /proc). */
+static int threads_at_nice(int nice)
+{
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    int count = 0;
+
+    if (d == NULL)
+        return -1;
+    while ((e = readdir(d)) != NULL) {
+        char path[300], buf[1024];
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "/proc/self/task/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        size_t n = f != NULL ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+        if (f != NULL)
+            fclose(f);
+        buf[n] = '\0';
+        /* after "(comm)": state is field 3, nice field 19 */
+        char *p = strrchr(buf, ')');
+        int field = 2, value = 0;
+        for (; p != NULL && *p != '\0' && field < 19; p++) {
+            if (*p == ' ')
+                field++;
+        }
+        if (p != NULL && sscanf(p, "%d", &value) == 1 && value == nice)
+            count++;
+    }
+    closedir(d);
+    return count;
+}
+
 static void test_keypool(void)
 {
     P11C_KEYPOOL *pool;
@@ -163,8 +199,14 @@ static void test_keypool(void)
 
     CU_ASSERT_PTR_NULL(p11c_keypool_new(NULL, NULL, 0, &err));
     CU_ASSERT_EQUAL(err, P11C_ERR_ARG);
+    CU_ASSERT_EQUAL(threads_at_nice(19), 0);
     pool = p11c_keypool_new(NULL, NULL, 2, &err);
     CU_ASSERT_FATAL(pool != NULL && err == P11C_OK);
+    /* the refilling thread runs at the lowest priority */
+    struct timespec ms = {0, 1000000};
+    while (p11c_keypool_ready(pool) < 2)
+        nanosleep(&ms, NULL);
+    CU_ASSERT_EQUAL(threads_at_nice(19), 1);
     for (int round = 0; round < 2; round++) {
         pt_pair_init(&p, NULL, P11C_POLICY_STRICT, NULL, NULL);
         p11c_session_free(p.a);
@@ -192,7 +234,22 @@ static void test_keypool(void)
     CU_ASSERT(memcmp(h1 + 3 + 4 + 270 + 4, h2 + 3 + 4 + 270 + 4, 270) != 0);
     OPENSSL_free(h1);
     OPENSSL_free(h2);
+    /* an empty pool: the taker makes its own key at once, a fresh one each time */
     p11c_keypool_free(pool);
+    pool = p11c_keypool_new(NULL, NULL, 1, &err);
+    CU_ASSERT_FATAL(pool != NULL);
+    EVP_PKEY *k[3];
+    for (int i = 0; i < 3; i++) {
+        k[i] = p11c_keypool_take(pool);
+        CU_ASSERT_FATAL(k[i] != NULL);
+        CU_ASSERT_EQUAL(EVP_PKEY_get_bits(k[i]), 2048);
+    }
+    CU_ASSERT(EVP_PKEY_eq(k[0], k[1]) != 1 && EVP_PKEY_eq(k[1], k[2]) != 1 &&
+              EVP_PKEY_eq(k[0], k[2]) != 1);
+    for (int i = 0; i < 3; i++)
+        EVP_PKEY_free(k[i]);
+    p11c_keypool_free(pool);
+    CU_ASSERT_EQUAL(threads_at_nice(19), 0);
     p11c_keypool_free(NULL);
     CU_ASSERT_PTR_NULL(p11c_keypool_take(NULL));
 }
