@@ -27,6 +27,8 @@ static p11c_err send_record(P11C_SESSION *s, uint8_t type, const uint8_t *m, siz
         }
         s->iv_left--;
         memcpy(iv, s->iv_pool + P11C_IV_LEN * s->iv_left, P11C_IV_LEN);
+        /* Not left behind in memory once used. */
+        memset(s->iv_pool + P11C_IV_LEN * s->iv_left, 0, P11C_IV_LEN);
     }
     h.type = type;
     h.dir = s->my_dir;

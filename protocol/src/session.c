@@ -116,6 +116,7 @@ void p11c_session_free(P11C_SESSION *s)
         OPENSSL_free(o->buf);
         OPENSSL_free(o);
     }
+    OPENSSL_free(s->out_spare);
     while (s->ev_head != NULL) {
         EV_NODE *e = s->ev_head;
         s->ev_head = e->next;
@@ -170,12 +171,15 @@ p11c_err p11c_session_fail(P11C_SESSION *s, p11c_err err)
 
 p11c_err p11c_session_queue(P11C_SESSION *s, uint8_t *msg, size_t len)
 {
-    OUT_MSG *o = OPENSSL_zalloc(sizeof(*o));
+    OUT_MSG *o = s->out_spare;
 
-    if (o == NULL) {
+    if (o != NULL)
+        s->out_spare = NULL;
+    else if ((o = OPENSSL_malloc(sizeof(*o))) == NULL) {
         OPENSSL_free(msg);
         return P11C_ERR_MEMORY;
     }
+    o->next = NULL;
     o->buf = msg;
     o->len = len;
     if (s->out_tail != NULL)
@@ -413,7 +417,10 @@ int p11c_session_pop_output(P11C_SESSION *s, uint8_t **msg, size_t *len)
         s->out_tail = NULL;
     *msg = o->buf;
     *len = o->len;
-    OPENSSL_free(o);
+    if (s->out_spare == NULL)
+        s->out_spare = o; /* a sender pops as it queues: one node serves */
+    else
+        OPENSSL_free(o);
     return 1;
 }
 

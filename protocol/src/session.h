@@ -79,9 +79,11 @@ struct p11c_session {
     OUT_MSG *out_head, *out_tail;
     EV_NODE *ev_head, *ev_tail;
 
-    /* Record IVs drawn 32 at a time: one DRBG call (and its fork check, a
-     * system call) per 32 records instead of one per record. */
-    uint8_t iv_pool[32 * P11C_IV_LEN];
+    OUT_MSG *out_spare; /* the last node popped, for the next queued message */
+
+    /* Record IVs drawn 256 at a time: one DRBG call (and its fork check, a
+     * system call) per 256 records instead of one per record. */
+    uint8_t iv_pool[256 * P11C_IV_LEN];
     size_t iv_left;
 
     P11C_TEST_HOOKS hooks;
