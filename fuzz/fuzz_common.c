@@ -58,10 +58,16 @@ const fz_keys *fz_init(void)
 static EVP_PKEY *fixed_session_key(void *arg)
 {
     (void)arg;
-    return EVP_PKEY_dup(keys.session);
+    /* Shared, not copied: a session only frees its reference. */
+    return EVP_PKEY_up_ref(keys.session) ? keys.session : NULL;
 }
 
 P11C_SESSION *fz_session(p11c_role role, p11c_policy policy)
+{
+    return fz_session_hooked(role, policy, NULL);
+}
+
+P11C_SESSION *fz_session_hooked(p11c_role role, p11c_policy policy, const P11C_TEST_HOOKS *h)
 {
     fz_init();
     P11C_CONFIG cfg;
@@ -76,6 +82,8 @@ P11C_SESSION *fz_session(p11c_role role, p11c_policy policy)
     P11C_SESSION *s = p11c_session_new(&cfg, &err);
     if (s == NULL)
         fz_fail("p11c_session_new");
+    if (h != NULL)
+        p11c_session_set_test_hooks(s, h);
     if (p11c_session_start(s) != P11C_OK)
         fz_fail("p11c_session_start");
     return s;
@@ -116,4 +124,73 @@ p11c_err fz_pump(P11C_SESSION *from, P11C_SESSION *to)
         OPENSSL_free(msg);
     }
     return err;
+}
+
+static fz_vectors vec;
+
+static uint8_t *vec_hex(json_t *root, const char *name, size_t *len)
+{
+    long n = 0;
+    uint8_t *b = OPENSSL_hexstr2buf(json_string_value(json_object_get(root, name)), &n);
+    if (b == NULL)
+        fz_fail("handshake.json lacks a message");
+    if (len != NULL)
+        *len = (size_t)n;
+    return b;
+}
+
+/* The idx-th vec() field of a handshake message after `skip` header bytes. */
+static const uint8_t *vec_field(const uint8_t *msg, size_t len, size_t skip, int idx, size_t *flen)
+{
+    P11C_RCUR c;
+    const uint8_t *f = NULL;
+    p11c_rcur_init(&c, msg + skip, len - skip);
+    for (int i = 0; i <= idx; i++)
+        if (p11c_rcur_vec(&c, P11C_MAX_FIELD, &f, flen) != P11C_OK)
+            fz_fail("handshake.json message does not parse");
+    return f;
+}
+
+const fz_vectors *fz_vectors_get(void)
+{
+    if (vec.hello != NULL)
+        return &vec;
+    json_error_t jerr;
+    json_t *root = json_load_file(P11C_VECTORS_DIR "/protocol/handshake.json", 0, &jerr);
+    if (root == NULL)
+        fz_fail(jerr.text);
+    size_t sec_len;
+    vec.hello = vec_hex(root, "hello", &vec.hello_len);
+    vec.reply = vec_hex(root, "reply", &vec.reply_len);
+    vec.confirm = vec_hex(root, "confirm", &vec.confirm_len);
+    vec.finish = vec_hex(root, "finish", &vec.finish_len);
+    vec.sec = vec_hex(root, "sec", &sec_len);
+    if (sec_len != P11C_SEC_LEN)
+        fz_fail("handshake.json sec");
+    json_decref(root);
+    /* HELLO: version, type, suite, pub_A, pub_S, id_A, Sig_A. REPLY: version,
+     * type, pub_B, EncSec, id_B, Sig_B. CONFIRM: version, type, Sig_C, Confirm_A. */
+    vec.sig_a = vec_field(vec.hello, vec.hello_len, 3, 3, &vec.sig_a_len);
+    vec.enc_sec = vec_field(vec.reply, vec.reply_len, 2, 1, &vec.enc_sec_len);
+    vec.sig_b = vec_field(vec.reply, vec.reply_len, 2, 3, &vec.sig_b_len);
+    vec.sig_c = vec_field(vec.confirm, vec.confirm_len, 2, 0, &vec.sig_c_len);
+    return &vec;
+}
+
+void fz_hooks_recorded(P11C_TEST_HOOKS *h, p11c_role role)
+{
+    const fz_vectors *v = fz_vectors_get();
+    memset(h, 0, sizeof(*h));
+    if (role == P11C_INITIATOR) {
+        h->sig_a = v->sig_a;
+        h->sig_a_len = v->sig_a_len;
+        h->sig_c = v->sig_c;
+        h->sig_c_len = v->sig_c_len;
+    } else {
+        h->sig_b = v->sig_b;
+        h->sig_b_len = v->sig_b_len;
+        h->enc_sec = v->enc_sec;
+        h->enc_sec_len = v->enc_sec_len;
+        h->sec = v->sec;
+    }
 }

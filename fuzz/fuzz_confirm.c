@@ -1,38 +1,44 @@
-/* CONFIRM as the responder reads it, after a valid HELLO (the vector's). */
+/*
+ * CONFIRM as the responder reads it, after the vector's HELLO. Bob's Sec,
+ * EncSec and Sig_B are the recorded ones (the test hooks), so his REPLY is the
+ * vector's byte for byte and no input costs a private-key operation. Only
+ * Alice can sign a CONFIRM for that transcript: the vector's CONFIRM must be
+ * accepted (and answered with the vector's FINISH), anything else rejected.
+ */
 #include "fuzz_common.h"
 
-#include <stdlib.h>
-
-#include <jansson.h>
-
-static uint8_t *hello;
-static size_t hello_len;
-
-static void load_hello(void)
-{
-    json_t *root = json_load_file(P11C_VECTORS_DIR "/protocol/handshake.json", 0, NULL);
-    const char *hex = json_string_value(json_object_get(root, "hello"));
-    long n = 0;
-    if (hex == NULL || (hello = OPENSSL_hexstr2buf(hex, &n)) == NULL)
-        fz_fail("handshake.json hello");
-    hello_len = (size_t)n;
-    json_decref(root);
-}
+#include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (hello == NULL)
-        load_hello();
-    P11C_SESSION *bob = fz_session(P11C_RESPONDER, P11C_POLICY_STRICT);
-    if (p11c_session_recv(bob, hello, hello_len) != P11C_OK)
+    static P11C_TEST_HOOKS hooks;
+    const fz_vectors *v = fz_vectors_get();
+    if (hooks.sig_b == NULL)
+        fz_hooks_recorded(&hooks, P11C_RESPONDER);
+    P11C_SESSION *bob = fz_session_hooked(P11C_RESPONDER, P11C_POLICY_STRICT, &hooks);
+    if (p11c_session_recv(bob, v->hello, v->hello_len) != P11C_OK)
         fz_fail("the vector HELLO was rejected");
-    OPENSSL_free(fz_drain_output(bob, NULL)); /* REPLY */
+    size_t rlen = 0;
+    uint8_t *reply = fz_drain_output(bob, &rlen);
+    if (reply == NULL || rlen != v->reply_len || memcmp(reply, v->reply, rlen) != 0)
+        fz_fail("the hooks did not reproduce the vector REPLY");
+    OPENSSL_free(reply);
     fz_drain_events(bob, 0);
+
     p11c_err err = p11c_session_recv(bob, data, size);
-    uint8_t *finish = fz_drain_output(bob, NULL);
-    /* Nobody but Alice could make a CONFIRM for Bob's fresh Sec. */
-    if (err == P11C_OK || finish != NULL || p11c_session_established(bob))
-        fz_fail("a forged CONFIRM was accepted");
+    size_t flen = 0;
+    uint8_t *finish = fz_drain_output(bob, &flen);
+    int genuine = size == v->confirm_len && memcmp(data, v->confirm, size) == 0;
+    if (genuine != (err == P11C_OK))
+        fz_fail(genuine ? "the genuine CONFIRM was rejected" : "a forged CONFIRM was accepted");
+    if (!genuine && finish != NULL)
+        fz_fail("FINISH sent for a rejected CONFIRM");
+    if (genuine &&
+        (finish == NULL || flen != v->finish_len || memcmp(finish, v->finish, flen) != 0))
+        fz_fail("the genuine CONFIRM was not answered with the vector FINISH");
+    if (genuine != p11c_session_established(bob))
+        fz_fail("established state does not follow CONFIRM");
+    OPENSSL_free(finish);
     fz_drain_events(bob, 0);
     p11c_session_free(bob);
     return 0;

@@ -1,7 +1,11 @@
 /*
- * Records (spec section 6) as an established session reads them. One session
- * pair lives across inputs (a handshake per input would cost milliseconds)
- * and is replaced when it fails, closes or nears its limits.
+ * Records (spec section 6) as an established session reads them. A session
+ * pair per policy lives across inputs (a handshake per input would cost
+ * milliseconds) and is replaced when it fails, closes or nears its limits.
+ * The handshake of a new pair is a real one between two sessions, with the
+ * signatures of tests/vectors/protocol/handshake.json and a Sec of its own,
+ * random, passed to both sides (the test hooks): no private-key operation,
+ * and keys that nobody outside the pair knows, as in a fresh handshake.
  *
  * Byte 0, bit 0 clear: the rest is one record fed to Bob as it is. Nobody
  * here knows the keys, so it must never be delivered.
@@ -14,6 +18,8 @@
 
 #include <string.h>
 
+#include <openssl/rand.h>
+
 #define MAX_SEQ  2048
 #define HELD_MAX 32
 
@@ -22,11 +28,17 @@ typedef struct {
     size_t len;
 } rec;
 
-static P11C_SESSION *alice, *bob;
-static p11c_policy bob_policy = P11C_POLICY_WINDOW;
-static uint64_t alice_sent;             /* records Alice made */
-static uint16_t sent_len[MAX_SEQ + 64]; /* DATA length per seq, 0xffff: not DATA */
-static uint8_t delivered[MAX_SEQ + 64];
+typedef struct {
+    P11C_SESSION *alice, *bob;
+    uint64_t alice_sent;             /* records Alice made */
+    uint16_t sent_len[MAX_SEQ + 64]; /* DATA length per seq, 0xffff: not DATA */
+    uint8_t delivered[MAX_SEQ + 64];
+    uint8_t sec[P11C_SEC_LEN];
+} pair;
+
+static pair pairs[2];             /* by policy: window, strict */
+static P11C_SESSION *alice, *bob; /* the pair of the current input */
+static pair *cur;
 static rec held[HELD_MAX];
 static size_t nheld;
 static rec spent[HELD_MAX]; /* delivered already, kept for replays */
@@ -47,30 +59,34 @@ static void queues_clear(void)
     nheld = nspent = 0;
 }
 
-static void pair_free(void)
+static void pair_free(pair *p)
 {
-    queues_clear();
-    p11c_session_free(alice);
-    p11c_session_free(bob);
-    alice = bob = NULL;
+    p11c_session_free(p->alice);
+    p11c_session_free(p->bob);
+    p->alice = p->bob = NULL;
 }
 
-static void pair_new(p11c_policy policy)
+static void pair_new(pair *p, p11c_policy policy)
 {
-    pair_free();
-    alice = fz_session(P11C_INITIATOR, P11C_POLICY_STRICT);
-    bob = fz_session(P11C_RESPONDER, policy);
-    bob_policy = policy;
-    if (fz_pump(alice, bob) != P11C_OK || fz_pump(bob, alice) != P11C_OK ||
-        fz_pump(alice, bob) != P11C_OK || fz_pump(bob, alice) != P11C_OK)
+    P11C_TEST_HOOKS ha, hb;
+    pair_free(p);
+    if (RAND_bytes(p->sec, sizeof(p->sec)) != 1)
+        fz_fail("RAND_bytes");
+    fz_hooks_recorded(&ha, P11C_INITIATOR);
+    fz_hooks_recorded(&hb, P11C_RESPONDER);
+    ha.sec = hb.sec = p->sec;
+    p->alice = fz_session_hooked(P11C_INITIATOR, P11C_POLICY_STRICT, &ha);
+    p->bob = fz_session_hooked(P11C_RESPONDER, policy, &hb);
+    if (fz_pump(p->alice, p->bob) != P11C_OK || fz_pump(p->bob, p->alice) != P11C_OK ||
+        fz_pump(p->alice, p->bob) != P11C_OK || fz_pump(p->bob, p->alice) != P11C_OK)
         fz_fail("in-memory handshake");
-    if (!p11c_session_established(alice) || !p11c_session_established(bob))
+    if (!p11c_session_established(p->alice) || !p11c_session_established(p->bob))
         fz_fail("handshake did not establish");
-    fz_drain_events(alice, 0);
-    fz_drain_events(bob, 0);
-    alice_sent = 0;
-    memset(sent_len, 0xff, sizeof(sent_len));
-    memset(delivered, 0, sizeof(delivered));
+    fz_drain_events(p->alice, 0);
+    fz_drain_events(p->bob, 0);
+    p->alice_sent = 0;
+    memset(p->sent_len, 0xff, sizeof(p->sent_len));
+    memset(p->delivered, 0, sizeof(p->delivered));
 }
 
 static uint8_t pattern(uint64_t seq, size_t j)
@@ -86,14 +102,14 @@ static void bob_events(int genuine)
         if (ev.type == P11C_EV_DATA) {
             if (!genuine)
                 fz_fail("a record nobody sent was delivered");
-            if (ev.seq >= alice_sent || ev.seq >= MAX_SEQ || sent_len[ev.seq] == 0xffff)
+            if (ev.seq >= cur->alice_sent || ev.seq >= MAX_SEQ || cur->sent_len[ev.seq] == 0xffff)
                 fz_fail("DATA event for a sequence number Alice never used for DATA");
-            if (ev.len != sent_len[ev.seq])
+            if (ev.len != cur->sent_len[ev.seq])
                 fz_fail("delivered length differs from the sent one");
             for (size_t j = 0; j < ev.len; j++)
                 if (ev.data[j] != pattern(ev.seq, j))
                     fz_fail("delivered bytes differ from the sent ones");
-            if (delivered[ev.seq]++)
+            if (cur->delivered[ev.seq]++)
                 fz_fail("a record was delivered twice (replay accepted)");
         } else if (ev.type == P11C_EV_CLOSE && !genuine) {
             fz_fail("a CLOSE nobody sent was accepted");
@@ -153,13 +169,13 @@ static void run_script(const uint8_t *p, size_t n)
         rec r;
         switch (op) {
         case 0: { /* Alice sends DATA of arg bytes (held) */
-            if (alice_sent >= MAX_SEQ)
+            if (cur->alice_sent >= MAX_SEQ)
                 return;
             uint8_t buf[256];
             for (size_t j = 0; j < arg; j++)
-                buf[j] = pattern(alice_sent, j);
+                buf[j] = pattern(cur->alice_sent, j);
             if (p11c_session_send_data(alice, buf, arg) == P11C_OK) {
-                sent_len[alice_sent++] = arg;
+                cur->sent_len[cur->alice_sent++] = arg;
                 alice_take_output();
             }
             break;
@@ -205,8 +221,8 @@ static void run_script(const uint8_t *p, size_t n)
             }
             break;
         case 7: /* Alice acknowledges */
-            if (alice_sent < MAX_SEQ && p11c_session_send_ack(alice) == P11C_OK) {
-                alice_sent++;
+            if (cur->alice_sent < MAX_SEQ && p11c_session_send_ack(alice) == P11C_OK) {
+                cur->alice_sent++;
                 alice_take_output();
             }
             break;
@@ -222,7 +238,7 @@ static void run_script(const uint8_t *p, size_t n)
         }
         case 9: /* Alice closes */
             if (arg == 0x5a && p11c_session_send_close(alice, "bye") == P11C_OK) {
-                alice_sent++;
+                cur->alice_sent++;
                 alice_take_output();
             }
             break;
@@ -234,11 +250,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
-    p11c_policy policy = (data[0] & 2) ? P11C_POLICY_STRICT : P11C_POLICY_WINDOW;
-    if (alice == NULL || bob_policy != policy || p11c_session_closed(alice) ||
-        p11c_session_closed(bob) || p11c_session_error(bob) != P11C_OK ||
-        p11c_session_error(alice) != P11C_OK || alice_sent > MAX_SEQ - 300)
-        pair_new(policy);
+    int strict = (data[0] & 2) != 0;
+    cur = &pairs[strict];
+    if (cur->alice == NULL || p11c_session_closed(cur->alice) || p11c_session_closed(cur->bob) ||
+        p11c_session_error(cur->bob) != P11C_OK || p11c_session_error(cur->alice) != P11C_OK ||
+        cur->alice_sent > MAX_SEQ - 300)
+        pair_new(cur, strict ? P11C_POLICY_STRICT : P11C_POLICY_WINDOW);
+    alice = cur->alice;
+    bob = cur->bob;
     if ((data[0] & 1) == 0)
         deliver(data + 1, size - 1, 0);
     else

@@ -4,10 +4,13 @@
 # fuzz/crashers/. Fails on the first crash, leak, sanitizer report or timeout.
 #
 #   bash fuzz/run.sh [SECONDS] [TARGET...]
+#   P11CHAT_FUZZ_RUNS=10000000 bash fuzz/run.sh 0 [TARGET...]
 #
 # Environment: P11CHAT_FUZZ_BUILD (build directory), P11CHAT_FUZZ_JOBS
-# (make -j), P11CHAT_FUZZ_CFLAGS (more compiler flags), P11CHAT_FUZZ_CORPUS (where each target's growing corpus lives;
-# default build/fuzz-build/corpus).
+# (make -j), P11CHAT_FUZZ_CFLAGS (more compiler flags), P11CHAT_FUZZ_CORPUS
+# (where each target's growing corpus lives; default build/fuzz-build/corpus),
+# P11CHAT_FUZZ_RUNS (stop each target after this many executions; SECONDS
+# still caps the time, 0 for no time limit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -38,11 +41,14 @@ for t in "${targets[@]}"; do
     log=$build/fuzz/$t.log
     maxlen=16384
     [ "$t" = stream ] && maxlen=140000
-    if "$build/fuzz/fuzz_$t" -max_total_time="$secs" -timeout=20 -rss_limit_mb=2048 \
+    runs=()
+    [ -n "${P11CHAT_FUZZ_RUNS:-}" ] && runs=(-runs="$P11CHAT_FUZZ_RUNS")
+    if "$build/fuzz/fuzz_$t" -max_total_time="$secs" "${runs[@]}" -timeout=20 -rss_limit_mb=2048 \
         -max_len=$maxlen -print_final_stats=1 \
         -artifact_prefix="$build/fuzz/artifacts/$t/" "${dirs[@]}" >"$log" 2>&1; then
-        runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo '?')
-        echo "fuzz_$t: ok, $runs executions in ${secs}s"
+        n=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo '?')
+        rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo '?')
+        echo "fuzz_$t: ok, $n executions, $rate/s"
     else
         echo "fuzz_$t: FAILED (log: $log)" >&2
         grep -E 'ERROR|invariant|SUMMARY|Test unit written' "$log" | head -n 8 >&2 || true

@@ -180,7 +180,9 @@ p11c_err p11c_rec_confirm(P11C_REC *r, const char *label, const uint8_t digest[3
  * recorded transcript can be reproduced byte for byte. Pointers are borrowed.
  */
 typedef struct p11c_test_hooks {
-    const uint8_t *sec; /* P11C_SEC_LEN bytes, instead of a random Sec */
+    /* P11C_SEC_LEN bytes: the responder's Sec instead of a random one; the
+     * initiator takes it instead of OAEP-decrypting EncSec with S. */
+    const uint8_t *sec;
     const uint8_t *enc_sec;
     size_t enc_sec_len; /* instead of OAEP-Enc(S, Sec) */
     const uint8_t *sig_a;
