@@ -528,10 +528,26 @@ static OSSL_LIB_CTX *libctx_with(const char *lines)
     return libctx;
 }
 
+/* Bob's key signs under a configuration with the module, the PIN as a value,
+ * and `more`. */
+static void bob_signs_with(const char *more)
+{
+    char lines[4400];
+    snprintf(lines, sizeof(lines), "pkcs11-module = %s\npkcs11-pin = %s\n%s", tu_softhsm_module(),
+             TU_USER_PIN, more);
+    OSSL_LIB_CTX *libctx = libctx_with(lines);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(libctx);
+    EVP_PKEY *k = tu_store_load(libctx, PTU_BOB, 0);
+    CU_ASSERT_PTR_NOT_NULL(k);
+    if (k != NULL)
+        CU_ASSERT_TRUE(sign_verify(libctx, k, NULL, 1));
+    EVP_PKEY_free(k);
+    ptu_libctx_free(libctx);
+}
+
 static void test_config_errors(void)
 {
     OSSL_LIB_CTX *libctx;
-    EVP_PKEY *k;
     char lines[4400];
 
     /* a module that is not there: the provider loads, keys do not */
@@ -551,16 +567,7 @@ static void test_config_errors(void)
     CU_ASSERT_TRUE(ptu_error_has("P11C_PIN_SOURCE"));
     ptu_libctx_free(libctx);
     /* the PIN as a value works too */
-    snprintf(lines, sizeof(lines), "pkcs11-module = %s\npkcs11-pin = %s\n", tu_softhsm_module(),
-             TU_USER_PIN);
-    libctx = libctx_with(lines);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(libctx);
-    k = tu_store_load(libctx, PTU_BOB, 0);
-    CU_ASSERT_PTR_NOT_NULL(k);
-    if (k != NULL)
-        CU_ASSERT_TRUE(sign_verify(libctx, k, NULL, 1));
-    EVP_PKEY_free(k);
-    ptu_libctx_free(libctx);
+    bob_signs_with("");
     /* a fallback switch that means nothing: the provider refuses to start */
     ERR_clear_error();
     libctx = libctx_with("oaep-fallback = perhaps\n");
@@ -572,16 +579,7 @@ static void test_config_errors(void)
     ptu_libctx_free(libctx);
     ERR_clear_error();
     /* without session copies, keys work the same */
-    snprintf(lines, sizeof(lines), "pkcs11-module = %s\npkcs11-pin = %s\npkcs11-copy-keys = no\n",
-             tu_softhsm_module(), TU_USER_PIN);
-    libctx = libctx_with(lines);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(libctx);
-    k = tu_store_load(libctx, PTU_BOB, 0);
-    CU_ASSERT_PTR_NOT_NULL(k);
-    if (k != NULL)
-        CU_ASSERT_TRUE(sign_verify(libctx, k, NULL, 1));
-    EVP_PKEY_free(k);
-    ptu_libctx_free(libctx);
+    bob_signs_with("pkcs11-copy-keys = no\n");
 }
 
 /* A key destroyed between load and use fails cleanly. */
