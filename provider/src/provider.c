@@ -11,7 +11,6 @@
  * and marks the contexts so that nothing calls PKCS#11 afterwards; running
  * it twice is harmless.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,37 +107,32 @@ static const OSSL_ITEM *p11c_reason_strings(void *provctx)
 
 /* ---- Lazily made pieces ---------------------------------------------------- */
 
-/* "file:PATH" or a bare value; the PIN file's first line. */
-static char *pin_resolve(const char *spec)
+/* The PIN of pkcs11-pin: the value itself, or "file:PATH" read by the same
+ * reader as a URI's pin-source (one trailing newline dropped). NULL, with
+ * the reason in err, when the file cannot be read. */
+static char *pin_resolve(const char *spec, P11C_ERR *err)
 {
-    char buf[256];
-    FILE *f;
-    size_t n;
-    char *pin = NULL;
+    char *read = NULL, *pin;
 
     if (strncmp(spec, "file:", 5) != 0)
         return OPENSSL_strdup(spec);
-    f = fopen(spec + 5, "r");
-    if (f == NULL)
+    if (p11c_pin_from_source(spec, &read, err) != CKR_OK)
         return NULL;
-    n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    buf[strcspn(buf, "\r\n")] = '\0';
-    pin = OPENSSL_strdup(buf);
-    OPENSSL_cleanse(buf, sizeof(buf));
+    pin = OPENSSL_strdup(read);
+    p11c_pin_free(read);
     return pin;
 }
 
 P11C_MODULE *p11c_prov_module(P11C_PROV *prov, const char *what)
 {
     P11C_MODULE *m = NULL;
-    P11C_ERR err;
+    P11C_ERR err, pin_err;
     CK_RV rv = CKR_OK;
     char *pin = NULL;
     int pin_failed = 0;
 
     memset(&err, 0, sizeof(err));
+    memset(&pin_err, 0, sizeof(pin_err));
     pthread_mutex_lock(&prov->lock);
     if (prov->finalised) {
         pthread_mutex_unlock(&prov->lock);
@@ -150,7 +144,7 @@ P11C_MODULE *p11c_prov_module(P11C_PROV *prov, const char *what)
         rv = p11c_module_load(prov->module_spec, &prov->module, &err);
         ERR_pop_to_mark();
         if (rv == CKR_OK && prov->pin != NULL) {
-            pin = pin_resolve(prov->pin);
+            pin = pin_resolve(prov->pin, &pin_err);
             if (pin == NULL)
                 pin_failed = 1;
             else
@@ -171,7 +165,8 @@ P11C_MODULE *p11c_prov_module(P11C_PROV *prov, const char *what)
         OPENSSL_clear_free(pin, strlen(pin));
     if (pin_failed)
         P11C_RAISE(prov, p11c_reason_of_rv(P11C_CKR_PIN_SOURCE),
-                   "cannot read the PIN file given by " P11CHAT_CONF_PIN " (%s)", strerror(errno));
+                   "cannot read the PIN file given by " P11CHAT_CONF_PIN " (%s)",
+                   pin_err.what[0] != '\0' ? pin_err.what : "out of memory");
     else if (m == NULL)
         P11C_RAISE(prov, p11c_reason_of_rv(rv), "%s: loading PKCS#11 module '%s': %s: %s",
                    what != NULL ? what : "p11chat",

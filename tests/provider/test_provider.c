@@ -566,6 +566,37 @@ static void test_config_errors(void)
     CU_ASSERT_PTR_NULL(tu_store_load(libctx, PTU_ALICE, 0));
     CU_ASSERT_TRUE(ptu_error_has("P11C_PIN_SOURCE"));
     ptu_libctx_free(libctx);
+    libctx = libctx_with(lines);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(libctx);
+    ERR_clear_error();
+    CU_ASSERT_PTR_NULL(tu_store_load(libctx, PTU_ALICE, 0));
+    CU_ASSERT_TRUE(ptu_error_has("no-such-pin': No such file or directory)"));
+    ptu_libctx_free(libctx);
+    /* the same reader as a URI's pin-source: one trailing newline (CRLF too)
+     * dropped, nothing else */
+    static const char *const files[] = {"1234", "1234\n", "1234\r\n", "1234\n\n"};
+    for (size_t i = 0; i < 4; i++) {
+        FILE *f = fopen(ptu_path("pin-variant"), "w");
+        CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+        fputs(files[i], f);
+        fclose(f);
+        snprintf(lines, sizeof(lines), "pkcs11-module = %s\npkcs11-pin = file:%s\n",
+                 tu_softhsm_module(), ptu_path("pin-variant"));
+        libctx = libctx_with(lines);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(libctx);
+        ERR_clear_error();
+        EVP_PKEY *k = tu_store_load(libctx, PTU_ALICE, 0);
+        CU_ASSERT_PTR_NOT_NULL(k);
+        if (k != NULL && i < 3)
+            CU_ASSERT_TRUE(sign_verify(libctx, k, NULL, 1));
+        if (k != NULL && i == 3) {
+            CU_ASSERT_FALSE(sign_verify(libctx, k, NULL, 1));
+            CU_ASSERT_TRUE(ptu_error_has("CKR_PIN_INCORRECT"));
+        }
+        EVP_PKEY_free(k);
+        ptu_libctx_free(libctx);
+    }
+    remove(ptu_path("pin-variant"));
     /* the PIN as a value works too */
     bob_signs_with("");
     /* a fallback switch that means nothing: the provider refuses to start */
