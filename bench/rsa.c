@@ -93,12 +93,17 @@ end:
 /* ---- Operations ------------------------------------------------------------------ */
 
 typedef struct op_arg {
-    P11C_KEY *raw;   /* raw PKCS#11 ... */
-    EVP_PKEY *pkey;  /* ... or EVP */
-    int oaep_sha256; /* decrypt: the SHA-256 ciphertext (X_509 for raw) */
+    P11C_KEY *raw;        /* raw PKCS#11 ... */
+    EVP_PKEY *pkey;       /* ... or EVP */
+    int oaep_sha256;      /* decrypt: the SHA-256 ciphertext (X_509 for raw) */
+    OSSL_LIB_CTX *libctx; /* pkey's, when not bench.libctx */
 } OP_ARG;
 
 static uint8_t msg[MSG_LEN];
+/* The provider with pkcs11-copy-keys = no, for comparison. */
+static OSSL_LIB_CTX *nocopy_ctx;
+static EVP_PKEY *nocopy_key;
+static OSSL_LIB_CTX *ctx_with(const char *conf);
 static uint8_t ct_sha1[256], ct_sha256[256];
 static size_t ct_sha1_len, ct_sha256_len;
 
@@ -115,14 +120,14 @@ static int op_raw_sign(void *arg)
            p11c_key_sign(a->raw, &mech, dgst, dlen, sig, &siglen, NULL) == CKR_OK;
 }
 
-static int pss_sign(EVP_PKEY *pkey)
+static int pss_sign(OSSL_LIB_CTX *libctx, EVP_PKEY *pkey)
 {
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     EVP_PKEY_CTX *pctx = NULL;
     uint8_t sig[256];
     size_t siglen = sizeof(sig);
     int ok = md != NULL &&
-             EVP_DigestSignInit_ex(md, &pctx, "SHA256", bench.libctx, NULL, pkey, NULL) > 0 &&
+             EVP_DigestSignInit_ex(md, &pctx, "SHA256", libctx, NULL, pkey, NULL) > 0 &&
              EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) > 0 &&
              EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, 32) > 0 &&
              EVP_PKEY_CTX_set_rsa_mgf1_md_name(pctx, "SHA256", NULL) > 0 &&
@@ -134,7 +139,9 @@ static int pss_sign(EVP_PKEY *pkey)
 
 static int op_evp_sign(void *arg)
 {
-    return pss_sign(((OP_ARG *)arg)->pkey);
+    OP_ARG *a = arg;
+
+    return pss_sign(a->libctx != NULL ? a->libctx : bench.libctx, a->pkey);
 }
 
 static int op_raw_decrypt(void *arg)
@@ -215,9 +222,10 @@ static void signatures(void)
      * a few milliseconds apart, so the machine's load hits both alike. */
     int rounds = bench.quick ? 5 : 31;
     double saved = bench.round_s;
-    OP_ARG tok = {tok_key, NULL, 0}, ses = {ses_key, NULL, 0};
-    OP_ARG prov = {NULL, prov_key, 0}, sw = {NULL, bench.sw_key, 0};
-    enum { TOK1, SES1, PROV1, SW1, ENG1, N1 };
+    OP_ARG tok = {tok_key, NULL, 0, NULL}, ses = {ses_key, NULL, 0, NULL};
+    OP_ARG prov = {NULL, prov_key, 0, NULL}, sw = {NULL, bench.sw_key, 0, NULL};
+    OP_ARG nocopy = {NULL, nocopy_key, 0, nocopy_ctx};
+    enum { TOK1, SES1, PROV1, SW1, ENG1, NOCOPY1, N1 };
     enum { PROV_1, PROV_2, SES_1, SES_2, TOK_1, TOK_2, SW_1, SW_2, N2 };
     BENCH_CONTENDER all[N1] = {
         [TOK1] = {.name = "raw C_Sign, token object", .op = op_raw_sign, .arg = &tok},
@@ -225,6 +233,7 @@ static void signatures(void)
         [PROV1] = {.name = "provider", .op = op_evp_sign, .arg = &prov},
         [SW1] = {.name = "software", .op = op_evp_sign, .arg = &sw},
         [ENG1] = {.name = "libp11 engine", .op = op_engine_sign},
+        [NOCOPY1] = {.name = "provider, no copy", .op = op_evp_sign, .arg = &nocopy},
     };
     BENCH_CONTENDER th[N2] = {
         [PROV_1] = {.name = "provider", .op = op_evp_sign, .arg = &prov},
@@ -245,7 +254,8 @@ static void signatures(void)
     all[ENG1].arg = eng;
     for (int i = 0; i < N1; i++) {
         at[i] = -1;
-        if ((i == PROV1 && prov_key == NULL) || (i == ENG1 && eng == NULL))
+        if ((i == PROV1 && prov_key == NULL) || (i == ENG1 && eng == NULL) ||
+            (i == NOCOPY1 && nocopy_key == NULL))
             continue;
         at[i] = (int)n;
         c[n++] = all[i];
@@ -266,6 +276,11 @@ static void signatures(void)
                       bench_ratio(C(PROV1), C(TOK1), rounds), "raw token object");
             bench_target("provider signing / best raw C_Sign",
                          bench_ratio_best(C(PROV1), C(TOK1), C(SES1), rounds), "ratio", "ge", 0.95);
+        }
+        if (at[NOCOPY1] >= 0) {
+            bench_row("signatures", "provider, pkcs11-copy-keys = no (the token object)",
+                      bench_rate(C(NOCOPY1), rounds), "sig/s", -1,
+                      bench_ratio(C(NOCOPY1), C(TOK1), rounds), "raw token object");
         }
         bench_row("signatures", "software, default provider", bench_rate(C(SW1), rounds), "sig/s",
                   -1, bench_ratio_best(C(SW1), C(TOK1), C(SES1), rounds), "best raw");
@@ -309,10 +324,10 @@ static void signatures(void)
 static void decryption(void)
 {
     int rounds = bench.rounds;
-    OP_ARG tok1 = {tok_key, NULL, 0}, ses1 = {ses_key, NULL, 0};
-    OP_ARG tokx = {tok_key, NULL, 1}, sesx = {ses_key, NULL, 1};
-    OP_ARG prov1 = {NULL, prov_key, 0}, prov256 = {NULL, prov_key, 1};
-    OP_ARG sw1 = {NULL, bench.sw_key, 0}, sw256 = {NULL, bench.sw_key, 1};
+    OP_ARG tok1 = {tok_key, NULL, 0, NULL}, ses1 = {ses_key, NULL, 0, NULL};
+    OP_ARG tokx = {tok_key, NULL, 1, NULL}, sesx = {ses_key, NULL, 1, NULL};
+    OP_ARG prov1 = {NULL, prov_key, 0, NULL}, prov256 = {NULL, prov_key, 1, NULL};
+    OP_ARG sw1 = {NULL, bench.sw_key, 0, NULL}, sw256 = {NULL, bench.sw_key, 1, NULL};
     enum { TOK1, SES1, TOKX, SESX, SW1, SW256, PROV1, PROV256, N };
     BENCH_CONTENDER c[N] = {
         [TOK1] = {.name = "raw OAEP-SHA1, token", .op = op_raw_decrypt, .arg = &tok1},
@@ -493,6 +508,18 @@ void bench_rsa(void)
             fprintf(stderr, "bench: the provider cannot load %s\n", load_uri);
             bench_ossl_err("rsa");
         }
+        /* A second provider instance that signs with the token object: the
+         * configuration does not set the switch, so the environment does. */
+        setenv("P11CHAT_PKCS11_COPY_KEYS", "no", 1);
+        nocopy_ctx = ctx_with(bench.conf);
+        unsetenv("P11CHAT_PKCS11_COPY_KEYS");
+        if (nocopy_ctx != NULL)
+            nocopy_key = bench_store_load(nocopy_ctx, load_uri, 1);
+        if (nocopy_key == NULL) {
+            fprintf(stderr, "bench: the provider without session copies cannot load %s\n",
+                    load_uri);
+            bench_ossl_err("rsa");
+        }
     }
     if (bench_section_wanted("sign"))
         signatures();
@@ -505,7 +532,10 @@ void bench_rsa(void)
     }
 end:
     EVP_PKEY_free(prov_key);
-    prov_key = NULL;
+    EVP_PKEY_free(nocopy_key);
+    OSSL_LIB_CTX_free(nocopy_ctx);
+    prov_key = nocopy_key = NULL;
+    nocopy_ctx = NULL;
     p11c_key_free(tok_key);
     p11c_key_free(ses_key);
     p11c_module_free(mod);
