@@ -89,6 +89,14 @@ P11C_SESSION *fz_session_hooked(p11c_role role, p11c_policy policy, const P11C_T
     return s;
 }
 
+P11C_SESSION *fz_copy(const P11C_SESSION *s)
+{
+    P11C_SESSION *d = p11c_session_test_dup(s);
+    if (d == NULL)
+        fz_fail("p11c_session_test_dup");
+    return d;
+}
+
 uint8_t *fz_drain_output(P11C_SESSION *s, size_t *len)
 {
     uint8_t *msg, *last = NULL;

@@ -42,6 +42,9 @@ const fz_vectors *fz_vectors_get(void);
  * Bob's Sig_B, EncSec and Sec; the rest zero. */
 void fz_hooks_recorded(P11C_TEST_HOOKS *h, p11c_role role);
 
+/* A fresh copy of a session made once (p11c_session_test_dup); aborts on failure. */
+P11C_SESSION *fz_copy(const P11C_SESSION *s);
+
 /* Pops every output message; with `keep`, the last one is returned
  * (OPENSSL_free it) and *len set. */
 uint8_t *fz_drain_output(P11C_SESSION *s, size_t *len);

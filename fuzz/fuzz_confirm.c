@@ -4,27 +4,35 @@
  * vector's byte for byte and no input costs a private-key operation. Only
  * Alice can sign a CONFIRM for that transcript: the vector's CONFIRM must be
  * accepted (and answered with the vector's FINISH), anything else rejected.
+ * Bob is made once, waiting for the CONFIRM; each input goes to a copy of him.
  */
 #include "fuzz_common.h"
 
 #include <string.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static P11C_TEST_HOOKS hooks;
+static P11C_SESSION *waiting; /* Bob after the vector HELLO */
+
+static void make_waiting(const fz_vectors *v)
 {
-    static P11C_TEST_HOOKS hooks;
-    const fz_vectors *v = fz_vectors_get();
-    if (hooks.sig_b == NULL)
-        fz_hooks_recorded(&hooks, P11C_RESPONDER);
-    P11C_SESSION *bob = fz_session_hooked(P11C_RESPONDER, P11C_POLICY_STRICT, &hooks);
-    if (p11c_session_recv(bob, v->hello, v->hello_len) != P11C_OK)
+    fz_hooks_recorded(&hooks, P11C_RESPONDER);
+    waiting = fz_session_hooked(P11C_RESPONDER, P11C_POLICY_STRICT, &hooks);
+    if (p11c_session_recv(waiting, v->hello, v->hello_len) != P11C_OK)
         fz_fail("the vector HELLO was rejected");
     size_t rlen = 0;
-    uint8_t *reply = fz_drain_output(bob, &rlen);
+    uint8_t *reply = fz_drain_output(waiting, &rlen);
     if (reply == NULL || rlen != v->reply_len || memcmp(reply, v->reply, rlen) != 0)
         fz_fail("the hooks did not reproduce the vector REPLY");
     OPENSSL_free(reply);
-    fz_drain_events(bob, 0);
+    fz_drain_events(waiting, 0);
+}
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    const fz_vectors *v = fz_vectors_get();
+    if (waiting == NULL)
+        make_waiting(v);
+    P11C_SESSION *bob = fz_copy(waiting);
     p11c_err err = p11c_session_recv(bob, data, size);
     size_t flen = 0;
     uint8_t *finish = fz_drain_output(bob, &flen);

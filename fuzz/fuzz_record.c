@@ -2,10 +2,12 @@
  * Records (spec section 6) as an established session reads them. A session
  * pair per policy lives across inputs (a handshake per input would cost
  * milliseconds) and is replaced when it fails, closes or nears its limits.
- * The handshake of a new pair is a real one between two sessions, with the
- * signatures of tests/vectors/protocol/handshake.json and a Sec of its own,
- * random, passed to both sides (the test hooks): no private-key operation,
- * and keys that nobody outside the pair knows, as in a fresh handshake.
+ * The pair of each policy is made once by a real handshake between two
+ * sessions, with the signatures of tests/vectors/protocol/handshake.json and
+ * a Sec of its own, random, passed to both sides (the test hooks): no
+ * private-key operation, and keys that nobody outside the process knows, as
+ * after a fresh handshake. A new pair is a copy of that one (with record IVs
+ * of its own).
  *
  * Byte 0, bit 0 clear: the rest is one record fed to Bob as it is. Nobody
  * here knows the keys, so it must never be delivered.
@@ -36,6 +38,7 @@ typedef struct {
     uint8_t sec[P11C_SEC_LEN];
 } pair;
 
+static pair made[2];              /* by policy, the pairs made by a handshake */
 static pair pairs[2];             /* by policy: window, strict */
 static P11C_SESSION *alice, *bob; /* the pair of the current input */
 static pair *cur;
@@ -66,10 +69,9 @@ static void pair_free(pair *p)
     p->alice = p->bob = NULL;
 }
 
-static void pair_new(pair *p, p11c_policy policy)
+static void pair_handshake(pair *p, p11c_policy policy)
 {
     P11C_TEST_HOOKS ha, hb;
-    pair_free(p);
     if (RAND_bytes(p->sec, sizeof(p->sec)) != 1)
         fz_fail("RAND_bytes");
     fz_hooks_recorded(&ha, P11C_INITIATOR);
@@ -84,6 +86,16 @@ static void pair_new(pair *p, p11c_policy policy)
         fz_fail("handshake did not establish");
     fz_drain_events(p->alice, 0);
     fz_drain_events(p->bob, 0);
+}
+
+static void pair_new(pair *p, int strict)
+{
+    pair *m = &made[strict];
+    if (m->alice == NULL)
+        pair_handshake(m, strict ? P11C_POLICY_STRICT : P11C_POLICY_WINDOW);
+    pair_free(p);
+    p->alice = fz_copy(m->alice);
+    p->bob = fz_copy(m->bob);
     p->alice_sent = 0;
     memset(p->sent_len, 0xff, sizeof(p->sent_len));
     memset(p->delivered, 0, sizeof(p->delivered));
@@ -255,7 +267,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (cur->alice == NULL || p11c_session_closed(cur->alice) || p11c_session_closed(cur->bob) ||
         p11c_session_error(cur->bob) != P11C_OK || p11c_session_error(cur->alice) != P11C_OK ||
         cur->alice_sent > MAX_SEQ - 300)
-        pair_new(cur, strict ? P11C_POLICY_STRICT : P11C_POLICY_WINDOW);
+        pair_new(cur, strict);
     alice = cur->alice;
     bob = cur->bob;
     if ((data[0] & 1) == 0)

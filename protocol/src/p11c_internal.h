@@ -197,6 +197,11 @@ typedef struct p11c_test_hooks {
 } P11C_TEST_HOOKS;
 
 void p11c_session_set_test_hooks(P11C_SESSION *s, const P11C_TEST_HOOKS *h);
+/* A deep copy of a session whose queues are empty (NULL otherwise, or when
+ * memory runs out): its handshake state, transcript and record contexts are
+ * its own, the configuration's key and trust store stay borrowed. Lets a
+ * harness make a session once and feed each input to a fresh copy. */
+P11C_SESSION *p11c_session_test_dup(const P11C_SESSION *s);
 /* Moves the record counter (to test the 2^32 limit). */
 void p11c_session_test_set_send_seq(P11C_SESSION *s, uint64_t seq);
 

@@ -477,6 +477,95 @@ void p11c_session_set_test_hooks(P11C_SESSION *s, const P11C_TEST_HOOKS *h)
         p11c_rec_set_open_mode(&s->rec, h->open_mode);
 }
 
+static uint8_t *dup_bytes(const uint8_t *p, size_t len, int *ok)
+{
+    uint8_t *d;
+
+    if (p == NULL)
+        return NULL;
+    d = OPENSSL_memdup(p, len);
+    if (d == NULL)
+        *ok = 0;
+    return d;
+}
+
+static EVP_PKEY *pkey_ref(EVP_PKEY *k, int *ok)
+{
+    if (k == NULL)
+        return NULL;
+    if (!EVP_PKEY_up_ref(k)) {
+        *ok = 0;
+        return NULL;
+    }
+    return k;
+}
+
+static EVP_CIPHER_CTX *cipher_ctx_dup(const EVP_CIPHER_CTX *c, int *ok)
+{
+    EVP_CIPHER_CTX *d;
+
+    if (c == NULL)
+        return NULL;
+    d = EVP_CIPHER_CTX_new();
+    if (d == NULL || !EVP_CIPHER_CTX_copy(d, c)) {
+        EVP_CIPHER_CTX_free(d);
+        *ok = 0;
+        return NULL;
+    }
+    return d;
+}
+
+P11C_SESSION *p11c_session_test_dup(const P11C_SESSION *s)
+{
+    P11C_SESSION *d;
+    int ok = 1;
+
+    if (s == NULL || s->out_head != NULL || s->ev_head != NULL)
+        return NULL;
+    d = OPENSSL_memdup(s, sizeof(*s));
+    if (d == NULL)
+        return NULL;
+    /* Nothing owned is shared: every owned pointer (a new one in session.h
+     * belongs here too) is replaced before anything can fail. */
+    d->propq = d->sk_propq = d->identity = NULL;
+    d->own_pub = d->s_pub = d->peer_pub = d->enc_sec = NULL;
+    d->S = d->peer_key = NULL;
+    d->transcript = NULL;
+    d->out_spare = NULL;
+    memset(&d->rec, 0, sizeof(d->rec));
+    d->rec_ready = 0;
+    /* Fresh record IVs: a copy never reuses the ones its original drew. */
+    OPENSSL_cleanse(d->iv_pool, sizeof(d->iv_pool));
+    d->iv_left = 0;
+
+    d->propq = dup_or_null(s->propq, &ok);
+    d->sk_propq = dup_or_null(s->sk_propq, &ok);
+    d->identity = dup_or_null(s->identity, &ok);
+    d->own_pub = dup_bytes(s->own_pub, s->own_pub_len, &ok);
+    d->s_pub = dup_bytes(s->s_pub, s->s_pub_len, &ok);
+    d->peer_pub = dup_bytes(s->peer_pub, s->peer_pub_len, &ok);
+    d->enc_sec = dup_bytes(s->enc_sec, s->enc_sec_len, &ok);
+    d->S = pkey_ref(s->S, &ok);
+    d->peer_key = pkey_ref(s->peer_key, &ok);
+    if (s->transcript != NULL && ((d->transcript = EVP_MD_CTX_new()) == NULL ||
+                                  !EVP_MD_CTX_copy_ex(d->transcript, s->transcript)))
+        ok = 0;
+    if (s->rec_ready) {
+        d->rec_ready = 1;
+        d->rec.mode = s->rec.mode;
+        d->rec.enc = cipher_ctx_dup(s->rec.enc, &ok);
+        d->rec.dec_cfb = cipher_ctx_dup(s->rec.dec_cfb, &ok);
+        d->rec.dec_ecb = cipher_ctx_dup(s->rec.dec_ecb, &ok);
+        if (s->rec.mac != NULL && (d->rec.mac = EVP_MAC_CTX_dup(s->rec.mac)) == NULL)
+            ok = 0;
+    }
+    if (!ok) {
+        p11c_session_free(d);
+        d = NULL;
+    }
+    return d;
+}
+
 void p11c_session_test_set_send_seq(P11C_SESSION *s, uint64_t seq)
 {
     s->send_seq = seq;
