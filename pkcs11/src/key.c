@@ -10,6 +10,8 @@
 /* Bounds on what a token may make us allocate. */
 #define P11C_MAX_OBJECTS 4096
 #define P11C_MAX_ATTR    65536
+/* The largest modulus read back on its own (16384 bits). */
+#define P11C_MAX_MODULUS 2048
 
 /* One key object as read from the token. */
 typedef struct p11c_found {
@@ -525,8 +527,20 @@ static void key_drop_copy(P11C_KEY *k)
         return;
     if (k->epoch == atomic_load(&t->m->epoch) && atomic_load(&t->m->pid) == getpid() &&
         p11c_keeper_acquire(t, &s, NULL) == CKR_OK) {
-        /* Fails harmlessly when the copy died with an earlier keeper. */
-        CK_RV rv = P11C_CALL(t->m, NULL, C_DestroyObject, s, k->priv);
+        /* The copy may have died (a lost keeper, a logout) and a token may
+         * reuse its handle for another object: destroy only what is still a
+         * session object with this key's modulus. Otherwise it goes with the
+         * keeper session at the latest. */
+        CK_BBOOL token = CK_TRUE;
+        uint8_t n[P11C_MAX_MODULUS];
+        CK_ATTRIBUTE a[2] = {{CKA_TOKEN, &token, sizeof(token)}, {CKA_MODULUS, n, sizeof(n)}};
+        CK_RV rv = P11C_CALL(t->m, NULL, C_GetAttributeValue, s, k->priv, a, 2);
+        size_t skip = 0;
+        while (rv == CKR_OK && skip + 1 < a[1].ulValueLen && n[skip] == 0)
+            skip++;
+        if (rv == CKR_OK && token == CK_FALSE &&
+            bytes_eq(n + skip, a[1].ulValueLen - skip, k->n, k->nlen))
+            rv = P11C_CALL(t->m, NULL, C_DestroyObject, s, k->priv);
         p11c_keeper_release(t, s, rv);
     }
     k->priv = CK_INVALID_HANDLE;

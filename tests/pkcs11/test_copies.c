@@ -333,6 +333,21 @@ static void test_session_loss(void)
     CU_ASSERT_EQUAL(copies(0x01, NULL), 1);
     p11c_key_free(k);
     CU_ASSERT_EQUAL(copies(0x01, NULL), 0);
+
+    /* a key whose copy died with its session, freed after another key made
+     * its own: only what is still its copy is destroyed */
+    P11C_KEY *a = load(m, ALICE), *b = load(m, ALICE);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    CU_ASSERT_TRUE(th_sign_ok(a, &err));
+    CU_ASSERT_EQUAL(raw->C_CloseAllSessions(slot), CKR_OK);
+    CU_ASSERT_TRUE(th_sign_ok(b, &err));
+    CU_ASSERT_EQUAL(copies(0x01, NULL), 1);
+    p11c_key_free(a);
+    CU_ASSERT_EQUAL(copies(0x01, NULL), 1);
+    CU_ASSERT_TRUE(th_sign_ok(b, &err));
+    p11c_key_free(b);
+    CU_ASSERT_EQUAL(copies(0x01, NULL), 0);
     p11c_module_free(m);
 }
 
