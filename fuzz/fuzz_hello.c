@@ -1,9 +1,13 @@
-/* HELLO as the responder reads it (spec section 4, step 2). */
+/* HELLO as the responder reads it (spec section 4, step 2). Bob is made once,
+ * waiting for a HELLO; each input goes to a copy of him. */
 #include "fuzz_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    P11C_SESSION *bob = fz_session(P11C_RESPONDER, P11C_POLICY_STRICT);
+    static P11C_SESSION *waiting;
+    if (waiting == NULL)
+        waiting = fz_session(P11C_RESPONDER, P11C_POLICY_STRICT);
+    P11C_SESSION *bob = fz_copy(waiting);
     p11c_err err = p11c_session_recv(bob, data, size);
     size_t len = 0;
     uint8_t *reply = fz_drain_output(bob, &len);
