@@ -124,9 +124,11 @@ int p11c_oaep_decode(P11C_PROV *prov, uint8_t *out, size_t outsize, size_t *outl
             for (i = 0; i + s < mlen_max; i++)
                 msg[i] = (uint8_t)ct_select(take, msg[i + s], msg[i]);
         }
+        /* Zeros past the message and on failure: the caller's buffer is
+         * written, never read (it may be uninitialised). */
         for (i = 0; i < outsize && i < mlen_max; i++) {
             unsigned int in_msg = ct_lt(i, mlen) & good;
-            out[i] = (uint8_t)ct_select(in_msg, msg[i], out[i]);
+            out[i] = (uint8_t)(msg[i] & in_msg);
         }
     }
     *outlen = ct_select(good, mlen, 0);
