@@ -5,7 +5,7 @@
 # build/tsan/, then each fuzz target briefly. Exits non-zero on any failure.
 #   P11CHAT_QUICK=1     the first stage only (build/ and its tests)
 #   P11CHAT_VALGRIND=1  also the token test programs of build/ under valgrind's
-#                       memcheck (tests/fault/valgrind.sh; adds about ten minutes)
+#                       memcheck (tests/fault/valgrind.sh; adds about fifteen minutes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)

@@ -3,9 +3,10 @@
 # no decision on an uninitialised value, no definite or indirect leak
 # (SoftHSM2's and p11-kit's own leaks are suppressed, valgrind.supp).
 #   bash tests/fault/valgrind.sh BUILD_DIR [TEST...]
-# Default tests: every CUnit program of the token layers that uses a SoftHSM2
-# token, except fault/concurrency (ThreadSanitizer checks that one; memcheck
-# serialises its threads). fault_sweep runs its whole sweep, its handshakes
+# Default tests: every CUnit program of pkcs11/, provider/, protocol/ and
+# fault/ that uses a SoftHSM2 token, except fault/concurrency
+# (ThreadSanitizer checks that one; memcheck serialises its threads); apps/
+# and mitm/ test the p11chat command in processes of its own. fault_sweep runs its whole sweep, its handshakes
 # sharing one session key made beforehand (P11C_SWEEP=fixed-key): a fresh RSA
 # key per handshake would take memcheck more than half an hour.
 # P11CHAT_VALGRIND_JOBS programs run at once (default: the number of cores).
@@ -17,8 +18,10 @@ build=$(cd "$build" && pwd)
 supp=$(cd "$(dirname "$0")" && pwd)/valgrind.supp
 tests=("$@")
 if [ ${#tests[@]} -eq 0 ]; then
-    tests=(pkcs11/pkcs11_module pkcs11/pkcs11_keys provider/test_provider
-           protocol/protocol_token fault/fault_module fault/fault_sweep)
+    # the longest first, so that the parallel runs end together
+    tests=(pkcs11/pkcs11_keys provider/test_provider protocol/protocol_token
+           pkcs11/pkcs11_fault pkcs11/pkcs11_copies fault/fault_sweep
+           provider/test_provider_wycheproof pkcs11/pkcs11_module fault/fault_module)
 fi
 jobs=${P11CHAT_VALGRIND_JOBS:-$(nproc)}
 export P11C_SWEEP=fixed-key
