@@ -288,6 +288,62 @@ static void test_keypool_failure(void)
     p11c_keypool_free(pool);
 }
 
+/* The fuzz harnesses' session copy (p11c_session_test_dup): a copy acts as
+ * its original would, on its own state; queues must be empty. */
+static void test_session_dup(void)
+{
+    PT_PAIR p;
+    uint8_t *rec, *again;
+    size_t len, alen;
+    PT_EVENTS e = {0};
+
+    pt_pair_init(&p, NULL, P11C_POLICY_STRICT, NULL, NULL);
+    CU_ASSERT_PTR_NULL(p11c_session_test_dup(NULL));
+    CU_ASSERT_FATAL(pt_pair_handshake(&p));
+    pt_drain(p.a, &p.ea);
+    pt_drain(p.b, &p.eb);
+
+    /* an established Bob, copied: both open Alice's next record alike */
+    P11C_SESSION *b2 = p11c_session_test_dup(p.b);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b2);
+    CU_ASSERT_EQUAL(p11c_session_send_data(p.a, (const uint8_t *)"twice", 5), P11C_OK);
+    CU_ASSERT_PTR_NULL(p11c_session_test_dup(p.a)); /* the record still queued */
+    rec = pt_pop(p.a, &len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(rec);
+    CU_ASSERT_EQUAL(p11c_session_recv(b2, rec, len), P11C_OK);
+    CU_ASSERT_EQUAL(p11c_session_recv(p.b, rec, len), P11C_OK);
+    for (int i = 0; i < 2; i++) {
+        pt_events_clear(&e);
+        pt_drain(i == 0 ? b2 : p.b, &e);
+        int d = pt_find(&e, P11C_EV_DATA);
+        CU_ASSERT_FATAL(d >= 0);
+        CU_ASSERT_EQUAL(e.ev[d].len, 5);
+        CU_ASSERT_EQUAL(memcmp(e.ev[d].data, "twice", 5), 0);
+    }
+    pt_events_clear(&e);
+    /* the copy's own sequence: a replay to it fails it, not the original */
+    CU_ASSERT_NOT_EQUAL(p11c_session_recv(b2, rec, len), P11C_OK);
+    OPENSSL_free(rec);
+    /* the copy freed, the original goes on, and sends with IVs of its own */
+    CU_ASSERT_EQUAL(p11c_session_send_data(b2, (const uint8_t *)"x", 1), P11C_ERR_FAILED);
+    p11c_session_free(b2);
+    b2 = p11c_session_test_dup(p.b);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b2);
+    CU_ASSERT_EQUAL(p11c_session_send_data(p.b, (const uint8_t *)"back", 4), P11C_OK);
+    CU_ASSERT_EQUAL(p11c_session_send_data(b2, (const uint8_t *)"back", 4), P11C_OK);
+    rec = pt_pop(p.b, &len);
+    again = pt_pop(b2, &alen);
+    CU_ASSERT_FATAL(rec != NULL && again != NULL && len == alen);
+    /* same header, different IV */
+    CU_ASSERT_EQUAL(memcmp(rec, again, 24), 0);
+    CU_ASSERT_NOT_EQUAL(memcmp(rec + 24, again + 24, 16), 0);
+    CU_ASSERT_EQUAL(p11c_session_recv(p.a, rec, len), P11C_OK);
+    OPENSSL_free(rec);
+    OPENSSL_free(again);
+    p11c_session_free(b2);
+    pt_pair_free(&p);
+}
+
 static void test_config_errors(void)
 {
     EVP_PKEY *k = pt_key(NULL, "alice"), *small = NULL;
@@ -1333,6 +1389,7 @@ int main(void)
     CU_add_test(s, "session_key_fn returning NULL", test_session_key_fn_fails);
     CU_add_test(s, "session-key pool", test_keypool);
     CU_add_test(s, "session-key pool whose generation fails", test_keypool_failure);
+    CU_add_test(s, "session copies for the fuzz harnesses", test_session_dup);
     CU_add_test(s, "configuration errors", test_config_errors);
     CU_add_test(s, "every bit flip of HELLO rejected", test_flip_hello);
     CU_add_test(s, "every bit flip of REPLY rejected", test_flip_reply);
