@@ -79,16 +79,26 @@ static int copies(uint8_t id, CK_OBJECT_HANDLE *first)
     return (int)n;
 }
 
+/* Alice's key loaded and used once: its one copy made. */
+static P11C_KEY *alice_used(P11C_MODULE *m)
+{
+    P11C_ERR err = {0};
+    P11C_KEY *k = load(m, ALICE);
+    if (k == NULL)
+        return NULL;
+    CU_ASSERT_TRUE(th_sign_ok(k, &err));
+    CU_ASSERT_EQUAL(copies(0x01, NULL), 1);
+    return k;
+}
+
 static void test_made_once_and_protected(void)
 {
     P11C_ERR err = {0};
     P11C_MODULE *m = th_module(1);
-    P11C_KEY *k = load(m, ALICE);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(k);
     /* the first private operation makes it (and logs the application in,
      * so that copies() sees private objects) */
-    CU_ASSERT_TRUE(th_sign_ok(k, &err));
-    CU_ASSERT_EQUAL(copies(0x01, NULL), 1);
+    P11C_KEY *k = alice_used(m);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(k);
     /* later operations reuse it: two calls each, no new copy */
     unsigned long calls = p11c_module_call_count(m);
     CU_ASSERT_TRUE(th_sign_ok(k, &err));
@@ -128,10 +138,8 @@ static void test_one_per_key(void)
 {
     P11C_ERR err = {0};
     P11C_MODULE *m = th_module(1);
-    P11C_KEY *a = load(m, ALICE);
+    P11C_KEY *a = alice_used(m);
     CU_ASSERT_PTR_NOT_NULL_FATAL(a);
-    CU_ASSERT_TRUE(th_sign_ok(a, &err));
-    CU_ASSERT_EQUAL(copies(0x01, NULL), 1);
     /* the copy matches the URI too, but is one key with the token object: no
      * ambiguity, and the second key copies the token object, not the copy */
     P11C_KEY *b = load(m, ALICE);
@@ -313,10 +321,8 @@ static void test_session_loss(void)
 {
     P11C_ERR err = {0};
     P11C_MODULE *m = th_module(1);
-    P11C_KEY *k = load(m, ALICE);
+    P11C_KEY *k = alice_used(m);
     CU_ASSERT_PTR_NOT_NULL_FATAL(k);
-    CU_ASSERT_TRUE(th_sign_ok(k, &err));
-    CU_ASSERT_EQUAL(copies(0x01, NULL), 1);
     /* every session closed behind our back: the keeper and the copy with it
      * (and the login); the next operation logs in, copies again, signs */
     CU_ASSERT_EQUAL(raw->C_CloseAllSessions(slot), CKR_OK);
