@@ -152,17 +152,8 @@ static int run_handshake(long at)
     PT_PAIR p;
     int established;
 
-    P11C_CONFIG c = {0};
-
     pt_pair_init(&p, NULL, P11C_POLICY_STRICT, NULL, NULL);
-    p11c_session_free(p.a);
-    c.role = P11C_INITIATOR;
-    c.key = p.ka;
-    c.identity = "Alice";
-    c.trust = p.ta;
-    c.session_key_fn = shared_session_key;
-    p.a = p11c_session_new(&c, NULL);
-    CU_ASSERT_FATAL(p.a != NULL);
+    pt_pair_new_alice(&p, shared_session_key, NULL, 1);
     count = 0;
     fail_at = at;
     established = pt_pair_handshake(&p);

@@ -146,6 +146,21 @@ int pt_pair_handshake(PT_PAIR *p)
     return p11c_session_established(p->a) && p11c_session_established(p->b);
 }
 
+void pt_pair_new_alice(PT_PAIR *p, p11c_session_key_fn fn, void *arg, int with_trust)
+{
+    P11C_CONFIG c = {0};
+
+    p11c_session_free(p->a);
+    c.role = P11C_INITIATOR;
+    c.key = p->ka;
+    c.identity = "Alice";
+    c.trust = with_trust ? p->ta : NULL;
+    c.session_key_fn = fn;
+    c.session_key_arg = arg;
+    p->a = p11c_session_new(&c, NULL);
+    CU_ASSERT_FATAL(p->a != NULL);
+}
+
 void pt_pair_free(PT_PAIR *p)
 {
     p11c_session_free(p->a);

@@ -51,6 +51,9 @@ typedef struct pt_pair {
 void pt_pair_init(PT_PAIR *p, OSSL_LIB_CTX *libctx, p11c_policy policy, EVP_PKEY *ka, EVP_PKEY *kb);
 /* Runs the handshake to completion; returns 1 when both are established. */
 int pt_pair_handshake(PT_PAIR *p);
+/* Replaces p->a by an Alice with the pair's key that takes S from fn(arg)
+ * (fn NULL: made in software), with her trust store or (with_trust 0) none. */
+void pt_pair_new_alice(PT_PAIR *p, p11c_session_key_fn fn, void *arg, int with_trust);
 void pt_pair_free(PT_PAIR *p);
 
 /* A session key provider returning a copy of keys.json "session" (arg: OSSL_LIB_CTX). */

@@ -113,16 +113,9 @@ static void test_handshake_3072(void)
 static void test_handshake_keygen(void)
 {
     PT_PAIR p;
-    P11C_CONFIG c = {0};
 
     pt_pair_init(&p, NULL, P11C_POLICY_STRICT, NULL, NULL);
-    p11c_session_free(p.a);
-    c.role = P11C_INITIATOR;
-    c.key = p.ka;
-    c.identity = "Alice";
-    c.trust = p.ta;
-    p.a = p11c_session_new(&c, NULL);
-    CU_ASSERT_FATAL(p.a != NULL);
+    pt_pair_new_alice(&p, NULL, NULL, 1);
     CU_ASSERT_FATAL(pt_pair_handshake(&p));
     exchange_and_close(&p);
     pt_pair_free(&p);
@@ -137,17 +130,10 @@ static EVP_PKEY *no_key(void *arg)
 static void test_session_key_fn_fails(void)
 {
     PT_PAIR p;
-    P11C_CONFIG c = {0};
     size_t ol;
 
     pt_pair_init(&p, NULL, P11C_POLICY_STRICT, NULL, NULL);
-    p11c_session_free(p.a);
-    c.role = P11C_INITIATOR;
-    c.key = p.ka;
-    c.identity = "Alice";
-    c.session_key_fn = no_key;
-    p.a = p11c_session_new(&c, NULL);
-    CU_ASSERT_FATAL(p.a != NULL);
+    pt_pair_new_alice(&p, no_key, NULL, 0);
     CU_ASSERT_EQUAL(p11c_session_start(p.a), P11C_ERR_CRYPTO);
     CU_ASSERT_PTR_NULL(pt_pop(p.a, &ol));
     CU_ASSERT_EQUAL(p11c_session_start(p.a), P11C_ERR_FAILED);
@@ -193,7 +179,6 @@ static void test_keypool(void)
     P11C_KEYPOOL *pool;
     p11c_err err;
     PT_PAIR p;
-    P11C_CONFIG c = {0};
     uint8_t *h1 = NULL, *h2 = NULL;
     size_t l1 = 0, l2 = 0;
 
@@ -209,14 +194,7 @@ static void test_keypool(void)
     CU_ASSERT_EQUAL(threads_at_nice(19), 1);
     for (int round = 0; round < 2; round++) {
         pt_pair_init(&p, NULL, P11C_POLICY_STRICT, NULL, NULL);
-        p11c_session_free(p.a);
-        c.role = P11C_INITIATOR;
-        c.key = p.ka;
-        c.identity = "Alice";
-        c.trust = p.ta;
-        c.session_key_fn = p11c_keypool_take;
-        c.session_key_arg = pool;
-        p.a = p11c_session_new(&c, NULL);
+        pt_pair_new_alice(&p, p11c_keypool_take, pool, 1);
         CU_ASSERT_FATAL(p11c_session_start(p.a) == P11C_OK);
         if (round == 0)
             h1 = pt_pop(p.a, &l1);
@@ -261,7 +239,6 @@ static void test_keypool_failure(void)
     p11c_err err;
     P11C_KEYPOOL *pool = p11c_keypool_new(NULL, "provider=nonexistent", 1, &err);
     PT_PAIR p;
-    P11C_CONFIG c = {0};
 
     CU_ASSERT_FATAL(pool != NULL);
     for (int attempt = 0; attempt < 3; attempt++) {
@@ -272,14 +249,7 @@ static void test_keypool_failure(void)
     }
     /* Through a session: P11C_ERR_CRYPTO, and the queue says why. */
     pt_pair_init(&p, NULL, P11C_POLICY_STRICT, NULL, NULL);
-    p11c_session_free(p.a);
-    c.role = P11C_INITIATOR;
-    c.key = p.ka;
-    c.identity = "Alice";
-    c.session_key_fn = p11c_keypool_take;
-    c.session_key_arg = pool;
-    p.a = p11c_session_new(&c, NULL);
-    CU_ASSERT_FATAL(p.a != NULL);
+    pt_pair_new_alice(&p, p11c_keypool_take, pool, 0);
     ERR_clear_error();
     CU_ASSERT_EQUAL(p11c_session_start(p.a), P11C_ERR_CRYPTO);
     CU_ASSERT_NOT_EQUAL(ERR_peek_error(), 0);
