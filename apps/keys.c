@@ -68,22 +68,38 @@ void app_ossl_free(APP_OSSL *o)
 const char *app_provider_dir(void)
 {
     static char dir[PATH_MAX];
-    char exe[PATH_MAX], exedir[PATH_MAX], built[PATH_MAX];
+    char exe[PATH_MAX], built[PATH_MAX], so[PATH_MAX + 16];
+    const char *env;
 
+    /* The directory of the running command (empty when unknown). */
     ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        char *slash = strrchr(exe, '/');
-        if (slash != NULL) {
-            *slash = '\0';
-            /* Run from the build tree: the provider built beside us. */
-            if (realpath(exe, exedir) != NULL && realpath(P11C_BUILD_APPS_DIR, built) != NULL &&
-                strcmp(exedir, built) == 0) {
-                snprintf(dir, sizeof(dir), "%s", P11C_BUILD_PROVIDER_DIR);
-                return dir;
-            }
+    exe[n > 0 ? n : 0] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash != NULL)
+        *slash = '\0';
+    else
+        exe[0] = '\0';
+
+    /* Run from the build tree: the provider built beside us. */
+    if (exe[0] != '\0' && realpath(P11C_BUILD_APPS_DIR, built) != NULL && strcmp(exe, built) == 0) {
+        snprintf(dir, sizeof(dir), "%s", P11C_BUILD_PROVIDER_DIR);
+        return dir;
+    }
+    /* As OpenSSL programs do: $OPENSSL_MODULES first. */
+    if ((env = getenv("OPENSSL_MODULES")) != NULL && *env != '\0') {
+        snprintf(dir, sizeof(dir), "%s", env);
+        return dir;
+    }
+    /* Installed: where the install put the provider relative to us, which
+     * also holds when the prefix was moved or given at install time... */
+    if (exe[0] != '\0' && P11C_MODULES_FROM_BINDIR[0] != '\0') {
+        snprintf(so, sizeof(so), "%s/%s/p11chat.so", exe, P11C_MODULES_FROM_BINDIR);
+        if (access(so, F_OK) == 0 && realpath(so, dir) != NULL) {
+            *strrchr(dir, '/') = '\0';
+            return dir;
         }
     }
+    /* ...else where it was configured to go. */
     snprintf(dir, sizeof(dir), "%s", P11C_INSTALL_MODULES_DIR);
     return dir;
 }

@@ -7,7 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/params.h>
+#include <openssl/provider.h>
+
+#include "p11chat_provider.h"
 
 static const char usage_text[] =
     "usage: p11chat COMMAND [OPTIONS] [ARGS]\n"
@@ -92,6 +97,33 @@ int app_parse_uint(const char *s, unsigned long lo, unsigned long hi, unsigned l
     return 0;
 }
 
+/* Our version and OpenSSL's, then the provider's (it is what links p11-kit):
+ * the one this command would load, found as for a pkcs11: URI. */
+static int print_version(void)
+{
+    const char *dir = app_provider_dir();
+    char *buildinfo = NULL;
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_utf8_ptr(OSSL_PROV_PARAM_BUILDINFO, &buildinfo, 0),
+        OSSL_PARAM_END,
+    };
+    OSSL_PROVIDER *prov = NULL;
+    OSSL_LIB_CTX *libctx = OSSL_LIB_CTX_new();
+
+    printf("%s %s (P11C protocol version %d, %s)\n", APP_NAME, APP_VERSION, P11C_VERSION,
+           OpenSSL_version(OPENSSL_VERSION));
+    if (libctx != NULL && OSSL_PROVIDER_set_default_search_path(libctx, dir))
+        prov = OSSL_PROVIDER_load(libctx, P11CHAT_PROVIDER_NAME);
+    if (prov != NULL && OSSL_PROVIDER_get_params(prov, params) && buildinfo != NULL)
+        printf("provider %s/p11chat.so: %s\n", dir, buildinfo);
+    else
+        printf("provider: none loads from %s (set OPENSSL_MODULES to its directory)\n", dir);
+    ERR_clear_error();
+    OSSL_PROVIDER_unload(prov);
+    OSSL_LIB_CTX_free(libctx);
+    return fflush(stdout) == 0 ? APP_OK : APP_FAIL;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -101,11 +133,8 @@ int main(int argc, char **argv)
         fputs(usage_text, stdout);
         return APP_OK;
     }
-    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
-        printf("%s %s (P11C protocol version %d, %s)\n", APP_NAME, APP_VERSION, P11C_VERSION,
-               OpenSSL_version(OPENSSL_VERSION));
-        return APP_OK;
-    }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0)
+        return print_version();
 
     static const struct {
         const char *name;

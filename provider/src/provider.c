@@ -225,7 +225,7 @@ static int p11c_get_params(void *provctx, OSSL_PARAM params[])
     if (p != NULL && !OSSL_PARAM_set_utf8_ptr(p, P11CHAT_VERSION))
         return 0;
     p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_BUILDINFO);
-    if (p != NULL && !OSSL_PARAM_set_utf8_ptr(p, P11CHAT_VERSION))
+    if (p != NULL && !OSSL_PARAM_set_utf8_ptr(p, P11CHAT_BUILDINFO))
         return 0;
     p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_STATUS);
     if (p != NULL && !OSSL_PARAM_set_int(p, !prov->finalised))

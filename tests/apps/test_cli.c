@@ -58,7 +58,12 @@ static void test_version(void)
     char *o, *e;
     CU_ASSERT_EQUAL(ta_run(NULL, &o, &e, T, "--version", NULL), 0);
     CU_ASSERT_EQUAL(strncmp(o, "p11chat 0.1.0 (P11C protocol version 1, OpenSSL 3.", 50), 0);
-    CU_ASSERT_EQUAL(ta_lines(o), 1);
+    /* Then the provider built beside the command (tests/install checks the rest). */
+    char want[1024];
+    snprintf(want, sizeof(want), "\nprovider %s/p11chat.so: p11chat 0.1.0, built with p11-kit ",
+             tu_provider_dir());
+    CU_ASSERT_EQUAL(ta_lines(o), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(o, want));
     CU_ASSERT_STRING_EQUAL(e, "");
     free(o);
     free(e);
