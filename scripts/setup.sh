@@ -13,6 +13,7 @@ packages=(
     clang libclang-rt-dev
     valgrind
     libengine-pkcs11-openssl
+    scdoc dpkg-dev
 )
 
 missing=()
