@@ -51,7 +51,9 @@ done <"$manifest"
 
 # 2. Each part where it belongs (LIBDIR is lib or lib/<multiarch>).
 libdir=$(cd "$prefix" && dirname "$(find . -name 'libp11chat.so.0' | head -n 1)" | sed 's|^\./||')
-[ -n "$libdir" ] && [ "$libdir" != . ] || fail "libp11chat.so.0 is not installed"
+if [ -z "$libdir" ] || [ "$libdir" = . ]; then
+    fail "libp11chat.so.0 is not installed"
+fi
 for f in bin/p11chat include/p11chat.h "$libdir/libp11chat.so" "$libdir/libp11chat.a" \
     "$libdir/ossl-modules/p11chat.so" "$libdir/pkgconfig/libp11chat.pc" \
     "$libdir/cmake/p11chat/p11chatConfig.cmake" "$libdir/cmake/p11chat/p11chatConfigVersion.cmake" \
@@ -75,7 +77,7 @@ ossl_lib=$(openssl version | sed -n 's/.*(Library: \(.*\))$/\1/p')
 [ -n "$ossl_lib" ] || ossl_lib=$(openssl version)
 modules=$prefix/$libdir/ossl-modules
 out=$("$prefix/bin/p11chat" --version)
-echo "$out" | sed 's/^/  --version: /'
+while IFS= read -r l; do echo "  --version: $l"; done <<<"$out"
 line1=$(echo "$out" | sed -n 1p)
 line2=$(echo "$out" | sed -n 2p)
 [ "$line1" = "p11chat 0.1.0 (P11C protocol version 1, $ossl_lib)" ] ||
@@ -107,7 +109,7 @@ grep -q "cannot load the p11chat provider from $tmp/no-modules" "$tmp/err" ||
 got=$(OPENSSL_MODULES=$build/provider "$prefix/bin/p11chat" fingerprint --key "$uri" 2>"$tmp/err") ||
     fail "with OPENSSL_MODULES=$build/provider: $(cat "$tmp/err")"
 [ "$got" = "$want" ] || fail "with OPENSSL_MODULES=$build/provider: '$got'"
-OPENSSL_MODULES=$build/provider "$prefix/bin/p11chat" --version | grep -q "^provider $build/provider/p11chat.so: " ||
+grep -q "^provider $build/provider/p11chat.so: " <<<"$(OPENSSL_MODULES=$build/provider "$prefix/bin/p11chat" --version)" ||
     fail "--version does not name the provider of OPENSSL_MODULES"
 
 # A moved prefix still works: the provider is found relative to the command.
@@ -130,7 +132,7 @@ case " $pc_libs " in *" -L$prefix/$libdir "*) ;; *) fail "pkg-config --libs: $pc
 # shellcheck disable=SC2086
 if cc $cflags -o "$tmp/consumer-pc" "$src/tests/install/consumer/consumer.c" $pc_cflags $pc_libs \
     2>"$tmp/err"; then
-    readelf -d "$tmp/consumer-pc" | grep -q 'NEEDED.*libp11chat.so.0' ||
+    grep -q 'NEEDED.*libp11chat.so.0' <<<"$(readelf -d "$tmp/consumer-pc")" ||
         fail "the pkg-config program does not link libp11chat.so.0"
     got=$(LD_LIBRARY_PATH=$prefix/$libdir "$tmp/consumer-pc" "$tmp/k.pub") ||
         fail "the pkg-config program failed"
@@ -148,7 +150,7 @@ if cmake -S "$src/tests/install/consumer" -B "$tmp/consumer" -DCMAKE_PREFIX_PATH
         got=$("$tmp/consumer/$exe" "$tmp/k.pub") || fail "the CMake program $exe failed"
         [ "$got" = "$want" ] || fail "the CMake program $exe printed '$got', p11chat '$want'"
     done
-    readelf -d "$tmp/consumer/consumer_static" | grep -q 'NEEDED.*libp11chat' &&
+    grep -q 'NEEDED.*libp11chat' <<<"$(readelf -d "$tmp/consumer/consumer_static")" &&
         fail "p11chat::p11chat_static links the shared library"
 else
     cat "$tmp/cmake.log" >&2
