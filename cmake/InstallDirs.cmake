@@ -13,11 +13,14 @@
 #                                it is not under the prefix): the command finds
 #                                its provider there after a move of the prefix
 
-set(P11CHAT_OSSL_MODULESDIR "" CACHE PATH
+# STRING, not PATH: CMake would make a relative value given with -D absolute
+# from the current directory; it is relative to the prefix.
+set(P11CHAT_OSSL_MODULESDIR "" CACHE STRING
     "Where to install the provider p11chat.so (default: LIBDIR/ossl-modules under the prefix; OpenSSL's modules directory for /usr)")
 
 set(_dir "${P11CHAT_OSSL_MODULESDIR}")
-if(NOT _dir AND CMAKE_INSTALL_PREFIX STREQUAL "/usr")
+string(REGEX REPLACE "(.)/+$" "\\1" _prefix "${CMAKE_INSTALL_PREFIX}")
+if(NOT _dir AND _prefix STREQUAL "/usr")
   execute_process(COMMAND ${PKG_CONFIG_EXECUTABLE} --variable=modulesdir libcrypto
                   OUTPUT_VARIABLE _dir OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
   if(NOT _dir)
@@ -52,5 +55,6 @@ else()
 endif()
 message(STATUS "p11chat: the provider installs into ${P11CHAT_OSSL_MODULESDIR}")
 unset(_dir)
+unset(_prefix)
 unset(_out)
 unset(_under_prefix)
