@@ -93,8 +93,9 @@ const char *app_provider_dir(void)
     /* Installed: where the install put the provider relative to us, which
      * also holds when the prefix was moved or given at install time... */
     if (exe[0] != '\0' && P11C_MODULES_FROM_BINDIR[0] != '\0') {
-        snprintf(so, sizeof(so), "%s/%s/p11chat.so", exe, P11C_MODULES_FROM_BINDIR);
-        if (access(so, F_OK) == 0 && realpath(so, dir) != NULL) {
+        int len = snprintf(so, sizeof(so), "%s/%s/p11chat.so", exe, P11C_MODULES_FROM_BINDIR);
+        if (len > 0 && (size_t)len < sizeof(so) && access(so, F_OK) == 0 &&
+            realpath(so, dir) != NULL) {
             *strrchr(dir, '/') = '\0';
             return dir;
         }
