@@ -7,9 +7,11 @@
 # and purges it again. Root only (otherwise it skips, saying so); it skips
 # too when a p11chat package it did not install is present, or when a file
 # of the package already exists on the machine (it would be overwritten,
-# then removed). The purge runs on every way out (EXIT, INT, TERM, HUP), and
-# a marker file (/var/tmp/p11chat-deb-test.installed, holding the pid of the
-# run) makes the next run purge what a killed run left installed.
+# then removed). Runs on one machine take turns (flock on
+# /run/lock/p11chat-deb-test.lock). The purge runs on every way out (EXIT,
+# INT, TERM, HUP), and a marker file (/var/tmp/p11chat-deb-test.installed,
+# holding the pid of the run) makes the next run purge what a killed run
+# left installed.
 #
 # Checks: the package's dependencies come from dpkg-shlibdeps; `openssl
 # -provider p11chat` finds the provider by name (no -provider-path, no
@@ -60,6 +62,15 @@ dpkg_locked() {
 purge() {
     dpkg_locked --purge p11chat
 }
+# One run at a time on the machine, whichever build tree it comes from.
+lock=/run/lock/p11chat-deb-test.lock
+[ -d /run/lock ] || lock=/var/tmp/p11chat-deb-test.lock
+exec 9>"$lock"
+if ! flock -w 300 9; then
+    echo "deb_test: skipped: another run held $lock for five minutes"
+    exit $skip
+fi
+
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/p11chat-deb.XXXXXX")
 ours=0
 cleanup() {
