@@ -48,6 +48,9 @@ DESTDIR=$stage cmake --install "$bdir" --strip >/dev/null
 # Debian's layout: manual pages compressed; nothing writable by others.
 find "$stage/usr/share/man" -type f -name '*.[0-9]' -exec gzip -9n {} +
 chmod -R u+rwX,go+rX,go-w "$stage"
+# The same tree gives the same package: times from the last commit.
+SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
+export SOURCE_DATE_EPOCH
 
 # The provider must land where OpenSSL looks for it by default.
 modulesdir=$(pkg-config --variable=modulesdir libcrypto)
@@ -91,5 +94,6 @@ chmod 644 "$stage"/DEBIAN/*
 
 mkdir -p "$out"
 deb=$(cd "$out" && pwd)/p11chat_${version}_${arch}.deb
+find "$stage" -newermt "@$SOURCE_DATE_EPOCH" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 dpkg-deb --root-owner-group -Zxz --build "$stage" "$deb" >/dev/null
 echo "$deb"
