@@ -55,10 +55,14 @@ def sections(text, level):
     return out
 
 
+class HelpError(Exception):
+    pass
+
+
 def run_help(p11chat, *args):
     r = subprocess.run([p11chat, *args], capture_output=True, text=True, timeout=30)
     if r.returncode != 0:
-        raise SystemExit(f"'p11chat {' '.join(args)}' exited {r.returncode}: {r.stderr.strip()}")
+        raise HelpError(f"'p11chat {' '.join(args)}' exited {r.returncode}: {r.stderr.strip()}")
     return r.stdout
 
 
@@ -105,13 +109,17 @@ def command_facts(p11chat):
         m = re.match(r"^  ([a-z][a-z0-9-]*)(\s{2,}|$)", line)
         if in_cmds and m:
             cmds.append(m.group(1))
-    helps = {}
+    helps, errs = {}, []
     for c in cmds:
-        text = run_help(p11chat, c, "--help")
+        try:
+            text = run_help(p11chat, c, "--help")
+        except HelpError as e:
+            errs.append(f"{e} (a command of 'p11chat --help' without help of its own)")
+            continue
         opts = set(OPT.findall(text)) - {"--help"}
         subs = set(re.findall(r"^(?:usage:)?\s*p11chat " + re.escape(c) + r" ([a-z][a-z-]*)\b", text, re.M))
         helps[c] = (opts, subs)
-    return set(OPT.findall(top)), cmds, helps
+    return set(OPT.findall(top)), [c for c in cmds if c in helps], helps, errs
 
 
 def check_p11chat1(page, text, top_opts, cmds, helps, facts):
@@ -228,7 +236,7 @@ def check_roff(mandir, pages):
 def main():
     p11chat, src, mandir = sys.argv[1:4]
     facts = code_facts(src)
-    top_opts, cmds, helps = command_facts(p11chat)
+    top_opts, cmds, helps, help_errs = command_facts(p11chat)
     pages = {}
     for p in ("p11chat.1", "p11chat-provider.7"):
         with open(os.path.join(src, "man", p + ".scd")) as f:
@@ -238,7 +246,7 @@ def main():
     def check(t1, t7):
         return check_p11chat1(p1, t1, top_opts, cmds, helps, facts) + check_provider7(p7, t7, facts)
 
-    errs = check(pages["p11chat.1"], pages["p11chat-provider.7"])
+    errs = help_errs + check(pages["p11chat.1"], pages["p11chat-provider.7"])
 
     # The checker itself: each broken copy must give exactly the message expected.
     c0 = cmds[0]
