@@ -48,7 +48,6 @@ install(CODE "
 ")
 
 # Documentation: the guides, and the configuration as an example.
-install(FILES README.md docs/usage.md docs/provider.md docs/protocol.md docs/security.md
-              docs/benchmarks.md
-        DESTINATION ${CMAKE_INSTALL_DOCDIR})
-install(FILES conf/openssl-p11chat.cnf DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
+install(FILES README.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
+install(DIRECTORY docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR} FILES_MATCHING PATTERN "*.md")
+install(DIRECTORY conf/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
