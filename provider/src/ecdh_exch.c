@@ -92,10 +92,20 @@ static int ecdh_set_peer(void *vctx, void *provkey)
 {
     ECDH_CTX *c = vctx;
     P11C_PKEY *peer = provkey;
-    char ours[64], theirs[64];
+    char ours[64], theirs[64], enc[32];
 
     if (c->pk == NULL || peer == NULL || peer->kind != P11C_KIND_EC || peer->pub == NULL) {
         P11C_RAISE(c->prov, P11C_R_NO_KEY, "ECDH: the peer key is not an EC key");
+        return 0;
+    }
+    /* A peer that spells its curve out (explicit parameters) may carry a
+     * cofactor or generator of its own: only named curves are taken. */
+    if (!EVP_PKEY_get_utf8_string_param(peer->pub, OSSL_PKEY_PARAM_EC_ENCODING, enc, sizeof(enc),
+                                        NULL) ||
+        strcmp(enc, OSSL_PKEY_EC_ENCODING_GROUP) != 0) {
+        P11C_RAISE(c->prov, P11C_R_BAD_PARAM,
+                   "ECDH: the peer key gives explicit curve parameters; only named curves are "
+                   "used");
         return 0;
     }
     group_of(c->pk, ours, sizeof(ours));
@@ -108,6 +118,27 @@ static int ecdh_set_peer(void *vctx, void *provkey)
     p11c_pkey_free(c->peer);
     c->peer = p11c_pkey_up_ref(peer);
     return 1;
+}
+
+/* The peer's point uncompressed, as CKM_ECDH1_DERIVE takes it: a key that
+ * came compressed is asked for the other form. */
+static int peer_point(P11C_PKEY *peer, uint8_t *buf, size_t cap, size_t *len)
+{
+    EVP_PKEY *copy = NULL;
+    int ok;
+
+    if (!EVP_PKEY_get_octet_string_param(peer->pub, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, buf, cap,
+                                         len))
+        return 0;
+    if (*len > 0 && buf[0] == 0x04)
+        return 1;
+    copy = EVP_PKEY_dup(peer->pub);
+    ok = copy != NULL &&
+         EVP_PKEY_set_utf8_string_param(copy, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
+                                        "uncompressed") &&
+         EVP_PKEY_get_octet_string_param(copy, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, buf, cap, len);
+    EVP_PKEY_free(copy);
+    return ok;
 }
 
 static int ecdh_derive(void *vctx, unsigned char *secret, size_t *secretlen, size_t outlen)
@@ -131,8 +162,7 @@ static int ecdh_derive(void *vctx, unsigned char *secret, size_t *secretlen, siz
     }
     if (!p11c_prov_alive(c->prov))
         return 0;
-    if (!EVP_PKEY_get_octet_string_param(c->peer->pub, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point,
-                                         sizeof(point), &ptlen)) {
+    if (!peer_point(c->peer, point, sizeof(point), &ptlen)) {
         P11C_RAISE(c->prov, P11C_R_BAD_PARAM, "ECDH: the peer's point cannot be read");
         return 0;
     }
