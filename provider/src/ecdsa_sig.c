@@ -248,7 +248,7 @@ static int ecdsa_get_ctx_params(void *vctx, OSSL_PARAM params[])
     if (p != NULL) {
         int sig_nid = NID_undef;
         if (c->s.md == NULL ||
-            !OBJ_find_sigid_by_algs(&sig_nid, OBJ_txt2nid(c->s.md->name),
+            !OBJ_find_sigid_by_algs(&sig_nid, EVP_MD_get_type(p11c_prov_md(c->s.prov, c->s.md)),
                                     NID_X9_62_id_ecPublicKey) ||
             !p11c_sig_algorithm_id(p, sig_nid))
             return 0;
