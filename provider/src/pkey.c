@@ -109,21 +109,31 @@ int p11c_pkey_import_public(P11C_PKEY *pk, const char *type, int kind, int selec
     OSSL_LIB_CTX *sw = p11c_prov_sw(pk->prov);
     EVP_PKEY_CTX *ctx = NULL;
     EVP_PKEY *pub = NULL;
+    OSSL_PARAM public_only[16];
+    size_t n;
     int ret = 0;
 
     if (pk->key != NULL || sw == NULL)
         return 0;
+    /* A key pair of another provider (the peer of an ECDH, say) gives its
+     * public half only: no private key is ever held here. */
     if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0 &&
-        OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_PRIV_KEY) != NULL) {
+        OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_PUB_KEY) == NULL) {
         P11C_RAISE(pk->prov, P11C_R_UNSUPPORTED,
                    "private keys are not imported through OpenSSL; create them in the token");
         return 0;
     }
-    if ((selection & OSSL_KEYMGMT_SELECT_PUBLIC_KEY) == 0)
+    if ((selection & OSSL_KEYMGMT_SELECT_KEYPAIR) == 0)
         return 0;
+    for (n = 0; params[n].key != NULL && n + 1 < sizeof(public_only) / sizeof(public_only[0]); n++)
+        public_only[n] = params[n];
+    public_only[n] = OSSL_PARAM_construct_end();
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(public_only[i].key, OSSL_PKEY_PARAM_PRIV_KEY) == 0)
+            public_only[i].key = "p11chat-ignored";
     ctx = EVP_PKEY_CTX_new_from_name(sw, type, "provider=default");
     if (ctx == NULL || EVP_PKEY_fromdata_init(ctx) <= 0 ||
-        EVP_PKEY_fromdata(ctx, &pub, EVP_PKEY_PUBLIC_KEY, (OSSL_PARAM *)params) <= 0)
+        EVP_PKEY_fromdata(ctx, &pub, EVP_PKEY_PUBLIC_KEY, (OSSL_PARAM *)public_only) <= 0)
         goto end;
     EVP_PKEY_free(pk->pub);
     pk->pub = pub;
