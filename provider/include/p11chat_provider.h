@@ -19,6 +19,12 @@
 #define P11CHAT_CONF_TOKEN         "pkcs11-token"     /* env P11CHAT_PKCS11_TOKEN */
 #define P11CHAT_CONF_OAEP_FALLBACK "oaep-fallback"    /* env P11CHAT_OAEP_FALLBACK */
 #define P11CHAT_CONF_COPY_KEYS     "pkcs11-copy-keys" /* env P11CHAT_PKCS11_COPY_KEYS */
+/* Tokens as they are (docs/provider.md: smartcards, PIN sources, NSS). */
+#define P11CHAT_CONF_INIT_ARGS                                                                     \
+    "pkcs11-module-init-args" /* env P11CHAT_PKCS11_MODULE_INIT_ARGS: C_Initialize's pReserved */
+#define P11CHAT_CONF_PIN_CACHE "pkcs11-pin-cache" /* env P11CHAT_PKCS11_PIN_CACHE: yes/no */
+#define P11CHAT_CONF_PIN_FINAL_TRY                                                                 \
+    "pkcs11-pin-final-try" /* env P11CHAT_PKCS11_PIN_FINAL_TRY: yes/no */
 
 /*
  * Key generation parameters (EVP_PKEY_CTX_set_params on a context made with

@@ -63,6 +63,10 @@ struct p11c_prov {
     char *token_uri;   /* default token for key generation */
     int oaep_fallback;
     int copy_keys; /* private keys through session copies (default yes) */
+    /* Tokens as they are (conf_tokens.c). */
+    char *init_args;   /* C_Initialize's pReserved; NULL: none */
+    int pin_cache;     /* keep a PIN once known, per token (default yes) */
+    int pin_final_try; /* log in even on the last PIN try (default no) */
 
     pthread_mutex_t lock;
     P11C_MODULE *module; /* loaded on first use */
@@ -112,6 +116,14 @@ OSSL_LIB_CTX *p11c_prov_sw(P11C_PROV *prov);
 int p11c_prov_alive(P11C_PROV *prov);
 /* "yes"/"no", "true"/"false", "on"/"off", "1"/"0" (any case): 1 or 0; else -1. */
 int p11c_parse_bool(const char *s);
+/* The configuration value read into `got`, else the environment variable. */
+const char *p11c_conf_value(const OSSL_PARAM *got, const char *env);
+/* Reads the keys of conf_tokens.c into prov; 0 with an error raised on a bad value. */
+int p11c_conf_tokens(P11C_PROV *prov, OSSL_FUNC_core_get_params_fn *get,
+                     const OSSL_CORE_HANDLE *handle);
+/* Applies them to a freshly loaded module. */
+void p11c_conf_tokens_apply(P11C_PROV *prov, P11C_MODULE *m);
+void p11c_conf_tokens_free(P11C_PROV *prov);
 
 /* Raises one error into OpenSSL's queue: the CKR name as reason, the whole
  * context as text. */
@@ -158,6 +170,24 @@ int p11c_pkey_has_private(P11C_PKEY *pk);
 size_t p11c_pkey_size(const P11C_PKEY *pk);
 /* A short "token 'x', key 'y'" description for errors. */
 const char *p11c_pkey_describe(const P11C_PKEY *pk, char *buf, size_t len);
+
+/* ---- PINs the OpenSSL way (pin.c) ----------------------------------------- */
+
+typedef struct p11c_pin_scope {
+    OSSL_PASSPHRASE_CALLBACK *cb;
+    void *arg;
+} P11C_PIN_SCOPE;
+
+/* Makes cb the PIN source of this thread's logins until the matching end
+ * (an OpenSSL call's passphrase callback lives as long as the call). */
+void p11c_pin_scope_begin(P11C_PIN_SCOPE *saved, OSSL_PASSPHRASE_CALLBACK *cb, void *arg);
+void p11c_pin_scope_end(const P11C_PIN_SCOPE *saved);
+/* Lets the module ask the callback in scope, else the terminal. */
+void p11c_pin_ask_install(P11C_PROV *prov, P11C_MODULE *m);
+/* Logs in to the key's token now, while a callback is in scope, so that the
+ * PIN is kept for later operations. 1 also when no PIN was given at all;
+ * 0 with an error raised when the login failed. */
+int p11c_pin_login_now(P11C_PROV *prov, P11C_KEY *key);
 
 /* The dispatch tables. */
 extern const OSSL_DISPATCH p11c_rsa_keymgmt_functions[];
