@@ -244,6 +244,20 @@ CK_RV p11c_key_import(P11C_TOKEN *t, const P11C_RSA_PARTS *parts, const char *la
                       const uint8_t *id, size_t idlen, int persistent, P11C_KEY **out,
                       P11C_ERR *err);
 
+/*
+ * Keys that want the PIN for every use (CKA_ALWAYS_AUTHENTICATE true, as PIV
+ * and OpenPGP signature keys): each sign and decrypt logs in with
+ * CKU_CONTEXT_SPECIFIC right after its Init, with the URI's, kept, module or
+ * asked PIN (a protected authentication path gets none). This makes such a
+ * key, as p11c_key_generate does (tokens set the attribute at creation
+ * only; SoftHSM2 refuses to change it later).
+ */
+CK_RV p11c_key_generate_per_use(P11C_TOKEN *t, unsigned int bits, const char *label,
+                                const uint8_t *id, size_t idlen, int persistent, P11C_KEY **out,
+                                P11C_ERR *err);
+/* Context-specific logins made through this module (for bench/ and tests). */
+unsigned long p11c_module_context_logins(const P11C_MODULE *m);
+
 /* Destroys the key's objects in the token (both halves). The key stays
  * allocated until freed but every later use fails. */
 CK_RV p11c_key_destroy(P11C_KEY *k, P11C_ERR *err);

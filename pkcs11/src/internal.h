@@ -39,9 +39,10 @@ struct p11c_module {
     _Atomic int no_copies; /* p11c_module_set_key_copies(m, 0) */
     char *pin;
     struct p11c_token *tokens;
-    _Atomic int pin_cache;     /* keep a PIN that worked, per token (login.c) */
-    _Atomic int pin_final_try; /* log in even on the last PIN try */
-    p11c_pin_ask_fn *ask;      /* under lock */
+    _Atomic int pin_cache;       /* keep a PIN that worked, per token (login.c) */
+    _Atomic int pin_final_try;   /* log in even on the last PIN try */
+    p11c_pin_ask_fn *ask;        /* under lock */
+    atomic_ulong context_logins; /* CKU_CONTEXT_SPECIFIC logins made */
     void *ask_arg;
 };
 
@@ -230,7 +231,8 @@ struct p11c_key {
     int destroyed;
     CK_SESSION_HANDLE hold; /* ephemeral: the session owning the objects */
     unsigned long hold_epoch;
-    int copy; /* P11C_COPY_*: what priv is */
+    int copy;        /* P11C_COPY_*: what priv is */
+    int always_auth; /* CKA_ALWAYS_AUTHENTICATE: -1 not read yet (peruse.c) */
 };
 
 /* P11C_KEY.copy */
@@ -269,6 +271,9 @@ int p11c_pin_known(P11C_TOKEN *t, const char *pin);
 /* Destroys k's session copy, if it made one in this process and module
  * epoch. The caller holds k->lock or is the key's last user. */
 void p11c_key_drop_copy(P11C_KEY *k);
+/* Right after C_SignInit/C_DecryptInit of h on s: the context-specific login
+ * a key with CKA_ALWAYS_AUTHENTICATE needs (peruse.c); CKR_OK for others. */
+CK_RV p11c_key_use_login(P11C_KEY *k, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, P11C_ERR *err);
 /* Makes the session copy of token object h (k->copy is BUSY, set by the
  * caller) and returns the handle to use: the copy, or h when the token
  * refuses to copy. */

@@ -97,6 +97,7 @@ CK_RV p11c_module_load_args(const char *spec, const char *init_args, P11C_MODULE
     atomic_init(&m->no_copies, 0);
     atomic_init(&m->pin_cache, 1);
     atomic_init(&m->pin_final_try, 0);
+    atomic_init(&m->context_logins, 0);
     if (init_args != NULL && init_args[0] != '\0' &&
         (m->init_args = p11c_pin_dup(init_args)) == NULL)
         goto end;

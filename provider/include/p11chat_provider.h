@@ -36,5 +36,7 @@
 #define P11CHAT_PKEY_PARAM_ID    "id"    /* octet string, or utf8 hex: CKA_ID */
 #define P11CHAT_PKEY_PARAM_PERSISTENT                                                              \
     "persistent" /* int or utf8 yes/no: token object or session object */
+#define P11CHAT_PKEY_PARAM_PER_USE_PIN                                                             \
+    "per-use-pin" /* int or utf8 yes/no: CKA_ALWAYS_AUTHENTICATE, the PIN for every use */
 
 #endif

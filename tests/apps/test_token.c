@@ -272,6 +272,30 @@ static void test_keygen_keys_chat(void)
     chat(ub, fb, ua, fa, "software");
 }
 
+static void test_per_use_keys_chat(void)
+{
+    /* Keys that want the PIN for every use (keygen --per-use-pin, as on a
+     * smartcard): every handshake signature logs in for itself. */
+    char *o;
+    char fa[65], fb[65], ua[256], ub[256];
+    snprintf(ua, sizeof(ua), "pkcs11:token=%s;object=alice3", TU_TOKEN_LABEL);
+    snprintf(ub, sizeof(ub), "pkcs11:token=%s;object=bob3", TU_TOKEN_LABEL);
+    CU_ASSERT_EQUAL(ta_run(NULL, &o, NULL, W, "keygen", "--key", ua, "--pin-source", pin,
+                           "--per-use-pin", NULL),
+                    0);
+    free(o);
+    CU_ASSERT_EQUAL(ta_run(NULL, &o, NULL, W, "keygen", "--key", ub, "--pin-source", pin,
+                           "--per-use-pin", NULL),
+                    0);
+    free(o);
+    fingerprint(ua, fa);
+    fingerprint(ub, fb);
+    CU_ASSERT_EQUAL_FATAL(strlen(fa), 64);
+    CU_ASSERT_EQUAL_FATAL(strlen(fb), 64);
+    chat(ub, fb, ua, fa, "software");
+    chat(ub, fb, ua, fa, "token");
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -285,5 +309,6 @@ int main(void)
     CU_add_test(s, "token and token", test_token_token);
     CU_add_test(s, "session keys made in the token", test_token_session_keys);
     CU_add_test(s, "keys from p11chat keygen chat", test_keygen_keys_chat);
+    CU_add_test(s, "per-use PIN keys chat", test_per_use_keys_chat);
     return tu_main();
 }

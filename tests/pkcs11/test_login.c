@@ -8,6 +8,8 @@
  */
 #include "helpers.h"
 
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -219,6 +221,103 @@ static void test_final_try(void)
     unsetenv("P11C_FAULT_TOKEN_FLAGS");
 }
 
+/* ---- Per-use PIN (CKA_ALWAYS_AUTHENTICATE) ------------------------------------ */
+
+static P11C_KEY *make_peruse(P11C_MODULE *m)
+{
+    P11C_ERR err = {0};
+    P11C_KEY *k = NULL;
+    P11C_TOKEN *t = th_token(m);
+    if (t == NULL)
+        return NULL;
+    if (p11c_key_load(m, TH_TOKEN_URI ";object=carol", P11C_WANT_PRIVATE, &k, &err) == CKR_OK)
+        return k;
+    if (p11c_key_generate_per_use(t, 2048, "carol", (const uint8_t *)"\x03", 1, 1, &k, &err) !=
+        CKR_OK) {
+        char buf[512];
+        fprintf(stderr, "carol: %s\n", p11c_err_string(&err, buf, sizeof(buf)));
+        p11c_key_free(k);
+        return NULL;
+    }
+    return k;
+}
+
+static void *sign_many(void *arg)
+{
+    P11C_ERR err = {0};
+    intptr_t ok = 1;
+    for (int i = 0; i < 10; i++)
+        ok &= th_sign_ok(arg, &err);
+    return (void *)ok;
+}
+
+/* Every signature logs in for its own use: in threads, after fork, with the
+ * PIN kept from an asked login. */
+static void test_per_use(void)
+{
+    P11C_ERR err = {0};
+    P11C_MODULE *m = module_asking();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    p11c_module_set_pin(m, TU_USER_PIN);
+    P11C_KEY *k = make_peruse(m);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(k);
+    unsigned long before = p11c_module_context_logins(m);
+    CU_ASSERT_TRUE(th_sign_ok(k, &err));
+    CU_ASSERT_TRUE(th_sign_ok(k, &err));
+    CU_ASSERT_EQUAL(p11c_module_context_logins(m) - before, 2);
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&th[i], NULL, sign_many, k);
+    for (int i = 0; i < 4; i++) {
+        void *ok = NULL;
+        pthread_join(th[i], &ok);
+        CU_ASSERT_TRUE(ok != NULL);
+    }
+    CU_ASSERT_EQUAL(p11c_module_context_logins(m) - before, 42);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(th_sign_ok(k, &err) && p11c_module_context_logins(m) - before == 43 ? 0 : 1);
+    int status = -1;
+    waitpid(pid, &status, 0);
+    CU_ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    p11c_key_free(k);
+    p11c_module_free(m);
+
+    /* Loaded again in a fresh module with no PIN but the asker's: asked
+     * once, then kept for every per-use login. */
+    m = module_asking();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    asked = 0;
+    k = make_peruse(m);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(k);
+    for (int i = 0; i < 3; i++)
+        CU_ASSERT_TRUE(th_sign_ok(k, &err));
+    CU_ASSERT_EQUAL(asked, 1);
+    CU_ASSERT_EQUAL(p11c_module_context_logins(m), 3);
+    p11c_key_free(k);
+    p11c_module_free(m);
+
+    /* Not kept: every use asks; a wrong PIN fails the use and the next
+     * one works again. */
+    m = module_asking();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    p11c_module_set_pin_cache(m, 0);
+    asked = 0;
+    k = make_peruse(m);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(k);
+    CU_ASSERT_TRUE(th_sign_ok(k, &err));
+    CU_ASSERT_TRUE(th_sign_ok(k, &err));
+    CU_ASSERT_EQUAL(asked, 3);
+    ask_pin = "9999";
+    CU_ASSERT_FALSE(th_sign_ok(k, &err));
+    CU_ASSERT_EQUAL(err.rv, CKR_PIN_INCORRECT);
+    ask_pin = TU_USER_PIN;
+    CU_ASSERT_TRUE(th_sign_ok(k, &err));
+    p11c_key_free(k);
+    p11c_module_free(m);
+}
+
 int main(void)
 {
     CU_pSuite s;
@@ -233,5 +332,6 @@ int main(void)
     CU_add_test(s, "no PIN anywhere", test_no_pin);
     CU_add_test(s, "implausible PINs not tried", test_implausible);
     CU_add_test(s, "last PIN try, locked PIN", test_final_try);
+    CU_add_test(s, "per-use PIN (CKA_ALWAYS_AUTHENTICATE)", test_per_use);
     return tu_main();
 }
