@@ -24,7 +24,8 @@
     "pkcs11-module-init-args" /* env P11CHAT_PKCS11_MODULE_INIT_ARGS: C_Initialize's pReserved */
 #define P11CHAT_CONF_PIN_CACHE "pkcs11-pin-cache" /* env P11CHAT_PKCS11_PIN_CACHE: yes/no */
 #define P11CHAT_CONF_PIN_FINAL_TRY                                                                 \
-    "pkcs11-pin-final-try" /* env P11CHAT_PKCS11_PIN_FINAL_TRY: yes/no */
+    "pkcs11-pin-final-try"                            /* env P11CHAT_PKCS11_PIN_FINAL_TRY: yes/no */
+#define P11CHAT_CONF_PSS_ON_HOST "pkcs11-pss-on-host" /* env P11CHAT_PKCS11_PSS_ON_HOST: yes/no */
 
 /*
  * Key generation parameters (EVP_PKEY_CTX_set_params on a context made with

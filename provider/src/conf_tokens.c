@@ -1,6 +1,7 @@
 /*
  * Configuration keys for tokens as they are: a module's own initialisation
- * arguments (NSS softokn), keeping a PIN once known, and the last PIN try.
+ * arguments (NSS softokn), keeping a PIN once known, the last PIN try, and
+ * PSS encoded on the host for tokens without it.
  */
 #include <string.h>
 
@@ -26,13 +27,14 @@ static int conf_bool(P11C_PROV *prov, const OSSL_PARAM *got, const char *key, co
 int p11c_conf_tokens(P11C_PROV *prov, OSSL_FUNC_core_get_params_fn *get,
                      const OSSL_CORE_HANDLE *handle)
 {
-    const char *args = NULL, *cache = NULL, *final_try = NULL;
-    OSSL_PARAM conf[4];
+    const char *args = NULL, *cache = NULL, *final_try = NULL, *pss = NULL;
+    OSSL_PARAM conf[5];
 
     conf[0] = OSSL_PARAM_construct_utf8_ptr(P11CHAT_CONF_INIT_ARGS, (char **)&args, 0);
     conf[1] = OSSL_PARAM_construct_utf8_ptr(P11CHAT_CONF_PIN_CACHE, (char **)&cache, 0);
     conf[2] = OSSL_PARAM_construct_utf8_ptr(P11CHAT_CONF_PIN_FINAL_TRY, (char **)&final_try, 0);
-    conf[3] = OSSL_PARAM_construct_end();
+    conf[3] = OSSL_PARAM_construct_utf8_ptr(P11CHAT_CONF_PSS_ON_HOST, (char **)&pss, 0);
+    conf[4] = OSSL_PARAM_construct_end();
     if (!get(handle, conf))
         return 0;
     args = p11c_conf_value(&conf[0], "P11CHAT_PKCS11_MODULE_INIT_ARGS");
@@ -41,7 +43,9 @@ int p11c_conf_tokens(P11C_PROV *prov, OSSL_FUNC_core_get_params_fn *get,
     return conf_bool(prov, &conf[1], P11CHAT_CONF_PIN_CACHE, "P11CHAT_PKCS11_PIN_CACHE", 1,
                      &prov->pin_cache) &&
            conf_bool(prov, &conf[2], P11CHAT_CONF_PIN_FINAL_TRY, "P11CHAT_PKCS11_PIN_FINAL_TRY", 0,
-                     &prov->pin_final_try);
+                     &prov->pin_final_try) &&
+           conf_bool(prov, &conf[3], P11CHAT_CONF_PSS_ON_HOST, "P11CHAT_PKCS11_PSS_ON_HOST", 1,
+                     &prov->pss_on_host);
 }
 
 void p11c_conf_tokens_apply(P11C_PROV *prov, P11C_MODULE *m)

@@ -64,9 +64,11 @@ struct p11c_prov {
     int oaep_fallback;
     int copy_keys; /* private keys through session copies (default yes) */
     /* Tokens as they are (conf_tokens.c). */
-    char *init_args;   /* C_Initialize's pReserved; NULL: none */
-    int pin_cache;     /* keep a PIN once known, per token (default yes) */
-    int pin_final_try; /* log in even on the last PIN try (default no) */
+    char *init_args;      /* C_Initialize's pReserved; NULL: none */
+    int pin_cache;        /* keep a PIN once known, per token (default yes) */
+    int pin_final_try;    /* log in even on the last PIN try (default no) */
+    int pss_on_host;      /* PSS encoded on the host for tokens without it (default yes) */
+    int pss_on_host_told; /* said once, on stderr */
 
     pthread_mutex_t lock;
     P11C_MODULE *module; /* loaded on first use */
@@ -188,6 +190,17 @@ void p11c_pin_ask_install(P11C_PROV *prov, P11C_MODULE *m);
  * PIN is kept for later operations. 1 also when no PIN was given at all;
  * 0 with an error raised when the login failed. */
 int p11c_pin_login_now(P11C_PROV *prov, P11C_KEY *key);
+
+/* ---- PSS on the host, raw RSA in the token (pss_host.c) ------------------- */
+
+/* For a PSS signature with digest md on pk's token: 0 when the token makes
+ * PSS itself, 1 when it has raw RSA only (PSS encoded on the host; said once
+ * on stderr), -1 with an error raised when PSS is impossible or forbidden. */
+int p11c_pss_host_wanted(P11C_PROV *prov, P11C_PKEY *pk, const P11C_HASH *md);
+/* EMSA-PSS of dgst on the host, then CKM_RSA_X_509 in the token. */
+int p11c_pss_host_sign(P11C_PROV *prov, P11C_PKEY *pk, const P11C_HASH *md, const P11C_HASH *mgf1,
+                       size_t salt, const uint8_t *dgst, uint8_t *sig, size_t *siglen,
+                       size_t sigsize);
 
 /* The dispatch tables. */
 extern const OSSL_DISPATCH p11c_rsa_keymgmt_functions[];
