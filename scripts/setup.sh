@@ -13,6 +13,7 @@ packages=(
     clang libclang-rt-dev
     valgrind
     libengine-pkcs11-openssl
+    libnss3 libnss3-tools p11-kit-modules
 )
 
 missing=()

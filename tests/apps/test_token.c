@@ -307,7 +307,7 @@ static void test_per_use_keys_chat(void)
 static void test_token_without_pss(void)
 {
     setenv("P11CHAT_PKCS11_MODULE", P11C_FAULT_SO, 1);
-    setenv("P11C_FAULT_MODULE", tu_softhsm_module(), 1);
+    setenv("P11C_FAULT_MODULE", tu_token_module(), 1);
     setenv("P11C_FAULT_HIDE_MECHS", ALL_PSS, 1);
     chat(uri_bob, fp_bob, uri_alice, fp_alice, "software");
 
@@ -327,7 +327,10 @@ static void test_token_without_pss(void)
         fprintf(stderr, "%s", c.ebuf);
     tp_free(&l);
     tp_free(&c);
-    unsetenv("P11CHAT_PKCS11_MODULE");
+    if (tu_token_is_nss())
+        setenv("P11CHAT_PKCS11_MODULE", tu_token_module(), 1);
+    else
+        unsetenv("P11CHAT_PKCS11_MODULE");
     unsetenv("P11C_FAULT_HIDE_MECHS");
 }
 #endif
