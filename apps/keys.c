@@ -485,11 +485,14 @@ int cmd_fingerprint(int argc, char **argv)
 
 static const char keygen_usage[] =
     "usage: p11chat keygen --key URI [--bits 2048|3072|4096] [--pin-source FILE]\n"
+    "                      [--per-use-pin]\n"
     "\n"
     "Makes a long-term RSA key pair inside the token named by the pkcs11: URI.\n"
     "The URI gives the label (object=NAME, required) and may give the id\n"
     "(id=%01%02...); without one a random id is chosen. A label or id already\n"
     "in use on the token is refused, so no key is ever replaced.\n"
+    "--per-use-pin makes a key that wants the PIN again for every use\n"
+    "(CKA_ALWAYS_AUTHENTICATE), as smartcard signature keys do.\n"
     "Prints the URI of the new key and its fingerprints.\n";
 
 /* 1 when some object (key half) matches `uri`, 0 when none does. */
@@ -541,11 +544,13 @@ int cmd_keygen(int argc, char **argv)
         {"key", required_argument, NULL, 'k'},
         {"bits", required_argument, NULL, 'b'},
         {"pin-source", required_argument, NULL, 'p'},
+        {"per-use-pin", no_argument, NULL, 'U'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *key = NULL, *pin = NULL;
     unsigned long bits = 2048;
+    int per_use = 0;
     int c;
     opterr = 0;
     optind = 1;
@@ -561,6 +566,9 @@ int cmd_keygen(int argc, char **argv)
             break;
         case 'p':
             pin = optarg;
+            break;
+        case 'U':
+            per_use = 1;
             break;
         case 'h':
             fputs(keygen_usage, stdout);
@@ -667,6 +675,7 @@ int cmd_keygen(int argc, char **argv)
             OSSL_PARAM_utf8_string(P11CHAT_PKEY_PARAM_LABEL, label, 0),
             OSSL_PARAM_octet_string(P11CHAT_PKEY_PARAM_ID, (void *)id, idlen),
             OSSL_PARAM_int(P11CHAT_PKEY_PARAM_PERSISTENT, &persistent),
+            OSSL_PARAM_int(P11CHAT_PKEY_PARAM_PER_USE_PIN, &per_use),
             OSSL_PARAM_END,
         };
         if (EVP_PKEY_CTX_set_params(ctx, params) <= 0) {

@@ -14,6 +14,7 @@ packages=(
     valgrind
     libengine-pkcs11-openssl
     scdoc dpkg-dev
+    libnss3 libnss3-tools p11-kit-modules
 )
 
 missing=()

@@ -38,6 +38,7 @@
 #define P11C_CKR_KEY_EXISTS      (P11C_CKR_BASE + 11) /* label or id already taken */
 #define P11C_CKR_NO_PRIVATE      (P11C_CKR_BASE + 12) /* operation needs the private half */
 #define P11C_CKR_SESSION_LIMIT   (P11C_CKR_BASE + 13) /* pool exhausted, token allows no more */
+#define P11C_CKR_PIN_FINAL_TRY   (P11C_CKR_BASE + 20) /* one PIN try left: not spent */
 
 /* "CKR_PIN_INCORRECT", "P11C_NO_KEY", or "CKR_0x%08lx" for unknown values. */
 const char *p11c_rv_name(CK_RV rv);
@@ -57,6 +58,7 @@ const char *p11c_err_string(const P11C_ERR *err, char *buf, size_t len);
 /* ---- Modules ------------------------------------------------------------ */
 
 typedef struct p11c_module P11C_MODULE;
+typedef struct p11c_token P11C_TOKEN; /* owned by its module */
 
 /*
  * Loads and initialises (for multi-threaded use) a module. `spec` is NULL or
@@ -64,6 +66,12 @@ typedef struct p11c_module P11C_MODULE;
  * the name of a module registered with p11-kit ("softhsm2").
  */
 CK_RV p11c_module_load(const char *spec, P11C_MODULE **out, P11C_ERR *err);
+/* The same, passing `init_args` (NULL or "": none) to the module's
+ * C_Initialize as CK_C_INITIALIZE_ARGS.pReserved, the string modules such as
+ * NSS softokn read their parameters from ("configdir='sql:DIR' ..."). Kept
+ * for every later re-initialisation. */
+CK_RV p11c_module_load_args(const char *spec, const char *init_args, P11C_MODULE **out,
+                            P11C_ERR *err);
 /* Closes every session and finalises the module (not in a forked child that
  * never used it). NULL is a no-op. */
 void p11c_module_free(P11C_MODULE *m);
@@ -85,6 +93,26 @@ void p11c_module_set_key_copies(P11C_MODULE *m, int on);
 /* Counts PKCS#11 calls made through this module (for bench/ and tests). */
 unsigned long p11c_module_call_count(const P11C_MODULE *m);
 
+/*
+ * PINs when nothing names one. A login takes, in this order: the URI's PIN,
+ * the PIN kept for the token, the module's PIN (p11c_module_set_pin), then
+ * asks `fn` (an application's prompt or passphrase callback): CKR_OK with a
+ * PIN in *pin (allocated with malloc; wiped and freed by the caller), or any
+ * other value when it has none (err may say why). fn is called with no lock
+ * of ours held, from whichever thread needs the login.
+ */
+typedef CK_RV p11c_pin_ask_fn(void *arg, const P11C_TOKEN *t, char **pin, P11C_ERR *err);
+void p11c_module_set_pin_ask(P11C_MODULE *m, p11c_pin_ask_fn *fn, void *arg);
+/* A PIN that logged in once, asked or given to p11c_token_login, is kept
+ * for its token (and wiped when the module is freed) so that later logins
+ * (after fork, a logout, a per-use key) ask nothing. 0: never kept (and
+ * what was kept is wiped now); the default is 1. */
+void p11c_module_set_pin_cache(P11C_MODULE *m, int on);
+/* When the token reports CKF_USER_PIN_FINAL_TRY, a login is refused with
+ * P11C_CKR_PIN_FINAL_TRY (a wrong PIN would lock the token) unless allowed
+ * here. Default 0. */
+void p11c_module_set_pin_final_try(P11C_MODULE *m, int allow);
+
 /* Reads a PIN from a pin-source (RFC 7512): a file path, "file:" allowed,
  * one trailing newline dropped. *pin is released with p11c_pin_free. */
 CK_RV p11c_pin_from_source(const char *source, char **pin, P11C_ERR *err);
@@ -92,8 +120,6 @@ CK_RV p11c_pin_from_source(const char *source, char **pin, P11C_ERR *err);
 void p11c_pin_free(char *pin);
 
 /* ---- Tokens ------------------------------------------------------------- */
-
-typedef struct p11c_token P11C_TOKEN; /* owned by its module */
 
 /*
  * The one token matching the token and slot attributes of `uri` (token,
@@ -104,7 +130,11 @@ typedef struct p11c_token P11C_TOKEN; /* owned by its module */
 CK_RV p11c_token_find(P11C_MODULE *m, const char *uri, P11C_TOKEN **out, P11C_ERR *err);
 const char *p11c_token_label(const P11C_TOKEN *t);
 /* Logs in as user (once per token; again after CKR_USER_NOT_LOGGED_IN).
- * pin: NULL to use the module's PIN. */
+ * pin: NULL for the kept, the module's, or the asked PIN; a PIN given here
+ * is kept for the token (p11c_module_set_pin_cache). Before a PIN is spent,
+ * it is refused when empty or blank around (P11C_CKR_PIN_SOURCE), and the
+ * token's state is read: a locked PIN or a last try (see
+ * p11c_module_set_pin_final_try) is refused without trying. */
 CK_RV p11c_token_login(P11C_TOKEN *t, const char *pin, P11C_ERR *err);
 /* Asks C_GetMechanismInfo (cached): CKR_OK when the token offers `mech`
  * with all of `flags` (CKF_SIGN, CKF_DECRYPT, ...), CKR_MECHANISM_INVALID
@@ -253,6 +283,20 @@ typedef struct p11c_rsa_parts {
 CK_RV p11c_key_import(P11C_TOKEN *t, const P11C_RSA_PARTS *parts, const char *label,
                       const uint8_t *id, size_t idlen, int persistent, P11C_KEY **out,
                       P11C_ERR *err);
+
+/*
+ * Keys that want the PIN for every use (CKA_ALWAYS_AUTHENTICATE true, as PIV
+ * and OpenPGP signature keys): each sign and decrypt logs in with
+ * CKU_CONTEXT_SPECIFIC right after its Init, with the URI's, kept, module or
+ * asked PIN (a protected authentication path gets none). This makes such a
+ * key, as p11c_key_generate does (tokens set the attribute at creation
+ * only; SoftHSM2 refuses to change it later).
+ */
+CK_RV p11c_key_generate_per_use(P11C_TOKEN *t, unsigned int bits, const char *label,
+                                const uint8_t *id, size_t idlen, int persistent, P11C_KEY **out,
+                                P11C_ERR *err);
+/* Context-specific logins made through this module (for bench/ and tests). */
+unsigned long p11c_module_context_logins(const P11C_MODULE *m);
 
 /* Destroys the key's objects in the token (both halves). The key stays
  * allocated until freed but every later use fails. */

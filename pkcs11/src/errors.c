@@ -120,6 +120,7 @@ static const struct {
     P(NO_KEY),
     P(KEY_AMBIGUOUS),
     P(NO_PIN),
+    P(PIN_FINAL_TRY),
     P(PIN_SOURCE),
     P(MODULE_LOAD),
     P(NOT_RSA),

@@ -26,6 +26,7 @@ struct p11c_module {
     CK_FUNCTION_LIST *fl;        /* the module in use */
     CK_FUNCTION_LIST **list;     /* when loaded by name: every registered module */
     char *name;                  /* for messages */
+    char *init_args;             /* C_Initialize's pReserved, or NULL */
     int proxy;                   /* p11-kit's proxy, from libp11-kit itself */
     _Atomic int refs;            /* the caller's, plus one per key */
     pthread_mutex_t lock;        /* tokens, pin, (re)initialisation */
@@ -36,6 +37,11 @@ struct p11c_module {
     _Atomic int no_copies; /* p11c_module_set_key_copies(m, 0) */
     char *pin;
     struct p11c_token *tokens;
+    _Atomic int pin_cache;       /* keep a PIN that worked, per token (login.c) */
+    _Atomic int pin_final_try;   /* log in even on the last PIN try */
+    p11c_pin_ask_fn *ask;        /* under lock */
+    atomic_ulong context_logins; /* CKU_CONTEXT_SPECIFIC logins made */
+    void *ask_arg;
 };
 
 /*
@@ -88,6 +94,7 @@ struct p11c_token {
     unsigned long login_logouts; /* m->logouts when it happened */
 
     pthread_mutex_t login_lock; /* serialises C_Login */
+    char *pin;                  /* kept after a login with it worked (login.c); under lock */
 
     P11C_MECH_ENTRY *mechs;
     CK_ULONG nmechs;
@@ -118,6 +125,14 @@ CK_RV p11c_keeper_acquire(P11C_TOKEN *t, CK_SESSION_HANDLE *s, P11C_ERR *err);
 void p11c_keeper_release(P11C_TOKEN *t, CK_SESSION_HANDLE s, CK_RV last_rv);
 
 int p11c_token_logged_in(P11C_TOKEN *t);
+/* 1 when a PIN is known without asking: kept for the token, or the module's. */
+int p11c_token_pin_known(P11C_TOKEN *t);
+/* Wipes the PIN kept for t. */
+void p11c_token_pin_forget(P11C_TOKEN *t);
+/* C_Login(CKU_CONTEXT_SPECIFIC) on s, right after an operation's Init on a
+ * key with CKA_ALWAYS_AUTHENTICATE: pin, else the kept, module or asked
+ * PIN; NULL for a protected authentication path. */
+CK_RV p11c_login_context(P11C_TOKEN *t, CK_SESSION_HANDLE s, const char *pin, P11C_ERR *err);
 /* Logs in with pin (or the module PIN when NULL). force: even when the
  * token is believed logged in (after CKR_USER_NOT_LOGGED_IN). */
 CK_RV p11c_token_login_int(P11C_TOKEN *t, const char *pin, int force, P11C_ERR *err);
@@ -221,7 +236,8 @@ struct p11c_key {
     int destroyed;
     CK_SESSION_HANDLE hold; /* ephemeral: the session owning the objects */
     unsigned long hold_epoch;
-    int copy; /* P11C_COPY_*: what priv is */
+    int copy;        /* P11C_COPY_*: what priv is */
+    int always_auth; /* CKA_ALWAYS_AUTHENTICATE: -1 not read yet (peruse.c) */
 };
 
 /* P11C_KEY.copy */
@@ -310,6 +326,9 @@ int p11c_pin_known(P11C_TOKEN *t, const char *pin);
 /* Destroys k's session copy, if it made one in this process and module
  * epoch. The caller holds k->lock or is the key's last user. */
 void p11c_key_drop_copy(P11C_KEY *k);
+/* Right after C_SignInit/C_DecryptInit of h on s: the context-specific login
+ * a key with CKA_ALWAYS_AUTHENTICATE needs (peruse.c); CKR_OK for others. */
+CK_RV p11c_key_use_login(P11C_KEY *k, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, P11C_ERR *err);
 /* Makes the session copy of token object h (k->copy is BUSY, set by the
  * caller) and returns the handle to use: the copy, or h when the token
  * refuses to copy. */

@@ -63,6 +63,7 @@ P11C_KEY *p11c_key_new(P11C_TOKEN *t)
     k->kt = CKK_RSA;
     k->pub = k->priv = CK_INVALID_HANDLE;
     k->hold = CK_INVALID_HANDLE;
+    k->always_auth = -1;
     k->epoch = atomic_load(&t->m->epoch);
     pthread_mutex_init(&k->lock, NULL);
     p11c_module_ref(t->m);
@@ -393,6 +394,7 @@ CK_RV p11c_key_op(P11C_KEY *k, int op, const CK_MECHANISM *ck, const uint8_t *in
 
     for (;;) {
         CK_ULONG len = (CK_ULONG)*outlen;
+        int mid_op = 0;
         rv = p11c_key_private(k, &h, err);
         if (rv != CKR_OK)
             break;
@@ -403,14 +405,23 @@ CK_RV p11c_key_op(P11C_KEY *k, int op, const CK_MECHANISM *ck, const uint8_t *in
             rv = p11c_ecdh_run(k, s, ck, h, out, &len, err);
         } else if (op == P11C_OP_DECRYPT) {
             rv = P11C_CALL(m, err, C_DecryptInit, s, (CK_MECHANISM *)ck, h);
+            if (rv == CKR_OK && (rv = p11c_key_use_login(k, s, h, err)) != CKR_OK)
+                mid_op = 1;
             if (rv == CKR_OK)
                 rv = P11C_CALL(m, err, C_Decrypt, s, (CK_BYTE *)in, (CK_ULONG)inlen, out, &len);
         } else {
             rv = P11C_CALL(m, err, C_SignInit, s, (CK_MECHANISM *)ck, h);
+            if (rv == CKR_OK && (rv = p11c_key_use_login(k, s, h, err)) != CKR_OK)
+                mid_op = 1;
             if (rv == CKR_OK)
                 rv = P11C_CALL(m, err, C_Sign, s, (CK_BYTE *)in, (CK_ULONG)inlen, out, &len);
         }
-        p11c_session_put(t, s, rv);
+        /* A failed per-use login leaves the operation active: the session
+         * is closed rather than given back. */
+        if (mid_op)
+            p11c_session_discard(t, s);
+        else
+            p11c_session_put(t, s, rv);
         if (rv == CKR_OK) {
             *outlen = len;
             break;

@@ -150,8 +150,9 @@ static void what_new(P11C_TOKEN *t, const char *label, P11C_ERR *err)
         p11c_err_what(err, "token '%s', new key", t->label);
 }
 
-CK_RV p11c_key_generate(P11C_TOKEN *t, unsigned int bits, const char *label, const uint8_t *id,
-                        size_t idlen, int persistent, P11C_KEY **out, P11C_ERR *err)
+/* per_use: the private key wants the PIN for every use (CKA_ALWAYS_AUTHENTICATE). */
+static CK_RV generate_rsa(P11C_TOKEN *t, unsigned int bits, const char *label, const uint8_t *id,
+                          size_t idlen, int persistent, int per_use, P11C_KEY **out, P11C_ERR *err)
 {
     static const CK_BYTE f4[] = {0x01, 0x00, 0x01};
     CK_BBOOL yes = CK_TRUE, no = CK_FALSE, tok = persistent ? CK_TRUE : CK_FALSE;
@@ -189,14 +190,16 @@ CK_RV p11c_key_generate(P11C_TOKEN *t, unsigned int bits, const char *label, con
         {CKA_ID, (void *)id, (CK_ULONG)idlen},
         {CKA_LABEL, (void *)label, nl},
     };
-    CK_ATTRIBUTE priv[] = {
+    CK_ATTRIBUTE priv[9] = {
         {CKA_TOKEN, &tok, sizeof(tok)},        {CKA_PRIVATE, &yes, sizeof(yes)},
         {CKA_SENSITIVE, &yes, sizeof(yes)},    {CKA_EXTRACTABLE, &no, sizeof(no)},
         {CKA_SIGN, &yes, sizeof(yes)},         {CKA_DECRYPT, &yes, sizeof(yes)},
         {CKA_ID, (void *)id, (CK_ULONG)idlen}, {CKA_LABEL, (void *)label, nl},
     };
     CK_ULONG npub = sizeof(pub) / sizeof(pub[0]) - (label == NULL);
-    CK_ULONG npriv = sizeof(priv) / sizeof(priv[0]) - (label == NULL);
+    CK_ULONG npriv = 8 - (label == NULL);
+    if (per_use)
+        priv[npriv++] = (CK_ATTRIBUTE){CKA_ALWAYS_AUTHENTICATE, &yes, sizeof(yes)};
 
     for (int again_login = 0, again_session = 0;;) {
         rv = P11C_CALL(t->m, err, C_GenerateKeyPair, s, &mech, pub, npub, priv, npriv, &hpub,
@@ -225,6 +228,19 @@ CK_RV p11c_key_generate(P11C_TOKEN *t, unsigned int bits, const char *label, con
         return rv;
     }
     return finish(t, s, hpub, hpriv, label, id, idlen, persistent, out, err);
+}
+
+CK_RV p11c_key_generate(P11C_TOKEN *t, unsigned int bits, const char *label, const uint8_t *id,
+                        size_t idlen, int persistent, P11C_KEY **out, P11C_ERR *err)
+{
+    return generate_rsa(t, bits, label, id, idlen, persistent, 0, out, err);
+}
+
+CK_RV p11c_key_generate_per_use(P11C_TOKEN *t, unsigned int bits, const char *label,
+                                const uint8_t *id, size_t idlen, int persistent, P11C_KEY **out,
+                                P11C_ERR *err)
+{
+    return generate_rsa(t, bits, label, id, idlen, persistent, 1, out, err);
 }
 
 CK_RV p11c_key_import(P11C_TOKEN *t, const P11C_RSA_PARTS *parts, const char *label,

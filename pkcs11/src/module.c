@@ -51,7 +51,18 @@ void p11c_pin_free(char *pin)
 
 static CK_RV initialize(P11C_MODULE *m, P11C_ERR *err)
 {
-    CK_RV rv = p11_kit_module_initialize(m->fl);
+    CK_RV rv;
+    if (m->init_args != NULL) {
+        /* The module's own parameters (NSS softokn: configdir=...) go in
+         * pReserved, which p11-kit's initialiser leaves NULL. */
+        CK_C_INITIALIZE_ARGS args;
+        memset(&args, 0, sizeof(args));
+        args.flags = CKF_OS_LOCKING_OK;
+        args.pReserved = m->init_args;
+        rv = m->fl->C_Initialize(&args);
+    } else {
+        rv = p11_kit_module_initialize(m->fl);
+    }
     atomic_fetch_add_explicit(&m->calls, 1, memory_order_relaxed);
     if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED)
         rv = CKR_OK;
@@ -61,6 +72,12 @@ static CK_RV initialize(P11C_MODULE *m, P11C_ERR *err)
 }
 
 CK_RV p11c_module_load(const char *spec, P11C_MODULE **out, P11C_ERR *err)
+{
+    return p11c_module_load_args(spec, NULL, out, err);
+}
+
+CK_RV p11c_module_load_args(const char *spec, const char *init_args, P11C_MODULE **out,
+                            P11C_ERR *err)
 {
     CK_RV rv = CKR_HOST_MEMORY;
     P11C_MODULE *m = NULL;
@@ -78,6 +95,22 @@ CK_RV p11c_module_load(const char *spec, P11C_MODULE **out, P11C_ERR *err)
     atomic_init(&m->epoch, 0);
     atomic_init(&m->logouts, 0);
     atomic_init(&m->no_copies, 0);
+    atomic_init(&m->pin_cache, 1);
+    atomic_init(&m->pin_final_try, 0);
+    atomic_init(&m->context_logins, 0);
+    if (init_args != NULL && init_args[0] != '\0' &&
+        (m->init_args = p11c_pin_dup(init_args)) == NULL)
+        goto end;
+    if (m->init_args != NULL && (spec == NULL || strchr(spec, '/') == NULL)) {
+        /* p11-kit passes a registered module's own parameters itself
+         * (x-init-reserved in its module file); the proxy takes none. */
+        rv = p11c_err_set(err, P11C_CKR_MODULE_LOAD, "p11c_module_load",
+                          "module '%s': initialisation arguments need the module's file path "
+                          "(a registered module takes them from x-init-reserved in its p11-kit "
+                          "module file)",
+                          spec != NULL && spec[0] != '\0' ? spec : "p11-kit-proxy");
+        goto end;
+    }
 
     if (spec == NULL || spec[0] == '\0') {
         /* p11-kit refuses to load its proxy as a module; libp11-kit itself is
@@ -97,7 +130,9 @@ CK_RV p11c_module_load(const char *spec, P11C_MODULE **out, P11C_ERR *err)
         m->name = p11c_pin_dup(spec);
         if (m->name == NULL)
             goto end;
-        m->fl = p11_kit_module_load(spec, 0);
+        /* Unmanaged when the module takes parameters of its own: p11-kit's
+         * managed C_Initialize would not pass them on. */
+        m->fl = p11_kit_module_load(spec, m->init_args != NULL ? P11_KIT_MODULE_UNMANAGED : 0);
     } else {
         m->name = p11c_pin_dup(spec);
         if (m->name == NULL)
@@ -135,6 +170,7 @@ end:
         else if (m->fl != NULL && !m->proxy)
             p11_kit_module_release(m->fl);
         free(m->name);
+        free(m->init_args);
         pthread_mutex_destroy(&m->lock);
         free(m);
     }
@@ -193,6 +229,7 @@ void p11c_module_unref(P11C_MODULE *m)
     }
     p11c_pin_free(m->pin);
     free(m->name);
+    free(m->init_args);
     pthread_mutex_destroy(&m->lock);
     free(m);
 }

@@ -1,4 +1,4 @@
-/* Tokens: matching slots to URIs, the session pool, login, mechanisms. */
+/* Tokens: matching slots to URIs, the session pool, mechanisms (login: login.c). */
 #include "internal.h"
 
 #include <errno.h>
@@ -233,6 +233,7 @@ void p11c_tokens_free(P11C_MODULE *m, int close_sessions)
         }
         free(t->idle);
         free(t->mechs);
+        p11c_pin_free(t->pin);
         pthread_mutex_destroy(&t->lock);
         pthread_mutex_destroy(&t->login_lock);
         pthread_mutex_destroy(&t->keeper_lock);
@@ -445,68 +446,6 @@ void p11c_keeper_release(P11C_TOKEN *t, CK_SESSION_HANDLE s, CK_RV last_rv)
     pthread_mutex_unlock(&t->keeper_lock);
 }
 
-/* ---- Login -------------------------------------------------------------- */
-
-int p11c_token_logged_in(P11C_TOKEN *t)
-{
-    unsigned long epoch = atomic_load(&t->m->epoch);
-    unsigned long logouts = atomic_load(&t->m->logouts);
-    pthread_mutex_lock(&t->lock);
-    int in = t->login_epoch != 0 && t->login_epoch == epoch && t->login_logouts == logouts;
-    pthread_mutex_unlock(&t->lock);
-    return in;
-}
-
-CK_RV p11c_token_login_int(P11C_TOKEN *t, const char *pin, int force, P11C_ERR *err)
-{
-    P11C_MODULE *m = t->m;
-    char *mpin = NULL;
-    CK_SESSION_HANDLE s;
-    CK_RV rv = CKR_OK;
-
-    if ((t->info.flags & CKF_LOGIN_REQUIRED) == 0)
-        return CKR_OK;
-    if (!force && p11c_token_logged_in(t))
-        return CKR_OK;
-    pthread_mutex_lock(&t->login_lock);
-    if (!force && p11c_token_logged_in(t))
-        goto end;
-    if (pin == NULL) {
-        mpin = p11c_module_pin_copy(m);
-        pin = mpin;
-    }
-    int pad = (t->info.flags & CKF_PROTECTED_AUTHENTICATION_PATH) != 0;
-    if (pin == NULL && !pad) {
-        rv = p11c_err_rv(err, P11C_CKR_NO_PIN, "C_Login");
-        goto end;
-    }
-    for (int attempt = 0; attempt < 2; attempt++) {
-        unsigned long logouts = atomic_load(&m->logouts);
-        rv = p11c_session_get(t, &s, err);
-        if (rv != CKR_OK)
-            goto end;
-        rv = P11C_CALL(m, err, C_Login, s, CKU_USER, (CK_UTF8CHAR_PTR)pin,
-                       pin != NULL ? (CK_ULONG)strlen(pin) : 0);
-        if (rv == CKR_USER_ALREADY_LOGGED_IN)
-            rv = CKR_OK;
-        if (rv == CKR_OK) {
-            /* Recorded before the session goes back, so that a discard of
-             * the last session (which logs out) clears it again. */
-            pthread_mutex_lock(&t->lock);
-            t->login_epoch = atomic_load(&m->epoch);
-            t->login_logouts = logouts;
-            pthread_mutex_unlock(&t->lock);
-        }
-        p11c_session_put(t, s, rv);
-        if (!p11c_session_lost(rv))
-            break;
-    }
-end:
-    p11c_pin_free(mpin);
-    pthread_mutex_unlock(&t->login_lock);
-    return rv;
-}
-
 /* ---- Public token functions ----------------------------------------------- */
 
 CK_RV p11c_token_find(P11C_MODULE *m, const char *uri, P11C_TOKEN **out, P11C_ERR *err)
@@ -544,17 +483,6 @@ end:
 const char *p11c_token_label(const P11C_TOKEN *t)
 {
     return t != NULL ? t->label : "";
-}
-
-CK_RV p11c_token_login(P11C_TOKEN *t, const char *pin, P11C_ERR *err)
-{
-    if (t == NULL)
-        return p11c_err_set(err, CKR_ARGUMENTS_BAD, "C_Login", "no token");
-    p11c_err_what(err, "token '%s'", t->label);
-    CK_RV rv = p11c_module_enter(t->m, err);
-    if (rv != CKR_OK)
-        return rv;
-    return p11c_token_login_int(t, pin, 0, err);
 }
 
 static int mech_cmp(const void *a, const void *b)

@@ -224,6 +224,20 @@ CK_RV p11c_pin_from_source(const char *source, char **pin, P11C_ERR *err)
                           "pin-source '%.180s': holds a NUL byte", path);
         goto end;
     }
+    /* What cannot be the PIN is refused here, before the token counts it as
+     * a wrong try. */
+    const char *why = NULL;
+    if (len == 0)
+        why = "is empty";
+    else if (memchr(buf, '\n', len) != NULL || memchr(buf, '\r', len) != NULL)
+        why = "holds more than one line (blank lines?): it must hold the PIN alone";
+    else if (buf[0] == ' ' || buf[0] == '\t' || buf[len - 1] == ' ' || buf[len - 1] == '\t')
+        why = "has a space or tab before or after the PIN";
+    if (why != NULL) {
+        rv = p11c_err_set(err, P11C_CKR_PIN_SOURCE, "pin-source",
+                          "pin-source '%.160s' %s; the PIN was not tried", path, why);
+        goto end;
+    }
     *pin = p11c_pin_dup(buf);
     if (*pin == NULL)
         rv = p11c_err_rv(err, CKR_HOST_MEMORY, "pin-source");

@@ -19,6 +19,13 @@
 #define P11CHAT_CONF_TOKEN         "pkcs11-token"     /* env P11CHAT_PKCS11_TOKEN */
 #define P11CHAT_CONF_OAEP_FALLBACK "oaep-fallback"    /* env P11CHAT_OAEP_FALLBACK */
 #define P11CHAT_CONF_COPY_KEYS     "pkcs11-copy-keys" /* env P11CHAT_PKCS11_COPY_KEYS */
+/* Tokens as they are (docs/provider.md: smartcards, PIN sources, NSS). */
+#define P11CHAT_CONF_INIT_ARGS                                                                     \
+    "pkcs11-module-init-args" /* env P11CHAT_PKCS11_MODULE_INIT_ARGS: C_Initialize's pReserved */
+#define P11CHAT_CONF_PIN_CACHE "pkcs11-pin-cache" /* env P11CHAT_PKCS11_PIN_CACHE: yes/no */
+#define P11CHAT_CONF_PIN_FINAL_TRY                                                                 \
+    "pkcs11-pin-final-try"                            /* env P11CHAT_PKCS11_PIN_FINAL_TRY: yes/no */
+#define P11CHAT_CONF_PSS_ON_HOST "pkcs11-pss-on-host" /* env P11CHAT_PKCS11_PSS_ON_HOST: yes/no */
 
 /*
  * Key generation parameters (EVP_PKEY_CTX_set_params on a context made with
@@ -30,5 +37,7 @@
 #define P11CHAT_PKEY_PARAM_ID    "id"    /* octet string, or utf8 hex: CKA_ID */
 #define P11CHAT_PKEY_PARAM_PERSISTENT                                                              \
     "persistent" /* int or utf8 yes/no: token object or session object */
+#define P11CHAT_PKEY_PARAM_PER_USE_PIN                                                             \
+    "per-use-pin" /* int or utf8 yes/no: CKA_ALWAYS_AUTHENTICATE, the PIN for every use */
 
 #endif

@@ -28,9 +28,15 @@ void p11c_raise_rv(P11C_PROV *prov, const char *file, int line, const char *func
                    const P11C_ERR *err)
 {
     char buf[400];
+    /* Where a PIN can come from, for a person who gave none. */
+    const char *hint = err->rv != P11C_CKR_NO_PIN
+                           ? ""
+                           : "; no PIN was given: add pin-source=FILE (or pin-value) to the URI, "
+                             "-passin to the openssl command (-pass for s_server), pkcs11-pin to "
+                             "the provider's section, or set P11CHAT_PKCS11_PIN";
 
-    p11c_raise(prov, file, line, func, p11c_reason_of_rv(err->rv), "%s",
-               p11c_err_string(err, buf, sizeof(buf)));
+    p11c_raise(prov, file, line, func, p11c_reason_of_rv(err->rv), "%s%s",
+               p11c_err_string(err, buf, sizeof(buf)), hint);
 }
 
 void p11c_raise(P11C_PROV *prov, const char *file, int line, const char *func, int reason,

@@ -164,6 +164,19 @@ int p11c_gen_set_common(P11C_GEN *g, const OSSL_PARAM params[])
         }
         g->persistent = v != 0;
     }
+    p = OSSL_PARAM_locate_const(params, P11CHAT_PKEY_PARAM_PER_USE_PIN);
+    if (p != NULL) {
+        int v = -1;
+        if (p->data_type == OSSL_PARAM_UTF8_STRING)
+            v = p11c_parse_bool(p->data);
+        else if (!OSSL_PARAM_get_int(p, &v))
+            v = -1;
+        if (v < 0) {
+            P11C_RAISE(g->prov, P11C_R_BAD_PARAM, "per-use-pin must be yes or no");
+            return 0;
+        }
+        g->per_use = v != 0;
+    }
     return 1;
 bad_id:
     P11C_RAISE(g->prov, P11C_R_BAD_PARAM, "id must be 1 to 64 bytes, as octets or hex");
@@ -237,6 +250,10 @@ P11C_PKEY *p11c_gen_run(P11C_GEN *g, p11c_gen_make_fn *make)
     CK_RV rv;
 
     memset(&err, 0, sizeof(err));
+    if (g->per_use && g->curve != NULL) {
+        P11C_RAISE(prov, P11C_R_BAD_PARAM, "per-use-pin is for RSA key generation only");
+        goto end;
+    }
     m = p11c_prov_module(prov, "key generation");
     if (m == NULL)
         goto end;

@@ -68,6 +68,12 @@ struct p11c_prov {
     char *token_uri;   /* default token for key generation */
     int oaep_fallback;
     int copy_keys; /* private keys through session copies (default yes) */
+    /* Tokens as they are (conf_tokens.c). */
+    char *init_args;      /* C_Initialize's pReserved; NULL: none */
+    int pin_cache;        /* keep a PIN once known, per token (default yes) */
+    int pin_final_try;    /* log in even on the last PIN try (default no) */
+    int pss_on_host;      /* PSS encoded on the host for tokens without it (default yes) */
+    int pss_on_host_told; /* said once, on stderr */
 
     pthread_mutex_t lock;
     P11C_MODULE *module; /* loaded on first use */
@@ -117,6 +123,14 @@ OSSL_LIB_CTX *p11c_prov_sw(P11C_PROV *prov);
 int p11c_prov_alive(P11C_PROV *prov);
 /* "yes"/"no", "true"/"false", "on"/"off", "1"/"0" (any case): 1 or 0; else -1. */
 int p11c_parse_bool(const char *s);
+/* The configuration value read into `got`, else the environment variable. */
+const char *p11c_conf_value(const OSSL_PARAM *got, const char *env);
+/* Reads the keys of conf_tokens.c into prov; 0 with an error raised on a bad value. */
+int p11c_conf_tokens(P11C_PROV *prov, OSSL_FUNC_core_get_params_fn *get,
+                     const OSSL_CORE_HANDLE *handle);
+/* Applies them to a freshly loaded module. */
+void p11c_conf_tokens_apply(P11C_PROV *prov, P11C_MODULE *m);
+void p11c_conf_tokens_free(P11C_PROV *prov);
 
 /* Raises one error into OpenSSL's queue: the CKR name as reason, the whole
  * context as text. */
@@ -232,23 +246,53 @@ typedef struct p11c_gen {
     size_t idlen;
     int has_id;
     int persistent; /* -1: by default, persistent when a label or an id is given */
+    int per_use;    /* CKA_ALWAYS_AUTHENTICATE on the private key */
 } P11C_GEN;
 
 /* NULL unless selection asks for a key pair. */
 P11C_GEN *p11c_gen_new(void *provctx, int selection);
-/* uri, label, id, persistent. */
+/* uri, label, id, persistent, per-use-pin. */
 int p11c_gen_set_common(P11C_GEN *g, const OSSL_PARAM params[]);
 #define P11C_GEN_SETTABLE_COMMON                                                                   \
     OSSL_PARAM_utf8_string(P11CHAT_PKEY_PARAM_URI, NULL, 0),                                       \
         OSSL_PARAM_utf8_string(P11CHAT_PKEY_PARAM_LABEL, NULL, 0),                                 \
         OSSL_PARAM_octet_string(P11CHAT_PKEY_PARAM_ID, NULL, 0),                                   \
-        OSSL_PARAM_int(P11CHAT_PKEY_PARAM_PERSISTENT, NULL)
+        OSSL_PARAM_int(P11CHAT_PKEY_PARAM_PERSISTENT, NULL),                                      \
+        OSSL_PARAM_int(P11CHAT_PKEY_PARAM_PER_USE_PIN, NULL)
 typedef CK_RV p11c_gen_make_fn(P11C_TOKEN *t, const P11C_GEN *g, int persistent, P11C_KEY **out,
                                P11C_ERR *err);
 /* Finds the token (URI, configuration, or the last one used), logs in with a
  * PIN the URI gives, and has `make` create the key there. */
 P11C_PKEY *p11c_gen_run(P11C_GEN *g, p11c_gen_make_fn *make);
 OSSL_FUNC_keymgmt_gen_cleanup_fn p11c_gen_free;
+/* ---- PINs the OpenSSL way (pin.c) ----------------------------------------- */
+
+typedef struct p11c_pin_scope {
+    OSSL_PASSPHRASE_CALLBACK *cb;
+    void *arg;
+} P11C_PIN_SCOPE;
+
+/* Makes cb the PIN source of this thread's logins until the matching end
+ * (an OpenSSL call's passphrase callback lives as long as the call). */
+void p11c_pin_scope_begin(P11C_PIN_SCOPE *saved, OSSL_PASSPHRASE_CALLBACK *cb, void *arg);
+void p11c_pin_scope_end(const P11C_PIN_SCOPE *saved);
+/* Lets the module ask the callback in scope, else the terminal. */
+void p11c_pin_ask_install(P11C_PROV *prov, P11C_MODULE *m);
+/* Logs in to the key's token now, while a callback is in scope, so that the
+ * PIN is kept for later operations. 1 also when no PIN was given at all;
+ * 0 with an error raised when the login failed. */
+int p11c_pin_login_now(P11C_PROV *prov, P11C_KEY *key);
+
+/* ---- PSS on the host, raw RSA in the token (pss_host.c) ------------------- */
+
+/* For a PSS signature with digest md on pk's token: 0 when the token makes
+ * PSS itself, 1 when it has raw RSA only (PSS encoded on the host; said once
+ * on stderr), -1 with an error raised when PSS is impossible or forbidden. */
+int p11c_pss_host_wanted(P11C_PROV *prov, P11C_PKEY *pk, const P11C_HASH *md);
+/* EMSA-PSS of dgst on the host, then CKM_RSA_X_509 in the token. */
+int p11c_pss_host_sign(P11C_PROV *prov, P11C_PKEY *pk, const P11C_HASH *md, const P11C_HASH *mgf1,
+                       size_t salt, const uint8_t *dgst, uint8_t *sig, size_t *siglen,
+                       size_t sigsize);
 
 /* The dispatch tables. */
 extern const OSSL_DISPATCH p11c_rsa_keymgmt_functions[];

@@ -141,7 +141,7 @@ P11C_MODULE *p11c_prov_module(P11C_PROV *prov, const char *what)
     }
     if (prov->module == NULL) {
         ERR_set_mark(); /* drop what the module's own OpenSSL queued */
-        rv = p11c_module_load(prov->module_spec, &prov->module, &err);
+        rv = p11c_module_load_args(prov->module_spec, prov->init_args, &prov->module, &err);
         ERR_pop_to_mark();
         if (rv == CKR_OK && prov->pin != NULL) {
             pin = pin_resolve(prov->pin, &pin_err);
@@ -150,8 +150,10 @@ P11C_MODULE *p11c_prov_module(P11C_PROV *prov, const char *what)
             else
                 rv = p11c_module_set_pin(prov->module, pin);
         }
-        if (rv == CKR_OK)
+        if (rv == CKR_OK) {
             p11c_module_set_key_copies(prov->module, prov->copy_keys);
+            p11c_conf_tokens_apply(prov, prov->module);
+        }
         if (rv != CKR_OK || pin_failed) {
             p11c_module_free(prov->module);
             prov->module = NULL;
@@ -341,6 +343,7 @@ static void p11c_teardown(void *provctx)
     if (prov->pin != NULL)
         OPENSSL_clear_free(prov->pin, strlen(prov->pin));
     OPENSSL_free(prov->token_uri);
+    p11c_conf_tokens_free(prov);
     pthread_mutex_destroy(&prov->lock);
     OPENSSL_free(prov);
 }
@@ -377,6 +380,11 @@ static const char *conf_value(const OSSL_PARAM *got, const char *env)
         return v;
     v = getenv(env);
     return (v != NULL && *v != '\0') ? v : NULL;
+}
+
+const char *p11c_conf_value(const OSSL_PARAM *got, const char *env)
+{
+    return conf_value(got, env);
 }
 
 /* The one exported symbol (everything else is hidden). */
@@ -458,6 +466,9 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
                    copies);
         goto end;
     }
+
+    if (!p11c_conf_tokens(prov, c_get_params, handle))
+        goto end;
 
     pthread_once(&atexit_once, p11c_register_at_exit);
     pthread_once(&reasons_once, reasons_build);

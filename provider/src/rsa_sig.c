@@ -164,6 +164,11 @@ static int sig_sign(void *vctx, unsigned char *sig, size_t *siglen, size_t sigsi
                        "PSS: digest or salt length do not fit the key");
             return 0;
         }
+        /* A token without PSS but with raw RSA: encoded on the host. */
+        int host = p11c_pss_host_wanted(c->s.prov, c->s.pk, NULL);
+        if (host != 0)
+            return host > 0 && p11c_pss_host_sign(c->s.prov, c->s.pk, md, mgf1, salt, tbs, sig,
+                                                  siglen, sigsize);
         mech.type = CKM_RSA_PKCS_PSS;
         mech.hash = md->ckm;
         mech.mgf = mgf1->mgf;
@@ -333,7 +338,17 @@ static int sig_digest_sign_final(void *vctx, unsigned char *sig, size_t *siglen,
         return sig_sign(c, NULL, siglen, sigsize, NULL, 0);
     if (!p11c_sig_digest_final(&c->s, dgst, &dlen))
         return 0;
-    if (c->s.buffering && !(c->pad == RSA_PKCS1_PSS_PADDING ? c->bare_pss : c->bare_pkcs)) {
+    /* A token without any PSS mechanism but with raw RSA signs the digest
+     * (PSS encoded on the host), not the message. */
+    int host = c->pad == RSA_PKCS1_PSS_PADDING && c->s.buffering && !c->bare_pss
+                   ? p11c_pss_host_wanted(c->s.prov, c->s.pk, c->s.md)
+                   : 0;
+    if (host < 0) {
+        OPENSSL_cleanse(dgst, sizeof(dgst));
+        return 0;
+    }
+    if (c->s.buffering && !(c->pad == RSA_PKCS1_PSS_PADDING ? c->bare_pss : c->bare_pkcs) &&
+        host == 0) {
         size_t k = p11c_pkey_size(c->s.pk);
         if (sigsize < k) {
             P11C_RAISE(c->s.prov, P11C_R_BUFFER_SMALL, "signature buffer of %zu bytes, %zu needed",

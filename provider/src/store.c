@@ -136,6 +136,13 @@ static int uri_type_public(const char *uri)
     return 0;
 }
 
+/* The URI carries its own PIN (pin-value or pin-source in its query). */
+static int uri_has_pin(const char *uri)
+{
+    const char *q = strchr(uri, '?');
+    return q != NULL && strstr(q, "pin-") != NULL;
+}
+
 static int lookup(ST_CTX *c)
 {
     P11C_MODULE *m = p11c_prov_module(c->prov, "opening a pkcs11: URI");
@@ -180,14 +187,24 @@ static int st_load(void *loaderctx, OSSL_CALLBACK *object_cb, void *object_cbarg
     static const char *const types[] = {"RSA", "EC", "ED25519", "ED448"};
     char data_type[8];
 
-    (void)pw_cb;
-    (void)pw_cbarg;
     if (!c->loaded) {
+        P11C_PIN_SCOPE saved;
+        int ok;
         c->loaded = 1;
         if (c->expect != 0 && c->expect != OSSL_STORE_INFO_PKEY &&
             c->expect != OSSL_STORE_INFO_PUBKEY)
             return 0; /* only keys live here */
-        if (!lookup(c)) {
+        /* The caller's passphrase callback (-passin, -pass, the openssl
+         * command's prompt) gives the PIN when nothing else does; it lives
+         * only as long as this call, so private keys log in now and the PIN
+         * is kept for their token. */
+        p11c_pin_scope_begin(&saved, pw_cb, pw_cbarg);
+        ok = lookup(c);
+        for (size_t i = 0; ok && pw_cb != NULL && i < c->nkeys; i++)
+            if (c->keys[i]->key != NULL && !c->keys[i]->public_only && !uri_has_pin(c->uri))
+                ok = p11c_pin_login_now(c->prov, c->keys[i]->key);
+        p11c_pin_scope_end(&saved);
+        if (!ok) {
             c->failed = 1;
             return 0;
         }

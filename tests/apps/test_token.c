@@ -272,6 +272,69 @@ static void test_keygen_keys_chat(void)
     chat(ub, fb, ua, fa, "software");
 }
 
+static void test_per_use_keys_chat(void)
+{
+    /* Keys that want the PIN for every use (keygen --per-use-pin, as on a
+     * smartcard): every handshake signature logs in for itself. */
+    char *o;
+    char fa[65], fb[65], ua[256], ub[256];
+    snprintf(ua, sizeof(ua), "pkcs11:token=%s;object=alice3", TU_TOKEN_LABEL);
+    snprintf(ub, sizeof(ub), "pkcs11:token=%s;object=bob3", TU_TOKEN_LABEL);
+    CU_ASSERT_EQUAL(ta_run(NULL, &o, NULL, W, "keygen", "--key", ua, "--pin-source", pin,
+                           "--per-use-pin", NULL),
+                    0);
+    free(o);
+    CU_ASSERT_EQUAL(ta_run(NULL, &o, NULL, W, "keygen", "--key", ub, "--pin-source", pin,
+                           "--per-use-pin", NULL),
+                    0);
+    free(o);
+    fingerprint(ua, fa);
+    fingerprint(ub, fb);
+    CU_ASSERT_EQUAL_FATAL(strlen(fa), 64);
+    CU_ASSERT_EQUAL_FATAL(strlen(fb), 64);
+    chat(ub, fb, ua, fa, "software");
+    chat(ub, fb, ua, fa, "token");
+}
+
+#ifdef P11C_FAULT_SO
+#define ALL_PSS                                                                                    \
+    "CKM_RSA_PKCS_PSS,CKM_SHA1_RSA_PKCS_PSS,CKM_SHA224_RSA_PKCS_PSS,CKM_SHA256_RSA_PKCS_PSS,"      \
+    "CKM_SHA384_RSA_PKCS_PSS,CKM_SHA512_RSA_PKCS_PSS"
+
+/* The chat on a token without RSA-PSS (tests/fault's module hiding it):
+ * with raw RSA the handshake signs PSS encoded on the host; without, the
+ * chat says plainly that the token cannot. */
+static void test_token_without_pss(void)
+{
+    setenv("P11CHAT_PKCS11_MODULE", P11C_FAULT_SO, 1);
+    setenv("P11C_FAULT_MODULE", tu_token_module(), 1);
+    setenv("P11C_FAULT_HIDE_MECHS", ALL_PSS, 1);
+    chat(uri_bob, fp_bob, uri_alice, fp_alice, "software");
+
+    setenv("P11C_FAULT_HIDE_MECHS", ALL_PSS ",CKM_RSA_X_509", 1);
+    const char *trust = ta_path("trust-nopss");
+    ta_write_file(trust, strf("alice %s\n", fp_alice), 6 + 64 + 1);
+    TPROC l, c;
+    int port = tp_listen(&l, "--key", pem_bob, "--id", "bob", "--trust", trust, NULL);
+    CU_ASSERT(port > 0);
+    tp_p11chat(&c, "connect", strf("127.0.0.1:%d", port), "--key", uri_alice, "--pin-source", pin,
+               "--id", "alice", "--trust", ta_path("none"), NULL);
+    CU_ASSERT_EQUAL(tp_wait_exit(&c, W), 1);
+    tp_wait_exit(&l, W);
+    CU_ASSERT_PTR_NOT_NULL(strstr(c.ebuf, "token '" TU_TOKEN_LABEL "' has neither CKM_RSA_PKCS_PSS "
+                                          "nor raw RSA (CKM_RSA_X_509)"));
+    if (strstr(c.ebuf, "has neither") == NULL)
+        fprintf(stderr, "%s", c.ebuf);
+    tp_free(&l);
+    tp_free(&c);
+    if (tu_token_is_nss())
+        setenv("P11CHAT_PKCS11_MODULE", tu_token_module(), 1);
+    else
+        unsetenv("P11CHAT_PKCS11_MODULE");
+    unsetenv("P11C_FAULT_HIDE_MECHS");
+}
+#endif
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -285,5 +348,9 @@ int main(void)
     CU_add_test(s, "token and token", test_token_token);
     CU_add_test(s, "session keys made in the token", test_token_session_keys);
     CU_add_test(s, "keys from p11chat keygen chat", test_keygen_keys_chat);
+    CU_add_test(s, "per-use PIN keys chat", test_per_use_keys_chat);
+#ifdef P11C_FAULT_SO
+    CU_add_test(s, "token without RSA-PSS", test_token_without_pss);
+#endif
     return tu_main();
 }

@@ -67,6 +67,20 @@ uint8_t *tu_json_hex(const json_t *obj, const char *key, size_t *len)
     return tu_unhex(tu_json_str(obj, key), len);
 }
 
+/* The init arguments of an NSS token made here (read from DIR/init-args). */
+static char nss_init_args[8192];
+
+const char *tu_token_kind(void)
+{
+    const char *k = getenv("P11C_TEST_TOKEN");
+    return k != NULL && strcmp(k, "nss") == 0 ? "nss" : "softhsm";
+}
+
+int tu_token_is_nss(void)
+{
+    return strcmp(tu_token_kind(), "nss") == 0;
+}
+
 const char *tu_token_make(const char *name, int with_keys)
 {
     static char dir[4096];
@@ -75,6 +89,27 @@ const char *tu_token_make(const char *name, int with_keys)
 
     mkdir(P11C_TOKENS_DIR, 0700);
     snprintf(dir, sizeof(dir), "%s/%s.%ld", P11C_TOKENS_DIR, name, (long)getpid());
+    if (tu_token_is_nss()) {
+        snprintf(cmd, sizeof(cmd),
+                 "%sP11CHAT_CMD='%s/p11chat' P11CHAT_NSS_MODULE='%s' bash '%s' '%s' >/dev/null",
+                 with_keys ? "" : "P11CHAT_TOKEN_NOKEYS=1 ", P11C_APPS_DIR, P11C_NSS_MODULE,
+                 P11C_MKNSS, dir);
+        if (system(cmd) != 0)
+            die("could not make the NSS test token", cmd);
+        snprintf(conf, sizeof(conf), "%s/init-args", dir);
+        FILE *f = fopen(conf, "r");
+        if (f == NULL || fgets(nss_init_args, sizeof(nss_init_args), f) == NULL)
+            die("cannot read", conf);
+        fclose(f);
+        /* Programs that take the module from the environment (the p11chat
+         * command, the provider loaded by name) open the same token. */
+        setenv("P11CHAT_PKCS11_MODULE", P11C_NSS_MODULE, 1);
+        setenv("P11CHAT_PKCS11_MODULE_INIT_ARGS", nss_init_args, 1);
+        /* NSS shows a second token (its generic crypto services): keys made
+         * in "the token" without a URI need it named. */
+        setenv("P11CHAT_PKCS11_TOKEN", "pkcs11:token=" TU_TOKEN_LABEL, 1);
+        return dir;
+    }
     snprintf(cmd, sizeof(cmd), "%sP11CHAT_SOFTHSM_MODULE='%s' bash '%s' '%s' >/dev/null",
              with_keys ? "" : "P11CHAT_TOKEN_NOKEYS=1 ", P11C_SOFTHSM_MODULE, P11C_MKTOKEN, dir);
     if (system(cmd) != 0)
@@ -83,6 +118,16 @@ const char *tu_token_make(const char *name, int with_keys)
     if (setenv("SOFTHSM2_CONF", conf, 1) != 0)
         die("setenv", strerror(errno));
     return dir;
+}
+
+const char *tu_token_module(void)
+{
+    return tu_token_is_nss() ? P11C_NSS_MODULE : P11C_SOFTHSM_MODULE;
+}
+
+const char *tu_token_init_args(void)
+{
+    return tu_token_is_nss() && nss_init_args[0] != '\0' ? nss_init_args : NULL;
 }
 
 EVP_PKEY *tu_store_load(OSSL_LIB_CTX *libctx, const char *uri, int expect)

@@ -31,6 +31,21 @@ const char *tu_json_str(const json_t *obj, const char *key);
  */
 const char *tu_token_make(const char *name, int with_keys);
 
+/*
+ * The token implementation under test: P11C_TEST_TOKEN=nss makes the token
+ * of tu_token_make an NSS softokn database (tests/token/mknss.sh: the same
+ * label, PIN and key labels; the keys come with certificates, and
+ * DIR/alice.pub.der, DIR/bob.pub.der hold their public keys as made by
+ * openssl) and sets P11CHAT_PKCS11_MODULE and
+ * P11CHAT_PKCS11_MODULE_INIT_ARGS for the programs the test runs;
+ * otherwise SoftHSM2.
+ */
+const char *tu_token_kind(void); /* "softhsm" or "nss" */
+int tu_token_is_nss(void);
+/* The module of that token, and its C_Initialize arguments (NULL: none). */
+const char *tu_token_module(void);
+const char *tu_token_init_args(void);
+
 /* Token constants matching mktoken.sh. */
 #define TU_TOKEN_LABEL "p11chat-test"
 #define TU_USER_PIN    "1234"

@@ -374,6 +374,120 @@ static int real_load(void)
     }
 FAULT_FUNCS(WRAP_N, WRAP_S)
 
+/* ---- Tokens as they are: hidden mechanisms, extra token flags -------------- */
+
+static const struct {
+    const char *name;
+    unsigned long value;
+} const_names[] = {
+    {"CKM_RSA_PKCS", CKM_RSA_PKCS},
+    {"CKM_RSA_X_509", CKM_RSA_X_509},
+    {"CKM_RSA_PKCS_PSS", CKM_RSA_PKCS_PSS},
+    {"CKM_RSA_PKCS_OAEP", CKM_RSA_PKCS_OAEP},
+    {"CKM_SHA1_RSA_PKCS_PSS", CKM_SHA1_RSA_PKCS_PSS},
+    {"CKM_SHA256_RSA_PKCS_PSS", CKM_SHA256_RSA_PKCS_PSS},
+    {"CKM_SHA384_RSA_PKCS_PSS", CKM_SHA384_RSA_PKCS_PSS},
+    {"CKM_SHA512_RSA_PKCS_PSS", CKM_SHA512_RSA_PKCS_PSS},
+    {"CKM_SHA224_RSA_PKCS_PSS", CKM_SHA224_RSA_PKCS_PSS},
+    {"CKM_SHA256_RSA_PKCS", CKM_SHA256_RSA_PKCS},
+    {"CKF_USER_PIN_FINAL_TRY", CKF_USER_PIN_FINAL_TRY},
+    {"CKF_USER_PIN_LOCKED", CKF_USER_PIN_LOCKED},
+    {"CKF_USER_PIN_COUNT_LOW", CKF_USER_PIN_COUNT_LOW},
+    {"CKF_PROTECTED_AUTHENTICATION_PATH", CKF_PROTECTED_AUTHENTICATION_PATH},
+};
+
+/* Parses "A,B,0x10" from the environment variable into values; count. */
+static size_t env_list(const char *var, unsigned long *out, size_t max)
+{
+    const char *v = getenv(var);
+    char buf[512];
+    size_t n = 0;
+
+    if (v == NULL || *v == '\0' || strlen(v) >= sizeof(buf))
+        return 0;
+    snprintf(buf, sizeof(buf), "%s", v);
+    for (char *save = NULL, *tok = strtok_r(buf, ", ", &save); tok != NULL && n < max;
+         tok = strtok_r(NULL, ", ", &save)) {
+        int found = 0;
+        for (size_t i = 0; i < sizeof(const_names) / sizeof(const_names[0]); i++) {
+            if (strcmp(tok, const_names[i].name) == 0) {
+                out[n++] = const_names[i].value;
+                found = 1;
+                break;
+            }
+        }
+        char *end;
+        if (!found) {
+            unsigned long x = strtoul(tok, &end, 0);
+            if (*end == '\0')
+                out[n++] = x;
+            else
+                fprintf(stderr, "p11c_fault: %s: unknown name '%s'\n", var, tok);
+        }
+    }
+    return n;
+}
+
+static int mech_hidden(CK_MECHANISM_TYPE mech)
+{
+    unsigned long hide[32];
+    size_t n = env_list("P11C_FAULT_HIDE_MECHS", hide, 32);
+    for (size_t i = 0; i < n; i++)
+        if (hide[i] == mech)
+            return 1;
+    return 0;
+}
+
+static CK_RV t_C_GetMechanismList(slot_t slot, CK_MECHANISM_TYPE *list, ulong *count)
+{
+    CK_MECHANISM_TYPE all[512];
+    ulong n = 512, kept = 0;
+    CK_RV rv = w_C_GetMechanismList(slot, all, &n);
+    if (rv != CKR_OK || count == NULL)
+        return rv;
+    for (ulong i = 0; i < n; i++) {
+        if (mech_hidden(all[i]))
+            continue;
+        if (list != NULL && kept < *count)
+            list[kept] = all[i];
+        kept++;
+    }
+    rv = list != NULL && kept > *count ? CKR_BUFFER_TOO_SMALL : CKR_OK;
+    *count = kept;
+    return rv;
+}
+
+static CK_RV t_C_GetMechanismInfo(slot_t slot, CK_MECHANISM_TYPE mech, CK_MECHANISM_INFO *info)
+{
+    if (mech_hidden(mech))
+        return CKR_MECHANISM_INVALID;
+    return w_C_GetMechanismInfo(slot, mech, info);
+}
+
+static CK_RV t_C_SignInit(sess_t h, mech_t *m, obj_t key)
+{
+    if (m != NULL && mech_hidden(m->mechanism))
+        return CKR_MECHANISM_INVALID;
+    return w_C_SignInit(h, m, key);
+}
+
+static CK_RV t_C_DecryptInit(sess_t h, mech_t *m, obj_t key)
+{
+    if (m != NULL && mech_hidden(m->mechanism))
+        return CKR_MECHANISM_INVALID;
+    return w_C_DecryptInit(h, m, key);
+}
+
+static CK_RV t_C_GetTokenInfo(slot_t slot, CK_TOKEN_INFO *info)
+{
+    unsigned long flags[8];
+    size_t n = env_list("P11C_FAULT_TOKEN_FLAGS", flags, 8);
+    CK_RV rv = w_C_GetTokenInfo(slot, info);
+    for (size_t i = 0; rv == CKR_OK && i < n; i++)
+        info->flags |= flags[i];
+    return rv;
+}
+
 static CK_RV w_C_GetFunctionList(CK_FUNCTION_LIST **list);
 
 #define LIST_N(name, params, args)      .name = w_##name,
@@ -390,6 +504,12 @@ static CK_RV w_C_GetFunctionList(CK_FUNCTION_LIST **list)
     pthread_mutex_unlock(&lock);
     if (bad)
         return CKR_GENERAL_ERROR;
+    /* The token-shaping wrappers, in front of the counting ones. */
+    fault_list.C_GetMechanismList = t_C_GetMechanismList;
+    fault_list.C_GetMechanismInfo = t_C_GetMechanismInfo;
+    fault_list.C_SignInit = t_C_SignInit;
+    fault_list.C_DecryptInit = t_C_DecryptInit;
+    fault_list.C_GetTokenInfo = t_C_GetTokenInfo;
     *list = &fault_list;
     return CKR_OK;
 }

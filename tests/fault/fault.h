@@ -26,6 +26,17 @@
  *
  * Environment: P11C_FAULT_MODULE names the real module
  * (default /usr/lib/softhsm/libsofthsm2.so).
+ *
+ * Tokens as they are (read on every call, so a test may change them):
+ *   P11C_FAULT_HIDE_MECHS   mechanisms the token does not have: names
+ *                           (CKM_RSA_PKCS_PSS) or numbers, separated by
+ *                           commas; left out of C_GetMechanismList,
+ *                           CKR_MECHANISM_INVALID from C_GetMechanismInfo
+ *                           and from C_SignInit/C_DecryptInit with them.
+ *   P11C_FAULT_TOKEN_FLAGS  flags OR'ed into C_GetTokenInfo's: names
+ *                           (CKF_USER_PIN_FINAL_TRY, CKF_USER_PIN_LOCKED,
+ *                           CKF_PROTECTED_AUTHENTICATION_PATH) or numbers,
+ *                           separated by commas.
  */
 #ifndef P11C_FAULT_H
 #define P11C_FAULT_H

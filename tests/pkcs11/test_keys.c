@@ -113,10 +113,11 @@ static void test_load_by_id_and_types(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(k);
     /* found up-front: signing calls no C_FindObjects and no C_Login; the
      * first also makes the key's session copy (C_CopyObject, on an idle
-     * session of the pool that the keeper keeps) */
+     * session of the pool that the keeper keeps) and reads whether the key
+     * wants the PIN for every use (C_GetAttributeValue) */
     unsigned long calls = p11c_module_call_count(m);
     CU_ASSERT(th_sign_ok(k, &err));
-    CU_ASSERT_EQUAL(p11c_module_call_count(m) - calls, 3);
+    CU_ASSERT_EQUAL(p11c_module_call_count(m) - calls, 4);
     calls = p11c_module_call_count(m);
     CU_ASSERT(th_sign_ok(k, &err));
     CU_ASSERT_EQUAL(p11c_module_call_count(m) - calls, 2); /* C_SignInit, C_Sign */

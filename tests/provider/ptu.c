@@ -26,11 +26,14 @@ static void write_conf(const char *file, int p11chat_first, int with_pin, int fa
             "[openssl_init]\nproviders = provider_sect\n"
             "[provider_sect]\n%s\n%s\n"
             "[default_sect]\nactivate = 1\n"
-            "[p11chat_sect]\nmodule = %s/p11chat.so\npkcs11-module = %s\n%s"
+            "[p11chat_sect]\nmodule = %s/p11chat.so\npkcs11-module = %s\n%s%s%s%s"
             "oaep-fallback = %s\nactivate = 1\n",
             p11chat_first ? "p11chat = p11chat_sect" : "default = default_sect",
             p11chat_first ? "default = default_sect" : "p11chat = p11chat_sect", tu_provider_dir(),
-            tu_softhsm_module(), pin, fallback ? "yes" : "no");
+            tu_token_module(), pin,
+            tu_token_init_args() != NULL ? "pkcs11-module-init-args = " : "",
+            tu_token_init_args() != NULL ? tu_token_init_args() : "",
+            tu_token_init_args() != NULL ? "\n" : "", fallback ? "yes" : "no");
     fclose(f);
 }
 
@@ -97,7 +100,9 @@ OSSL_LIB_CTX *ptu_libctx_env(void)
     char pin[4200];
 
     snprintf(pin, sizeof(pin), "file:%s/pin", dir);
-    setenv("P11CHAT_PKCS11_MODULE", tu_softhsm_module(), 1);
+    setenv("P11CHAT_PKCS11_MODULE", tu_token_module(), 1);
+    if (tu_token_init_args() != NULL)
+        setenv("P11CHAT_PKCS11_MODULE_INIT_ARGS", tu_token_init_args(), 1);
     setenv("P11CHAT_PKCS11_PIN", pin, 1);
     setenv("P11CHAT_OAEP_FALLBACK", "yes", 1);
     if (libctx == NULL || !OSSL_PROVIDER_set_default_search_path(libctx, tu_provider_dir()) ||
@@ -116,7 +121,10 @@ OSSL_LIB_CTX *ptu_libctx_env(void)
             break;
         }
     }
-    unsetenv("P11CHAT_PKCS11_MODULE");
+    /* An NSS token's module stays in the environment for the programs the
+     * test runs (tu_token_make). */
+    if (tu_token_init_args() == NULL)
+        unsetenv("P11CHAT_PKCS11_MODULE");
     unsetenv("P11CHAT_PKCS11_PIN");
     unsetenv("P11CHAT_OAEP_FALLBACK");
     return libctx;

@@ -82,10 +82,16 @@ static void test_pubout(void)
 {
     char cmd[2048];
 
-    snprintf(cmd, sizeof(cmd),
-             "pkcs11-tool --module '%s' --token-label p11chat-test --read-object --type pubkey "
-             "--label alice -o alice-ref.der >/dev/null",
-             tu_softhsm_module());
+    /* The reference: read by pkcs11-tool from SoftHSM2; written by openssl
+     * when it made the key imported into NSS (pkcs11-tool cannot give NSS
+     * its initialisation arguments). */
+    if (tu_token_is_nss())
+        snprintf(cmd, sizeof(cmd), "cp alice.pub.der alice-ref.der");
+    else
+        snprintf(cmd, sizeof(cmd),
+                 "pkcs11-tool --module '%s' --token-label p11chat-test --read-object --type pubkey "
+                 "--label alice -o alice-ref.der >/dev/null",
+                 tu_softhsm_module());
     CU_ASSERT_EQUAL_FATAL(tu_run(NULL, "cd '%s' && %s", ptu_dir(), cmd), 0);
     OK_D("openssl pkey -pubin -inform DER -in alice-ref.der -pubout -out alice-ref.pem");
     for (order = 0; order < 2; order++) {
@@ -336,6 +342,12 @@ static void test_private_refused(void)
 static void test_zero_config(void)
 {
     char *out = NULL;
+    if (tu_token_is_nss()) {
+        /* An NSS database is not a module registered with p11-kit. */
+        fprintf(stderr, "skipped on NSS: p11-kit's proxy does not know the test database\n");
+        CU_PASS("skipped on NSS");
+        return;
+    }
     int rc = tu_run(&out,
                     "cd '%s' && OPENSSL_CONF=/dev/null openssl pkey -provider-path '%s' -provider "
                     "p11chat -provider default -in '" PTU_ALICE ";type=public' -pubin -pubout "

@@ -290,10 +290,20 @@ static void run_oaep_file(const char *file, const int expect[5])
             int ok;
             last_failure[0] = '\0';
             ok = decrypt_one(pkey, md, mgf, label, llen, ct, ctlen, msg, msglen);
-            if (strcmp(tu_json_str(t, "result"), "invalid") == 0) {
+            long tc = (long)json_integer_value(json_object_get(t, "tcId"));
+            if (strcmp(tu_json_str(t, "result"), "invalid") == 0 && tu_token_is_nss() &&
+                strstr(tu_json_str(t, "comment"), "added n to c") != NULL) {
+                /* NSS refuses a ciphertext not below the modulus before any
+                 * padding is looked at (public information, no oracle). */
+                CU_ASSERT_PTR_NOT_NULL(
+                    strstr(last_failure, ":p11chat::CKR_ARGUMENTS_BAD|C_Decrypt"));
+            } else if (strcmp(tu_json_str(t, "result"), "invalid") == 0) {
                 /* the reason, the text, and nothing else queued behind */
                 CU_ASSERT_STRING_EQUAL(last_failure, ":p11chat::CKR_ENCRYPTED_DATA_INVALID|RSA "
                                                      "decryption failed|0");
+                if (strcmp(last_failure, ":p11chat::CKR_ENCRYPTED_DATA_INVALID|RSA "
+                                         "decryption failed|0") != 0)
+                    fprintf(stderr, "tcId %ld: %s\n", tc, last_failure);
             }
             count(&c, tu_json_str(t, "result"), ok,
                   (int)json_integer_value(json_object_get(t, "tcId")), file);
@@ -365,7 +375,7 @@ static int setup(void)
     libctx = ptu_libctx(0);
     if (libctx == NULL)
         return 1;
-    if (p11c_module_load(tu_softhsm_module(), &mod, &err) != CKR_OK ||
+    if (p11c_module_load_args(tu_token_module(), tu_token_init_args(), &mod, &err) != CKR_OK ||
         p11c_token_find(mod, "pkcs11:token=p11chat-test", &tok, &err) != CKR_OK ||
         p11c_token_login(tok, TU_USER_PIN, &err) != CKR_OK) {
         char buf[400];
