@@ -137,7 +137,8 @@ typedef struct p11c_pkey {
     int public_only; /* the URI or the import named the public half only */
     int priv;        /* private half: -1 not asked yet, 0 absent, 1 present */
     unsigned int bits;
-    int mechs; /* P11C_MECHS_*: what the token signs digests with, once asked */
+    int mechs;             /* P11C_MECHS_*: what the token signs digests with, once asked */
+    atomic_int oaep_label; /* the token checks OAEP labels: 0 not asked, 1 yes, -1 no */
 } P11C_PKEY;
 
 #define P11C_MECHS_KNOWN 1
