@@ -172,6 +172,10 @@ void p11c_key_public(const P11C_KEY *k, const uint8_t **n, size_t *nlen, const u
 const char *p11c_key_label(const P11C_KEY *k); /* "" when none */
 const uint8_t *p11c_key_id(const P11C_KEY *k, size_t *len);
 P11C_TOKEN *p11c_key_token(const P11C_KEY *k);
+/* A pkcs11: URI naming this key again: the token's label, serial,
+ * manufacturer and model, the key's label and id; no type, no PIN. *out is
+ * released with free(). */
+CK_RV p11c_key_uri(const P11C_KEY *k, char **out, P11C_ERR *err);
 
 /* Mechanism and its parameters for sign and decrypt. Zero fields are never
  * sent to the token as zero: the caller fills what the mechanism needs. */

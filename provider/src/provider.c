@@ -262,6 +262,15 @@ static const OSSL_ALGORITHM encoder_algs[] = {
      p11c_pkcs1_der_encoder_functions, "public key as PKCS#1 RSAPublicKey, DER"},
     {P11C_NAMES_RSA, P11C_PROPS ",output=pem,structure=type-specific",
      p11c_pkcs1_pem_encoder_functions, "public key as PKCS#1 RSAPublicKey, PEM"},
+    {P11C_NAMES_RSA, P11C_PROPS ",output=pem,structure=" P11C_URI_STRUCTURE,
+     p11c_uri_pem_encoder_functions, "a key file naming the token key (PKCS#11 PROVIDER URI)"},
+    {NULL, NULL, NULL, NULL},
+};
+static const OSSL_ALGORITHM decoder_algs[] = {
+    {"DER", P11C_PROPS ",input=pem", p11c_uri_pem_decoder_functions,
+     "key files naming a token key: PEM to DER"},
+    {P11C_NAMES_RSA, P11C_PROPS ",input=der,structure=" P11C_URI_STRUCTURE,
+     p11c_uri_rsa_decoder_functions, "key files naming a token key: the RSA key"},
     {NULL, NULL, NULL, NULL},
 };
 
@@ -282,6 +291,8 @@ static const OSSL_ALGORITHM *p11c_query(void *provctx, int operation_id, int *no
         return store_algs;
     case OSSL_OP_ENCODER:
         return encoder_algs;
+    case OSSL_OP_DECODER:
+        return decoder_algs;
     default:
         return NULL;
     }
@@ -409,6 +420,9 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
             break;
         case OSSL_FUNC_BIO_WRITE_EX:
             prov->c_bio_write_ex = OSSL_FUNC_BIO_write_ex(in);
+            break;
+        case OSSL_FUNC_BIO_READ_EX:
+            prov->c_bio_read_ex = OSSL_FUNC_BIO_read_ex(in);
             break;
         default:
             break;

@@ -259,6 +259,24 @@ end:
     return ret;
 }
 
+int p11c_store_fetch(P11C_PROV *prov, const char *uri, int expect, OSSL_CALLBACK *object_cb,
+                     void *object_cbarg)
+{
+    ST_CTX *c = st_open(prov, uri);
+    int ret;
+
+    if (c == NULL)
+        return -1;
+    c->expect = expect;
+    ret = st_load(c, object_cb, object_cbarg, NULL, NULL);
+    if (c->failed)
+        ret = -1;
+    else if (c->nkeys == 0)
+        ret = 1;
+    st_close(c);
+    return ret;
+}
+
 const OSSL_DISPATCH p11c_store_functions[] = {
     P11C_DISPATCH(STORE, store, OPEN, open, st_open),
     P11C_DISPATCH(STORE, store, SETTABLE_CTX_PARAMS, settable_ctx_params, st_settable_ctx_params),
