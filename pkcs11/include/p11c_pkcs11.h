@@ -218,6 +218,29 @@ CK_RV p11c_key_import(P11C_TOKEN *t, const P11C_RSA_PARTS *parts, const char *la
                       const uint8_t *id, size_t idlen, int persistent, P11C_KEY **out,
                       P11C_ERR *err);
 
+/* ---- Certificates ------------------------------------------------------- */
+
+/* One X.509 certificate of a token, valid during the callback only. */
+typedef struct p11c_cert {
+    const uint8_t *der; /* CKA_VALUE */
+    size_t derlen;
+    const char *label; /* "" when none */
+    const uint8_t *id;
+    size_t idlen;
+    const char *token; /* the token's label */
+} P11C_CERT;
+
+typedef void p11c_cert_cb(const P11C_CERT *cert, void *arg);
+
+/*
+ * Every X.509 certificate on the tokens matching `uri` whose label and id
+ * match the URI's (none given: all of them), without a login. A URI with
+ * object= and neither id= nor type= that matches no certificate label
+ * finds the certificate of the key of that label, by the key's CKA_ID. A
+ * URI with type= other than cert finds none. CKR_OK also when none matched.
+ */
+CK_RV p11c_cert_enum(P11C_MODULE *m, const char *uri, p11c_cert_cb *cb, void *arg, P11C_ERR *err);
+
 /* Destroys the key's objects in the token (both halves). The key stays
  * allocated until freed but every later use fails. */
 CK_RV p11c_key_destroy(P11C_KEY *k, P11C_ERR *err);

@@ -20,11 +20,12 @@ fi
 
 req_path=/index.html
 
-# run_apache NAME KEYSPEC [ENV...]: starts Apache with SSLCertificateKeyFile
-# KEYSPEC, runs the handshakes, checks the children, stops it.
+# run_apache NAME CERTSPEC KEYSPEC [ENV...]: starts Apache with
+# SSLCertificateFile CERTSPEC and SSLCertificateKeyFile KEYSPEC, runs the
+# handshakes, checks the children, stops it.
 run_apache() {
-    local tag=$1 keyspec=$2 port dir master
-    shift 2
+    local tag=$1 certspec=$2 keyspec=$3 port dir master
+    shift 3
     port=$(free_port)
     dir=$work/apache-$tag
     mkdir -p "$dir/logs"
@@ -63,7 +64,7 @@ DocumentRoot $dir
     SSLEngine on
     SSLProtocol -all +TLSv1.2 +TLSv1.3
     SSLCipherSuite HIGH:AES128-GCM-SHA256
-    SSLCertificateFile $work/server.crt
+    SSLCertificateFile "$certspec"
     SSLCertificateKeyFile "$keyspec"
 </VirtualHost>
 EOF
@@ -73,7 +74,7 @@ EOF
     master=$!
     pids+=("$master")
     wait_port "$port" "$master" || fail "apache ($tag) did not listen: $(cat "$dir/out.log" "$dir/logs/error.log")"
-    grep -q "AH02568: Certificate and private key .* configured from .* and $keyspec" \
+    grep -q "AH02568: Certificate and private key .* configured from $certspec and $keyspec" \
         "$dir/logs/error.log" || fail "apache ($tag): key not configured: $(cat "$dir/logs/error.log")"
     handshakes "$port" "hello from apache" 4
     note "$tag: requests served by children: $(sort -u "$dir/logs/access.log" | tr '\n' ' ')"
@@ -87,8 +88,9 @@ EOF
 }
 
 # The key file: the engine is never asked.
-run_apache keyfile "$work/server.key"
-# The URI, with the engines directory hidden so that mod_ssl falls back to
-# OSSL_STORE, where the provider opens it.
-run_apache uri "$key_uri" OPENSSL_ENGINES="$work/no-engines"
+run_apache keyfile "$work/server.crt" "$work/server.key"
+# URIs for the certificate and the key, both in the token, with the engines
+# directory hidden so that mod_ssl falls back to OSSL_STORE, where the
+# provider opens them.
+run_apache uri "$cert_uri" "$key_uri" OPENSSL_ENGINES="$work/no-engines"
 echo "ok"

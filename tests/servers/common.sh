@@ -111,6 +111,15 @@ openssl req -new -x509 -key "$key_uri" -subj /CN=localhost -days 30 \
     fail "p11chat keyfile for $key_uri"
 grep -q 'BEGIN PKCS#11 PROVIDER URI' "$work/server.key" || fail "key file: $(cat "$work/server.key")"
 chmod 644 "$work/server.crt" "$work/server.key"
+# The certificate also in the token, beside its key (same id), for servers
+# that read it from there.
+case $kind in rsa) key_id=01 ;; ec) key_id=0e ;; esac
+openssl x509 -in "$work/server.crt" -outform DER -out "$work/server.der"
+pkcs11-tool --module "$softhsm" --token-label p11chat-test --login --pin 1234 \
+    --write-object "$work/server.der" --type cert --id "$key_id" --label server-cert \
+    >"$work/cert-import.log" 2>&1 || fail "importing the certificate: $(cat "$work/cert-import.log")"
+cert_uri='pkcs11:token=p11chat-test;object=server-cert;type=cert'
+
 
 # ---- Ports and handshakes ----------------------------------------------------
 free_port() {
