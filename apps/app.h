@@ -78,6 +78,7 @@ char *app_uri_attr(const char *uri, const char *name, size_t *len);
 
 int cmd_keygen(int argc, char **argv);
 int cmd_fingerprint(int argc, char **argv);
+int cmd_keyfile(int argc, char **argv);
 int cmd_trust(int argc, char **argv);
 int cmd_listen(int argc, char **argv);
 int cmd_connect(int argc, char **argv);

@@ -22,6 +22,7 @@ static const char usage_text[] =
     "commands:\n"
     "  keygen       make a long-term key pair inside the token\n"
     "  fingerprint  show the fingerprint of a key\n"
+    "  keyfile      write a PEM key file naming a token key (for servers)\n"
     "  trust        add, list or remove trusted peers (trust add|list|remove)\n"
     "  listen       wait for one peer over TCP and chat\n"
     "  connect      connect to a peer over TCP and chat\n"
@@ -140,8 +141,9 @@ int main(int argc, char **argv)
         const char *name;
         int (*fn)(int, char **);
     } cmds[] = {
-        {"keygen", cmd_keygen}, {"fingerprint", cmd_fingerprint}, {"trust", cmd_trust},
-        {"listen", cmd_listen}, {"connect", cmd_connect},         {"wrap", cmd_wrap},
+        {"keygen", cmd_keygen},   {"fingerprint", cmd_fingerprint}, {"trust", cmd_trust},
+        {"listen", cmd_listen},   {"connect", cmd_connect},         {"wrap", cmd_wrap},
+        {"keyfile", cmd_keyfile},
     };
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
         if (strcmp(cmd, cmds[i].name) == 0)

@@ -15,6 +15,7 @@ packages=(
     libengine-pkcs11-openssl
     scdoc dpkg-dev
     libnss3 libnss3-tools p11-kit-modules
+    apache2 nginx stunnel4 curl
 )
 
 missing=()
@@ -31,10 +32,30 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "setup: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# The server tests start apache2, nginx and stunnel themselves, on ports of
+# their own; the packages must not start system services (Debian's would
+# listen on port 80). policy-rc.d answering 101 forbids it during the
+# install; one already present is left as it is.
+policy=/usr/sbin/policy-rc.d
+own_policy=0
+if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\n# p11chat setup: no service starts during package installation\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    own_policy=1
+fi
 log=$(mktemp)
-if ! { apt-get update -q && apt-get install -y -q --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+status=0
+{ apt-get update -q && apt-get install -y -q --no-install-recommends "${missing[@]}"; } >"$log" 2>&1 || status=$?
+[ "$own_policy" = 1 ] && rm -f "$policy"
+if [ "$status" -ne 0 ]; then
     tail -n 20 "$log" >&2
     echo "setup: apt-get could not install: ${missing[*]} (full log: $log)" >&2
     exit 1
 fi
 rm -f "$log"
+# Where systemd runs, keep the servers' own services stopped and disabled.
+if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    for svc in apache2 nginx stunnel4; do
+        systemctl disable --now "$svc" >/dev/null 2>&1 || true
+    done
+fi

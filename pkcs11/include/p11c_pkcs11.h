@@ -204,9 +204,6 @@ unsigned int p11c_key_bits(const P11C_KEY *k);
 void p11c_key_public(const P11C_KEY *k, const uint8_t **n, size_t *nlen, const uint8_t **e,
                      size_t *elen);
 const char *p11c_key_label(const P11C_KEY *k); /* "" when none */
-/* The key's pkcs11: URI (token label, manufacturer, model, serial; object;
- * id; type=public for a public key alone), malloc'd into *out. Never a PIN. */
-CK_RV p11c_key_uri(const P11C_KEY *k, int public_only, char **out);
 /* CKK_RSA, CKK_EC or CKK_EC_EDWARDS. */
 CK_KEY_TYPE p11c_key_type(const P11C_KEY *k);
 /* "P-256", "P-384", "P-521", "Ed25519" or "Ed448"; NULL for RSA keys. */
@@ -218,6 +215,10 @@ void p11c_key_ec_point(const P11C_KEY *k, const uint8_t **pt, size_t *len);
 size_t p11c_key_sig_len(const P11C_KEY *k);
 const uint8_t *p11c_key_id(const P11C_KEY *k, size_t *len);
 P11C_TOKEN *p11c_key_token(const P11C_KEY *k);
+/* A pkcs11: URI naming this key again: the token's label, serial,
+ * manufacturer and model, the key's label and id, type=public for a public
+ * key alone (or when public_only); never a PIN. *out is released with free(). */
+CK_RV p11c_key_uri(const P11C_KEY *k, int public_only, char **out, P11C_ERR *err);
 
 /* Mechanism and its parameters for sign and decrypt. Zero fields are never
  * sent to the token as zero: the caller fills what the mechanism needs. */
@@ -297,6 +298,29 @@ CK_RV p11c_key_generate_per_use(P11C_TOKEN *t, unsigned int bits, const char *la
                                 P11C_ERR *err);
 /* Context-specific logins made through this module (for bench/ and tests). */
 unsigned long p11c_module_context_logins(const P11C_MODULE *m);
+
+/* ---- Certificates ------------------------------------------------------- */
+
+/* One X.509 certificate of a token, valid during the callback only. */
+typedef struct p11c_cert {
+    const uint8_t *der; /* CKA_VALUE */
+    size_t derlen;
+    const char *label; /* "" when none */
+    const uint8_t *id;
+    size_t idlen;
+    const char *token; /* the token's label */
+} P11C_CERT;
+
+typedef void p11c_cert_cb(const P11C_CERT *cert, void *arg);
+
+/*
+ * Every X.509 certificate on the tokens matching `uri` whose label and id
+ * match the URI's (none given: all of them), without a login. A URI with
+ * object= and neither id= nor type= that matches no certificate label
+ * finds the certificate of the key of that label, by the key's CKA_ID. A
+ * URI with type= other than cert finds none. CKR_OK also when none matched.
+ */
+CK_RV p11c_cert_enum(P11C_MODULE *m, const char *uri, p11c_cert_cb *cb, void *arg, P11C_ERR *err);
 
 /* Destroys the key's objects in the token (both halves). The key stays
  * allocated until freed but every later use fails. */

@@ -3,15 +3,19 @@
  * host with the public half. When the token refuses the requested OAEP
  * parameters (SoftHSM2 2.6.1 only knows SHA-1 and ignores labels) and the
  * configuration allows it, the token does a raw RSA operation (CKM_RSA_X_509)
- * and the OAEP decoding runs here in constant time (oaep.c).
+ * and the OAEP decoding runs here in constant time (oaep.c). The TLS
+ * pre-master secret (RSA_PKCS1_WITH_TLS_PADDING) is always checked here,
+ * after a raw RSA operation, with implicit rejection (tls_padding.c).
  */
 #include <string.h>
 #include <strings.h>
 
 #include <openssl/err.h>
+#include <openssl/rand.h>
 #include <openssl/rsa.h>
 
 #include "prov.h"
+#include "tls_padding.h"
 
 static OSSL_FUNC_asym_cipher_newctx_fn ac_newctx;
 static OSSL_FUNC_asym_cipher_freectx_fn ac_freectx;
@@ -28,11 +32,14 @@ static OSSL_FUNC_asym_cipher_settable_ctx_params_fn ac_settable_ctx_params;
 typedef struct {
     P11C_PROV *prov;
     P11C_PKEY *pk;
-    int pad;               /* RSA_PKCS1_PADDING, RSA_PKCS1_OAEP_PADDING, RSA_NO_PADDING */
+    int pad;               /* RSA_PKCS1_PADDING, RSA_PKCS1_OAEP_PADDING, RSA_NO_PADDING,
+                              RSA_PKCS1_WITH_TLS_PADDING */
     const P11C_HASH *md;   /* OAEP; SHA-1 unless set */
     const P11C_HASH *mgf1; /* NULL: same as md */
     uint8_t *label;
     size_t label_len;
+    unsigned int client_version; /* TLS: ClientHello.client_version */
+    unsigned int alt_version;    /* TLS: also accepted (negotiated version), or 0 */
 } AC_CTX;
 
 static void *ac_newctx(void *provctx)
@@ -180,6 +187,76 @@ static int is_param_refusal(const P11C_ERR *err)
            err->func != NULL && strcmp(err->func, "C_Decrypt") != 0;
 }
 
+/*
+ * Whether the token checks an OAEP label (1), ignores it (0, SoftHSM2 2.6.1
+ * decrypts as if it were empty), or -1 with an error raised. Asked once per
+ * key: a ciphertext made here without a label is given to the token with
+ * one; a token that decrypts it accepts ciphertexts made for another label.
+ */
+static int token_checks_label(AC_CTX *c, const P11C_HASH *mgf1)
+{
+    static const uint8_t probe_label[] = "p11chat label probe";
+    P11C_PKEY *pk = c->pk;
+    EVP_PKEY_CTX *e = NULL;
+    P11C_MECH mech;
+    P11C_ERR err;
+    uint8_t *ct = NULL, *pt = NULL, one = 1;
+    size_t k = p11c_pkey_size(pk), ctlen = k, ptlen = k;
+    int known = atomic_load_explicit(&pk->oaep_label, memory_order_relaxed), ret = -1;
+    CK_RV rv;
+
+    if (known != 0)
+        return known > 0;
+    ct = OPENSSL_malloc(k);
+    pt = OPENSSL_malloc(k);
+    e = EVP_PKEY_CTX_new_from_pkey(p11c_prov_sw(c->prov), pk->pub, "provider=default");
+    if (ct == NULL || pt == NULL || e == NULL || EVP_PKEY_encrypt_init(e) <= 0 ||
+        EVP_PKEY_CTX_set_rsa_padding(e, RSA_PKCS1_OAEP_PADDING) <= 0 ||
+        EVP_PKEY_CTX_set_rsa_oaep_md(e, p11c_prov_md(c->prov, c->md)) <= 0 ||
+        EVP_PKEY_CTX_set_rsa_mgf1_md(e, p11c_prov_md(c->prov, mgf1)) <= 0 ||
+        EVP_PKEY_encrypt(e, ct, &ctlen, &one, 1) != 1) {
+        P11C_RAISE(c->prov, P11C_R_INTERNAL, "cannot encrypt the OAEP label probe");
+        goto end;
+    }
+    memset(&mech, 0, sizeof(mech));
+    memset(&err, 0, sizeof(err));
+    mech.type = CKM_RSA_PKCS_OAEP;
+    mech.hash = c->md->ckm;
+    mech.mgf = mgf1->mgf;
+    mech.label = probe_label;
+    mech.label_len = sizeof(probe_label) - 1;
+    ERR_set_mark(); /* drop what the module's own OpenSSL queued */
+    rv = p11c_key_decrypt(pk->key, &mech, ct, ctlen, pt, &ptlen, &err);
+    ERR_pop_to_mark();
+    if (rv == CKR_OK) {
+        ret = 0;
+    } else if (depends_on_ciphertext(&err) || is_param_refusal(&err)) {
+        /* a refusal of the parameters is reported by the decryption itself */
+        ret = 1;
+    } else {
+        P11C_RAISE_RV(c->prov, &err);
+        goto end;
+    }
+    atomic_store_explicit(&pk->oaep_label, ret ? 1 : -1, memory_order_relaxed);
+end:
+    OPENSSL_free(ct);
+    OPENSSL_clear_free(pt, k);
+    EVP_PKEY_CTX_free(e);
+    return ret;
+}
+
+/* The token refused these OAEP parameters and the fallback is off. */
+static void raise_oaep_refused(AC_CTX *c, const P11C_HASH *mgf1, const P11C_ERR *err)
+{
+    char buf[400];
+
+    P11C_RAISE(c->prov, p11c_reason_of_rv(err->rv),
+               "%s: the token does not decrypt OAEP with %s and MGF1-%s; "
+               "oaep-fallback = yes in the provider's configuration decrypts with raw RSA in "
+               "the token and removes the padding on the host (docs/provider.md)",
+               p11c_err_string(err, buf, sizeof(buf)), c->md->name, mgf1->name);
+}
+
 static int ac_decrypt(void *vctx, unsigned char *out, size_t *outlen, size_t outsize,
                       const unsigned char *in, size_t inlen)
 {
@@ -188,21 +265,38 @@ static int ac_decrypt(void *vctx, unsigned char *out, size_t *outlen, size_t out
     P11C_TOKEN *t;
     P11C_MECH mech;
     P11C_ERR err;
-    uint8_t *buf = NULL;
+    uint8_t *buf = NULL, rnd[P11C_TLS_PREMASTER_LEN];
     size_t k, n;
     atomic_int *slot = NULL;
-    int ret = 0, host = 0;
+    int ret = 0, host = 0, tls = c->pad == RSA_PKCS1_WITH_TLS_PADDING;
     CK_RV rv;
 
     if (c->pk == NULL)
         return 0;
     k = p11c_pkey_size(c->pk);
     if (out == NULL) {
-        *outlen = k;
+        *outlen = tls ? P11C_TLS_PREMASTER_LEN : k;
         return 1;
     }
     if (!p11c_prov_alive(c->prov))
         return 0;
+    if (tls) {
+        if (outsize < P11C_TLS_PREMASTER_LEN) {
+            P11C_RAISE(c->prov, P11C_R_BUFFER_SMALL, "output buffer too small");
+            return 0;
+        }
+        if (c->client_version == 0) {
+            P11C_RAISE(c->prov, P11C_R_BAD_PARAM,
+                       "TLS pre-master secret padding needs the client version "
+                       "(" OSSL_ASYM_CIPHER_PARAM_TLS_CLIENT_VERSION ")");
+            return 0;
+        }
+        /* drawn before anything depends on the ciphertext */
+        if (RAND_priv_bytes_ex(p11c_prov_sw(c->prov), rnd, sizeof(rnd), 0) != 1) {
+            P11C_RAISE(c->prov, P11C_R_INTERNAL, "no random bytes for the TLS pre-master check");
+            return 0;
+        }
+    }
     if (inlen != k) {
         raise_uniform(c);
         return 0;
@@ -215,7 +309,9 @@ static int ac_decrypt(void *vctx, unsigned char *out, size_t *outlen, size_t out
     t = p11c_key_token(c->pk->key);
     mgf1 = c->mgf1 != NULL ? c->mgf1 : c->md;
 
-    if (c->pad == RSA_PKCS1_OAEP_PADDING) {
+    if (tls) {
+        host = 1;
+    } else if (c->pad == RSA_PKCS1_OAEP_PADDING) {
         slot = native_slot(c, mgf1);
         /*
          * A label goes through the host decoding when allowed: tokens that
@@ -226,6 +322,19 @@ static int ac_decrypt(void *vctx, unsigned char *out, size_t *outlen, size_t out
             (c->label_len > 0 || atomic_load_explicit(slot, memory_order_relaxed) < 0 ||
              p11c_token_mechanism(t, CKM_RSA_PKCS_OAEP, CKF_DECRYPT, NULL, &err) != CKR_OK))
             host = 1;
+        if (!host && c->label_len > 0) {
+            int checks = token_checks_label(c, mgf1);
+            if (checks < 0)
+                goto end;
+            if (!checks) {
+                char what[300];
+                P11C_RAISE(c->prov, P11C_R_UNSUPPORTED,
+                           "%s: the token ignores OAEP labels, so a ciphertext made for another "
+                           "label would decrypt; oaep-fallback = yes checks the label on the host",
+                           p11c_pkey_describe(c->pk, what, sizeof(what)));
+                goto end;
+            }
+        }
         if (!host) {
             mech.type = CKM_RSA_PKCS_OAEP;
             mech.hash = c->md->ckm;
@@ -259,6 +368,9 @@ static int ac_decrypt(void *vctx, unsigned char *out, size_t *outlen, size_t out
         if (slot != NULL && c->prov->oaep_fallback && is_param_refusal(&err)) {
             atomic_store_explicit(slot, -1, memory_order_relaxed);
             host = 1;
+        } else if (slot != NULL && is_param_refusal(&err)) {
+            raise_oaep_refused(c, mgf1, &err);
+            goto end;
         } else if (depends_on_ciphertext(&err)) {
             raise_uniform(c);
             goto end;
@@ -268,7 +380,7 @@ static int ac_decrypt(void *vctx, unsigned char *out, size_t *outlen, size_t out
         }
     }
 
-    /* Host decoding: raw RSA in the token, OAEP here. */
+    /* Host decoding: raw RSA in the token, OAEP or the TLS check here. */
     memset(&mech, 0, sizeof(mech));
     mech.type = CKM_RSA_X_509;
     memset(&err, 0, sizeof(err));
@@ -277,6 +389,7 @@ static int ac_decrypt(void *vctx, unsigned char *out, size_t *outlen, size_t out
     rv = p11c_key_decrypt(c->pk->key, &mech, in, inlen, buf, &n, &err);
     ERR_pop_to_mark();
     if (rv != CKR_OK) {
+        /* for raw RSA only a ciphertext not below the modulus, which is public */
         if (depends_on_ciphertext(&err))
             raise_uniform(c);
         else
@@ -287,14 +400,21 @@ static int ac_decrypt(void *vctx, unsigned char *out, size_t *outlen, size_t out
         memmove(buf + (k - n), buf, n);
         memset(buf, 0, k - n);
     }
-    if (!p11c_oaep_decode(c->prov, out, outsize, outlen, buf, k, c->md, mgf1, c->label,
-                          c->label_len)) {
+    if (tls) {
+        if (!p11c_tls_premaster_select(out, buf, k, c->client_version, c->alt_version, rnd)) {
+            P11C_RAISE(c->prov, P11C_R_UNSUPPORTED, "key too small for a TLS pre-master secret");
+            goto end;
+        }
+        *outlen = P11C_TLS_PREMASTER_LEN;
+    } else if (!p11c_oaep_decode(c->prov, out, outsize, outlen, buf, k, c->md, mgf1, c->label,
+                                 c->label_len)) {
         raise_uniform(c);
         goto end;
     }
     ret = 1;
 end:
     OPENSSL_clear_free(buf, k);
+    OPENSSL_cleanse(rnd, sizeof(rnd));
     return ret;
 }
 
@@ -325,6 +445,12 @@ static int ac_get_ctx_params(void *vctx, OSSL_PARAM params[])
     p = OSSL_PARAM_locate(params, OSSL_ASYM_CIPHER_PARAM_OAEP_LABEL);
     if (p != NULL && !OSSL_PARAM_set_octet_ptr(p, c->label, c->label_len))
         return 0;
+    p = OSSL_PARAM_locate(params, OSSL_ASYM_CIPHER_PARAM_TLS_CLIENT_VERSION);
+    if (p != NULL && !OSSL_PARAM_set_uint(p, c->client_version))
+        return 0;
+    p = OSSL_PARAM_locate(params, OSSL_ASYM_CIPHER_PARAM_TLS_NEGOTIATED_VERSION);
+    if (p != NULL && !OSSL_PARAM_set_uint(p, c->alt_version))
+        return 0;
     return 1;
 }
 
@@ -333,6 +459,8 @@ static const OSSL_PARAM ac_gettable[] = {
     OSSL_PARAM_utf8_string(OSSL_ASYM_CIPHER_PARAM_OAEP_DIGEST, NULL, 0),
     OSSL_PARAM_utf8_string(OSSL_ASYM_CIPHER_PARAM_MGF1_DIGEST, NULL, 0),
     OSSL_PARAM_octet_ptr(OSSL_ASYM_CIPHER_PARAM_OAEP_LABEL, NULL, 0),
+    OSSL_PARAM_uint(OSSL_ASYM_CIPHER_PARAM_TLS_CLIENT_VERSION, NULL),
+    OSSL_PARAM_uint(OSSL_ASYM_CIPHER_PARAM_TLS_NEGOTIATED_VERSION, NULL),
     OSSL_PARAM_END,
 };
 
@@ -371,8 +499,10 @@ static int ac_set_ctx_params(void *vctx, const OSSL_PARAM params[])
         } else if (!OSSL_PARAM_get_int(p, &pad)) {
             pad = -1;
         }
-        if (pad != RSA_PKCS1_OAEP_PADDING && pad != RSA_PKCS1_PADDING && pad != RSA_NO_PADDING) {
-            P11C_RAISE(c->prov, P11C_R_UNSUPPORTED, "padding: only oaep, pkcs1 and none");
+        if (pad != RSA_PKCS1_OAEP_PADDING && pad != RSA_PKCS1_PADDING && pad != RSA_NO_PADDING &&
+            pad != RSA_PKCS1_WITH_TLS_PADDING) {
+            P11C_RAISE(c->prov, P11C_R_UNSUPPORTED,
+                       "padding: only oaep, pkcs1, none and the TLS pre-master secret");
             return 0;
         }
         c->pad = pad;
@@ -398,10 +528,11 @@ static int ac_set_ctx_params(void *vctx, const OSSL_PARAM params[])
         }
     }
     p = OSSL_PARAM_locate_const(params, OSSL_ASYM_CIPHER_PARAM_TLS_CLIENT_VERSION);
-    if (p != NULL) {
-        P11C_RAISE(c->prov, P11C_R_UNSUPPORTED, "TLS pre-master secret padding is not supported");
+    if (p != NULL && !OSSL_PARAM_get_uint(p, &c->client_version))
         return 0;
-    }
+    p = OSSL_PARAM_locate_const(params, OSSL_ASYM_CIPHER_PARAM_TLS_NEGOTIATED_VERSION);
+    if (p != NULL && !OSSL_PARAM_get_uint(p, &c->alt_version))
+        return 0;
     return 1;
 }
 
@@ -412,6 +543,8 @@ static const OSSL_PARAM ac_settable[] = {
     OSSL_PARAM_utf8_string(OSSL_ASYM_CIPHER_PARAM_MGF1_DIGEST, NULL, 0),
     OSSL_PARAM_utf8_string(OSSL_ASYM_CIPHER_PARAM_MGF1_DIGEST_PROPS, NULL, 0),
     OSSL_PARAM_octet_string(OSSL_ASYM_CIPHER_PARAM_OAEP_LABEL, NULL, 0),
+    OSSL_PARAM_uint(OSSL_ASYM_CIPHER_PARAM_TLS_CLIENT_VERSION, NULL),
+    OSSL_PARAM_uint(OSSL_ASYM_CIPHER_PARAM_TLS_NEGOTIATED_VERSION, NULL),
     OSSL_PARAM_END,
 };
 

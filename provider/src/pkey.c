@@ -264,7 +264,7 @@ char *p11c_pkey_uri(const P11C_PKEY *pk)
 {
     char *uri = NULL, *copy = NULL;
 
-    if (pk->key == NULL || p11c_key_uri(pk->key, pk->public_only, &uri) != CKR_OK)
+    if (pk->key == NULL || p11c_key_uri(pk->key, pk->public_only, &uri, NULL) != CKR_OK)
         return NULL;
     copy = OPENSSL_strdup(uri);
     free(uri);

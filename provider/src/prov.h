@@ -61,6 +61,7 @@ struct p11c_prov {
     OSSL_FUNC_core_set_error_debug_fn *c_set_error_debug;
     OSSL_FUNC_core_vset_error_fn *c_vset_error;
     OSSL_FUNC_BIO_write_ex_fn *c_bio_write_ex;
+    OSSL_FUNC_BIO_read_ex_fn *c_bio_read_ex;
 
     /* Configuration, from the provider's section or the environment. */
     char *module_spec; /* NULL: p11-kit's proxy */
@@ -175,6 +176,7 @@ typedef struct p11c_pkey {
     int host_private;
     uint8_t point[133]; /* uncompressed */
     size_t pointlen;
+    atomic_int oaep_label; /* the token checks OAEP labels: 0 not asked, 1 yes, -1 no */
 } P11C_PKEY;
 
 #define P11C_MECHS_KNOWN 1
@@ -312,6 +314,24 @@ extern const OSSL_DISPATCH p11c_spki_der_encoder_functions[];
 extern const OSSL_DISPATCH p11c_spki_pem_encoder_functions[];
 extern const OSSL_DISPATCH p11c_pkcs1_der_encoder_functions[];
 extern const OSSL_DISPATCH p11c_pkcs1_pem_encoder_functions[];
+
+extern const OSSL_DISPATCH p11c_uri_pem_encoder_functions[];
+extern const OSSL_DISPATCH p11c_uri_pem_decoder_functions[];
+extern const OSSL_DISPATCH p11c_uri_rsa_decoder_functions[];
+
+/* The first key `uri` names, through the store, handed to object_cb as the
+ * store hands it to OpenSSL (store.c). -1 when the URI cannot be opened (an
+ * error raised), 1 when it names no key, else object_cb's result. */
+int p11c_store_fetch(P11C_PROV *prov, const char *uri, int expect, OSSL_CALLBACK *object_cb,
+                     void *object_cbarg);
+
+/* Key files naming a token key (uri_file.c), pkcs11-provider's format. */
+#define P11C_URI_PEM_LABEL "PKCS#11 PROVIDER URI"
+#define P11C_URI_STRUCTURE "pk11-uri"
+/* DER of the file's SEQUENCE for `uri`; its length, or -1. */
+int p11c_uri_file_der(const char *uri, unsigned char **der);
+/* The URI a DER SEQUENCE holds (OPENSSL_free), or NULL when it is not one. */
+char *p11c_uri_file_parse(const unsigned char *der, long len);
 
 /* Constant-time OAEP decoding of an RSA_X_509 result (oaep.c). Returns 1 and
  * the message length, or 0 for every kind of failure alike. */

@@ -11,10 +11,12 @@
  * and marks the contexts so that nothing calls PKCS#11 afterwards; running
  * it twice is harmless.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/provider.h>
@@ -292,6 +294,15 @@ static const OSSL_ALGORITHM encoder_algs[] = {
      "kind and pkcs11: URI of a token key"},
     {P11C_NAMES_ED448, P11C_PROPS ",output=text", p11c_text_encoder_functions,
      "kind and pkcs11: URI of a token key"},
+    {P11C_NAMES_RSA, P11C_PROPS ",output=pem,structure=" P11C_URI_STRUCTURE,
+     p11c_uri_pem_encoder_functions, "a key file naming the token key (PKCS#11 PROVIDER URI)"},
+    {NULL, NULL, NULL, NULL},
+};
+static const OSSL_ALGORITHM decoder_algs[] = {
+    {"DER", P11C_PROPS ",input=pem", p11c_uri_pem_decoder_functions,
+     "key files naming a token key: PEM to DER"},
+    {P11C_NAMES_RSA, P11C_PROPS ",input=der,structure=" P11C_URI_STRUCTURE,
+     p11c_uri_rsa_decoder_functions, "key files naming a token key: the RSA key"},
     {NULL, NULL, NULL, NULL},
 };
 
@@ -314,6 +325,8 @@ static const OSSL_ALGORITHM *p11c_query(void *provctx, int operation_id, int *no
         return store_algs;
     case OSSL_OP_ENCODER:
         return encoder_algs;
+    case OSSL_OP_DECODER:
+        return decoder_algs;
     default:
         return NULL;
     }
@@ -387,6 +400,30 @@ const char *p11c_conf_value(const OSSL_PARAM *got, const char *env)
     return conf_value(got, env);
 }
 
+/*
+ * A configuration that keeps the provider from starting is raised and also
+ * written to stderr: OpenSSL drops errors of providers loaded from a
+ * configuration file, and a program would otherwise only say later that
+ * "pkcs11" is an unregistered scheme.
+ */
+static void not_started(P11C_PROV *prov, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void not_started(P11C_PROV *prov, const char *fmt, ...)
+{
+    char msg[600];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    P11C_RAISE(prov, P11C_R_BAD_PARAM, "%s", msg);
+    fprintf(stderr,
+            "p11chat: the provider did not start: %s. pkcs11: URIs will not work until the "
+            "configuration is fixed (OpenSSL reports them as an \"unregistered scheme\").\n",
+            msg);
+}
+
 /* The one exported symbol (everything else is hidden). */
 __attribute__((visibility("default"))) int OSSL_provider_init(const OSSL_CORE_HANDLE *handle,
                                                               const OSSL_DISPATCH *in,
@@ -424,6 +461,9 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
         case OSSL_FUNC_BIO_WRITE_EX:
             prov->c_bio_write_ex = OSSL_FUNC_BIO_write_ex(in);
             break;
+        case OSSL_FUNC_BIO_READ_EX:
+            prov->c_bio_read_ex = OSSL_FUNC_BIO_read_ex(in);
+            break;
         default:
             break;
         }
@@ -454,18 +494,24 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
     if (fallback != NULL) {
         prov->oaep_fallback = p11c_parse_bool(fallback);
         if (prov->oaep_fallback < 0) {
-            P11C_RAISE(prov, P11C_R_BAD_PARAM, P11CHAT_CONF_OAEP_FALLBACK ": '%s' is not yes or no",
-                       fallback);
+            not_started(prov, P11CHAT_CONF_OAEP_FALLBACK " = %s is not yes or no", fallback);
             goto end;
         }
     }
 
     prov->copy_keys = copies == NULL ? 1 : p11c_parse_bool(copies);
     if (prov->copy_keys < 0) {
-        P11C_RAISE(prov, P11C_R_BAD_PARAM, P11CHAT_CONF_COPY_KEYS ": '%s' is not yes or no",
-                   copies);
+        not_started(prov, P11CHAT_CONF_COPY_KEYS " = %s is not yes or no", copies);
         goto end;
     }
+    /* The module is loaded on first use; a path that is not there is said now,
+     * once, rather than at the first key a server opens. */
+    if (module != NULL && strchr(module, '/') != NULL && access(module, R_OK) != 0)
+        fprintf(stderr,
+                "p11chat: warning: " P11CHAT_CONF_MODULE " = %s: no such readable file; keys in "
+                "a token will not open (P11C_MODULE_LOAD) until the module is installed or its "
+                "path is fixed.\n",
+                module);
 
     if (!p11c_conf_tokens(prov, c_get_params, handle))
         goto end;

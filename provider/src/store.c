@@ -1,7 +1,9 @@
 /*
  * The "pkcs11" store loader: OSSL_STORE_open("pkcs11:...") and therefore
  * every -key/-inkey/-in of the openssl command. Keys leave as object
- * references that our keymgmt's load() turns back into the key.
+ * references that our keymgmt's load() turns back into the key; X.509
+ * certificates stored in the token (type=cert, or when certificates are
+ * expected or anything is) leave as their DER, read without a login.
  */
 #include <string.h>
 
@@ -27,6 +29,12 @@ typedef struct {
     int failed;
     P11C_PKEY **keys;
     size_t nkeys, cap, next;
+    struct st_cert {
+        uint8_t *der;
+        size_t len;
+    } * certs;
+    size_t ncerts, next_cert;
+    int certs_failed;
 } ST_CTX;
 
 static void *st_open(void *provctx, const char *uri)
@@ -125,13 +133,15 @@ static int names_object(const char *uri)
     return 0;
 }
 
-static int uri_type_public(const char *uri)
+/* The URI's path holds attribute `attr` ("type=public"). */
+static int uri_has(const char *uri, const char *attr)
 {
     const char *path = uri + 7, *end = strchr(path, '?');
-    size_t n = end != NULL ? (size_t)(end - path) : strlen(path);
+    size_t n = end != NULL ? (size_t)(end - path) : strlen(path), an = strlen(attr);
 
-    for (size_t j = 0; j + 11 <= n; j++)
-        if ((j == 0 || path[j - 1] == ';') && strncmp(path + j, "type=public", 11) == 0)
+    for (size_t j = 0; j + an <= n; j++)
+        if ((j == 0 || path[j - 1] == ';') && strncmp(path + j, attr, an) == 0 &&
+            (j + an == n || path[j + an] == ';'))
             return 1;
     return 0;
 }
@@ -143,9 +153,49 @@ static int uri_has_pin(const char *uri)
     return q != NULL && strstr(q, "pin-") != NULL;
 }
 
-static int lookup(ST_CTX *c)
+static int uri_type_public(const char *uri)
 {
-    P11C_MODULE *m = p11c_prov_module(c->prov, "opening a pkcs11: URI");
+    return uri_has(uri, "type=public");
+}
+
+static void cert_cb(const P11C_CERT *cert, void *arg)
+{
+    ST_CTX *c = arg;
+    struct st_cert *grown;
+
+    grown = OPENSSL_realloc(c->certs, (c->ncerts + 1) * sizeof(*grown));
+    if (grown == NULL) {
+        c->certs_failed = 1;
+        return;
+    }
+    c->certs = grown;
+    c->certs[c->ncerts].der = OPENSSL_memdup(cert->der, cert->derlen);
+    c->certs[c->ncerts].len = cert->derlen;
+    if (c->certs[c->ncerts].der == NULL)
+        c->certs_failed = 1;
+    else
+        c->ncerts++;
+}
+
+/* The certificates the URI names. */
+static int lookup_certs(ST_CTX *c, P11C_MODULE *m)
+{
+    P11C_ERR err;
+    CK_RV rv;
+
+    memset(&err, 0, sizeof(err));
+    ERR_set_mark(); /* drop what the module's own OpenSSL queued */
+    rv = p11c_cert_enum(m, c->uri, cert_cb, c, &err);
+    ERR_pop_to_mark();
+    if (rv != CKR_OK) {
+        P11C_RAISE_RV(c->prov, &err);
+        return 0;
+    }
+    return !c->certs_failed;
+}
+
+static int lookup_keys(ST_CTX *c, P11C_MODULE *m)
+{
     P11C_ERR err;
     P11C_KEY *key = NULL;
     int public_only;
@@ -177,6 +227,42 @@ static int lookup(ST_CTX *c)
     return add_key(c, key, public_only);
 }
 
+/*
+ * Keys unless the URI says type=cert or certificates are expected;
+ * certificates when it says so, or when anything is expected and the URI
+ * names no key half. A URI naming keys and certificates alike (no type, no
+ * expectation) fails only when neither is found.
+ */
+static int lookup(ST_CTX *c)
+{
+    P11C_MODULE *m = p11c_prov_module(c->prov, "opening a pkcs11: URI");
+    int type_cert = uri_has(c->uri, "type=cert");
+    int type_key = uri_has(c->uri, "type=public") || uri_has(c->uri, "type=private");
+    int want_certs =
+        type_cert || c->expect == OSSL_STORE_INFO_CERT || (c->expect == 0 && !type_key);
+    int want_keys = !type_cert && c->expect != OSSL_STORE_INFO_CERT;
+    int keys_ok = 1;
+
+    if (m == NULL)
+        return 0;
+    if (want_keys) {
+        if (want_certs)
+            ERR_set_mark();
+        keys_ok = lookup_keys(c, m);
+        if (want_certs) {
+            if (!lookup_certs(c, m))
+                return 0;
+            if (!keys_ok && c->ncerts > 0) {
+                ERR_pop_to_mark(); /* no key of that name, but a certificate */
+                return 1;
+            }
+            ERR_clear_last_mark();
+        }
+        return keys_ok;
+    }
+    return lookup_certs(c, m);
+}
+
 static int st_load(void *loaderctx, OSSL_CALLBACK *object_cb, void *object_cbarg,
                    OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg)
 {
@@ -192,8 +278,8 @@ static int st_load(void *loaderctx, OSSL_CALLBACK *object_cb, void *object_cbarg
         int ok;
         c->loaded = 1;
         if (c->expect != 0 && c->expect != OSSL_STORE_INFO_PKEY &&
-            c->expect != OSSL_STORE_INFO_PUBKEY)
-            return 0; /* only keys live here */
+            c->expect != OSSL_STORE_INFO_PUBKEY && c->expect != OSSL_STORE_INFO_CERT)
+            return 0; /* only keys and certificates live here */
         /* The caller's passphrase callback (-passin, -pass, the openssl
          * command's prompt) gives the PIN when nothing else does; it lives
          * only as long as this call, so private keys log in now and the PIN
@@ -209,8 +295,16 @@ static int st_load(void *loaderctx, OSSL_CALLBACK *object_cb, void *object_cbarg
             return 0;
         }
     }
-    if (c->next >= c->nkeys)
-        return 0;
+    if (c->next >= c->nkeys) {
+        if (c->next_cert >= c->ncerts)
+            return 0;
+        struct st_cert *cert = &c->certs[c->next_cert++];
+        type = OSSL_OBJECT_CERT;
+        params[0] = OSSL_PARAM_construct_int(OSSL_OBJECT_PARAM_TYPE, &type);
+        params[1] = OSSL_PARAM_construct_octet_string(OSSL_OBJECT_PARAM_DATA, cert->der, cert->len);
+        params[2] = OSSL_PARAM_construct_end();
+        return object_cb(params, object_cbarg);
+    }
     pk = c->keys[c->next++];
     strcpy(data_type, types[pk->kind]);
     params[0] = OSSL_PARAM_construct_int(OSSL_OBJECT_PARAM_TYPE, &type);
@@ -224,7 +318,7 @@ static int st_eof(void *loaderctx)
 {
     ST_CTX *c = loaderctx;
 
-    return c->failed || (c->loaded && c->next >= c->nkeys);
+    return c->failed || (c->loaded && c->next >= c->nkeys && c->next_cert >= c->ncerts);
 }
 
 static int st_close(void *loaderctx)
@@ -236,6 +330,9 @@ static int st_close(void *loaderctx)
     for (size_t i = 0; i < c->nkeys; i++)
         p11c_pkey_free(c->keys[i]);
     OPENSSL_free(c->keys);
+    for (size_t i = 0; i < c->ncerts; i++)
+        OPENSSL_free(c->certs[i].der);
+    OPENSSL_free(c->certs);
     OPENSSL_free(c->uri);
     OPENSSL_free(c);
     return 1;
@@ -275,6 +372,24 @@ static int st_export_object(void *loaderctx, const void *reference, size_t refer
 end:
     BN_free(n);
     BN_free(e);
+    return ret;
+}
+
+int p11c_store_fetch(P11C_PROV *prov, const char *uri, int expect, OSSL_CALLBACK *object_cb,
+                     void *object_cbarg)
+{
+    ST_CTX *c = st_open(prov, uri);
+    int ret;
+
+    if (c == NULL)
+        return -1;
+    c->expect = expect;
+    ret = st_load(c, object_cb, object_cbarg, NULL, NULL);
+    if (c->failed)
+        ret = -1;
+    else if (c->nkeys == 0)
+        ret = 1;
+    st_close(c);
     return ret;
 }
 

@@ -179,7 +179,7 @@ static void test_import_load_use(void)
             if (w != 2)
                 CU_ASSERT_TRUE(sign_ok(k, sw));
             char *u = NULL;
-            CU_ASSERT_EQUAL(p11c_key_uri(k, 0, &u), CKR_OK);
+            CU_ASSERT_EQUAL(p11c_key_uri(k, 0, &u, NULL), CKR_OK);
             CU_ASSERT_PTR_NOT_NULL(strstr(u, ";token=p11chat-test;"));
             CU_ASSERT_PTR_NOT_NULL(strstr(u, cs[i].label));
             CU_ASSERT_EQUAL(strstr(u, "type=public") != NULL, w == 2);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/provider.h>
 #include <openssl/rsa.h>
@@ -325,6 +326,130 @@ static void run_oaep_file(const char *file, const int expect[5])
     json_decref(j);
 }
 
+/*
+ * PKCS#1 v1.5 decryption, through the provider twice per vector: with
+ * RSA_PKCS1_PADDING (decrypted in the token; a valid vector gives its
+ * message, every invalid one the same single error), and with
+ * RSA_PKCS1_WITH_TLS_PADDING as a TLS server asks (no vector holds a 48-byte
+ * pre-master secret, so each one that the token can decrypt must give 48
+ * random bytes, different on each call, and no error; a ciphertext of the
+ * wrong length or not below the modulus is refused).
+ */
+static int has_flag(const json_t *t, const char *flag)
+{
+    json_t *flags = json_object_get(t, "flags"), *f;
+    size_t i;
+
+    json_array_foreach(flags, i, f)
+    {
+        if (strcmp(json_string_value(f), flag) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static int decrypt_pkcs1(EVP_PKEY *pkey, int tls, const uint8_t *ct, size_t ctlen, uint8_t *out,
+                         size_t *outlen)
+{
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(libctx, pkey, NULL);
+    unsigned int version = 0x0303;
+    OSSL_PARAM params[2];
+    int ok = 0;
+
+    params[0] = OSSL_PARAM_construct_uint(OSSL_ASYM_CIPHER_PARAM_TLS_CLIENT_VERSION, &version);
+    params[1] = OSSL_PARAM_construct_end();
+    if (ctx == NULL || EVP_PKEY_decrypt_init(ctx) != 1 ||
+        EVP_PKEY_CTX_set_rsa_padding(ctx, tls ? RSA_PKCS1_WITH_TLS_PADDING : RSA_PKCS1_PADDING) !=
+            1 ||
+        (tls && EVP_PKEY_CTX_set_params(ctx, params) != 1))
+        goto end;
+    ok = EVP_PKEY_decrypt(ctx, out, outlen, ct, ctlen) == 1;
+    if (!ok) {
+        const char *data = NULL;
+        unsigned long e = ERR_get_error_all(NULL, NULL, NULL, &data, NULL);
+        char reason[256];
+        ERR_error_string_n(e, reason, sizeof(reason));
+        snprintf(last_failure, sizeof(last_failure), "%s|%s|%lu",
+                 strstr(reason, ":p11chat:") ? strstr(reason, ":p11chat:") : reason,
+                 data != NULL ? data : "", ERR_peek_error());
+    }
+end:
+    ERR_clear_error();
+    EVP_PKEY_CTX_free(ctx);
+    return ok;
+}
+
+static void test_pkcs1_decrypt(void)
+{
+    static const char *file = "wycheproof/rsa_pkcs1_2048_test.json";
+    static const char *uniform = ":p11chat::CKR_ENCRYPTED_DATA_INVALID|RSA decryption failed|0";
+    json_t *j = tu_vector_load(file);
+    json_t *groups = json_object_get(j, "testGroups"), *g;
+    COUNTS c, tls;
+    size_t gi;
+
+    memset(&c, 0, sizeof(c));
+    memset(&tls, 0, sizeof(tls));
+    json_array_foreach(groups, gi, g)
+    {
+        json_t *tests = json_object_get(g, "tests"), *t;
+        unsigned int bits = 0;
+        EVP_PKEY *pkey = import_key(json_object_get(g, "privateKey"), 1, &bits);
+        size_t ti;
+
+        CU_ASSERT_PTR_NOT_NULL_FATAL(pkey);
+        json_array_foreach(tests, ti, t)
+        {
+            size_t msglen, ctlen, outlen = 1024, out2len = 1024;
+            uint8_t *msg = tu_json_hex(t, "msg", &msglen);
+            uint8_t *ct = tu_json_hex(t, "ct", &ctlen);
+            uint8_t out[1024], out2[1024];
+            int tcid = (int)json_integer_value(json_object_get(t, "tcId"));
+            const char *result = tu_json_str(t, "result");
+            int ok, tls_ok, tls_ok2;
+
+            last_failure[0] = '\0';
+            ok = decrypt_pkcs1(pkey, 0, ct, ctlen, out, &outlen);
+            if (ok)
+                ok = outlen == msglen && memcmp(out, msg, msglen) == 0;
+            else if (strcmp(result, "invalid") == 0)
+                CU_ASSERT_STRING_EQUAL(last_failure, uniform);
+            count(&c, result, ok, tcid, file);
+
+            /* TLS: 48 random bytes unless the ciphertext's length is wrong */
+            outlen = out2len = 48;
+            tls_ok = decrypt_pkcs1(pkey, 1, ct, ctlen, out, &outlen);
+            tls_ok2 = decrypt_pkcs1(pkey, 1, ct, ctlen, out2, &out2len);
+            CU_ASSERT_EQUAL(tls_ok, tls_ok2);
+            if (tls_ok) {
+                CU_ASSERT_TRUE(outlen == 48 && out2len == 48);
+                CU_ASSERT_NOT_EQUAL(memcmp(out, out2, 48), 0);
+                CU_ASSERT_TRUE(msglen < 48 || memcmp(out, msg, 48) != 0);
+                tls.valid_pass++;
+            } else {
+                /* only what is public: length, or not below the modulus */
+                CU_ASSERT_TRUE(has_flag(t, "InvalidCiphertextFormat"));
+                CU_ASSERT_STRING_EQUAL(last_failure, uniform);
+                tls.invalid_fail++;
+            }
+            free(msg);
+            free(ct);
+        }
+        EVP_PKEY_free(pkey);
+        drop_key();
+    }
+    print_counts(file, &c);
+    printf("%s, TLS padding: %d random secrets, %d wrong lengths refused\n", file, tls.valid_pass,
+           tls.invalid_fail);
+    CU_ASSERT_EQUAL(c.valid_pass, 42);
+    CU_ASSERT_EQUAL(c.valid_fail, 0);
+    CU_ASSERT_EQUAL(c.invalid_fail, 25);
+    CU_ASSERT_EQUAL(c.invalid_pass, 0);
+    CU_ASSERT_EQUAL(tls.valid_pass, 61);
+    CU_ASSERT_EQUAL(tls.invalid_fail, 6);
+    json_decref(j);
+}
+
 /* {valid passed, invalid failed, acceptable passed, acceptable failed, skipped} */
 static void test_pss_2048_sha256(void)
 {
@@ -405,5 +530,6 @@ int main(void)
     CU_add_test(s, "RSA-OAEP 2048 SHA-1 (token)", test_oaep_sha1);
     CU_add_test(s, "RSA-OAEP 2048 SHA-256 (host decoding)", test_oaep_sha256);
     CU_add_test(s, "RSA-OAEP misc 2048-4096", test_oaep_misc);
+    CU_add_test(s, "PKCS#1 v1.5 decryption, and as a TLS pre-master secret", test_pkcs1_decrypt);
     return tu_main();
 }
