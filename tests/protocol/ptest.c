@@ -10,14 +10,24 @@
 
 EVP_PKEY *pt_key(OSSL_LIB_CTX *libctx, const char *name)
 {
-    static json_t *keys;
+    static json_t *keys, *keys2;
     const char *pem;
+    json_t *entry;
     BIO *bio;
     EVP_PKEY *k;
 
     if (keys == NULL)
         keys = tu_vector_load("protocol/keys.json");
-    pem = tu_json_str(json_object_get(json_object_get(keys, "keys"), name), "private_pkcs8_pem");
+    if (keys2 == NULL)
+        keys2 = tu_vector_load("protocol/handshake_suite2.json");
+    entry = json_object_get(json_object_get(keys, "keys"), name);
+    /* The suite 0x02 keys are PEM strings of their own file. */
+    pem = entry != NULL ? tu_json_str(entry, "private_pkcs8_pem")
+                        : json_string_value(json_object_get(json_object_get(keys2, "keys"), name));
+    if (pem == NULL) {
+        fprintf(stderr, "no key %s in the vectors\n", name);
+        exit(2);
+    }
     bio = BIO_new_mem_buf(pem, -1);
     k = PEM_read_bio_PrivateKey_ex(bio, NULL, NULL, NULL, libctx, NULL);
     BIO_free(bio);
@@ -31,6 +41,11 @@ EVP_PKEY *pt_key(OSSL_LIB_CTX *libctx, const char *name)
 EVP_PKEY *pt_session_key_fn(void *arg)
 {
     return pt_key(arg, "session");
+}
+
+EVP_PKEY *pt_session_p256_fn(void *arg)
+{
+    return pt_key(arg, "session_p256");
 }
 
 void pt_drain(P11C_SESSION *s, PT_EVENTS *e)

@@ -10,7 +10,8 @@
 #include "p11chat.h"
 #include "testutil.h"
 
-/* A key from keys.json ("alice", "bob", "session", "carol3072"), software, in libctx. */
+/* A key from keys.json ("alice", "bob", "session", "carol3072") or from the keys of
+ * handshake_suite2.json ("alice_p256", "bob_p384", "session_p256", ...), software, in libctx. */
 EVP_PKEY *pt_key(OSSL_LIB_CTX *libctx, const char *name);
 
 /* Collected events of one session. */
@@ -58,5 +59,7 @@ void pt_pair_free(PT_PAIR *p);
 
 /* A session key provider returning a copy of keys.json "session" (arg: OSSL_LIB_CTX). */
 EVP_PKEY *pt_session_key_fn(void *arg);
+/* The same with handshake_suite2.json "session_p256". */
+EVP_PKEY *pt_session_p256_fn(void *arg);
 
 #endif
