@@ -112,6 +112,12 @@ p11c_err pt_deliver(P11C_SESSION *from, P11C_SESSION *to)
 
 void pt_pair_init(PT_PAIR *p, OSSL_LIB_CTX *libctx, p11c_policy policy, EVP_PKEY *ka, EVP_PKEY *kb)
 {
+    pt_pair_init_suite(p, libctx, policy, ka, kb, 0);
+}
+
+void pt_pair_init_suite(PT_PAIR *p, OSSL_LIB_CTX *libctx, p11c_policy policy, EVP_PKEY *ka,
+                        EVP_PKEY *kb, int suite)
+{
     P11C_CONFIG ca, cb;
     uint8_t fa[P11C_FP_LEN], fb[P11C_FP_LEN];
     p11c_err err;
@@ -133,13 +139,18 @@ void pt_pair_init(PT_PAIR *p, OSSL_LIB_CTX *libctx, p11c_policy policy, EVP_PKEY
     ca.identity = "Alice";
     ca.trust = p->ta;
     ca.policy = policy;
-    ca.session_key_fn = pt_session_key_fn; /* no slow key generation in most tests */
+    ca.suite = suite;
+    /* No slow key generation in most tests: S of the suite Alice will use. */
+    ca.session_key_fn = suite == P11C_SUITE_2 || (suite == 0 && EVP_PKEY_is_a(p->ka, "EC"))
+                            ? pt_session_p256_fn
+                            : pt_session_key_fn;
     ca.session_key_arg = libctx;
     cb = ca;
     cb.role = P11C_RESPONDER;
     cb.key = p->kb;
     cb.identity = "Bob";
     cb.trust = p->tb;
+    cb.suite = 0; /* a responder answers either suite */
     p->a = p11c_session_new(&ca, &err);
     CU_ASSERT_FATAL(p->a != NULL);
     p->b = p11c_session_new(&cb, &err);

@@ -50,6 +50,9 @@ typedef struct pt_pair {
  * policy; sessions made, not started. ka/kb may be NULL for keys.json alice/bob.
  */
 void pt_pair_init(PT_PAIR *p, OSSL_LIB_CTX *libctx, p11c_policy policy, EVP_PKEY *ka, EVP_PKEY *kb);
+/* The same with Alice in `suite` (0: by her key) and S of that suite; Bob answers either. */
+void pt_pair_init_suite(PT_PAIR *p, OSSL_LIB_CTX *libctx, p11c_policy policy, EVP_PKEY *ka,
+                        EVP_PKEY *kb, int suite);
 /* Runs the handshake to completion; returns 1 when both are established. */
 int pt_pair_handshake(PT_PAIR *p);
 /* Replaces p->a by an Alice with the pair's key that takes S from fn(arg)
