@@ -164,6 +164,40 @@ static void test_through_relay(void)
     room_close(&r);
 }
 
+/* An EC key (suite 0x02) and an RSA key chat through the relay. */
+static void test_ec_and_rsa_through_relay(void)
+{
+    ROOM r;
+    TPROC a, b;
+    char line[256];
+    const char *alice_ec = ta_key_pem("alice_p256"), *tb = ta_path("trust-bob-ec");
+
+    /* fp(alice_p256), from handshake_suite2.json */
+    snprintf(line, sizeof(line),
+             "alice c078d5692418df146dfd0c4bbcdaabc10f5379efc4405223bbdf871534c86bdc\n");
+    ta_write_file(tb, line, strlen(line));
+    CU_ASSERT_FATAL(room_open(&r));
+    join(&r, &b, bob, "bob", tb, NULL);
+    join(&r, &a, alice_ec, "alice", trust_a, (const char *const[]){"--initiate", NULL});
+    CU_ASSERT(
+        tp_wait_for(&a, 2, "secure session with 'bob', key 9f22:694b:a719:04f1: trusted\n", W));
+    CU_ASSERT(
+        tp_wait_for(&b, 2, "secure session with 'alice', key c078:d569:2418:df14: trusted\n", W));
+    CU_ASSERT_PTR_NOT_NULL(strstr(a.ebuf, "protocol suite 0x02"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.ebuf, "protocol suite 0x02"));
+    tp_puts(&a, "from an EC key\n");
+    CU_ASSERT(tp_wait_for(&b, 1, "\nfrom an EC key\n", W));
+    tp_puts(&b, "from an RSA key\n");
+    CU_ASSERT(tp_wait_for(&a, 1, "\nfrom an RSA key\n", W));
+    tp_close_in(&a);
+    CU_ASSERT_EQUAL(tp_wait_exit(&a, W), 0);
+    CU_ASSERT_EQUAL(tp_wait_exit(&b, W), 0);
+    CU_ASSERT_PTR_NULL(strstr(r.watch.obuf, "from an"));
+    tp_free(&a);
+    tp_free(&b);
+    room_close(&r);
+}
+
 static void test_injection_and_replay(void)
 {
     ROOM r;
@@ -395,6 +429,7 @@ int main(void)
     CU_pSuite s = CU_add_suite("apps_wrap", setup, NULL);
     CU_add_test(s, "through an ncat --chat relay", test_through_relay);
     CU_add_test(s, "injected and replayed lines rejected", test_injection_and_replay);
+    CU_add_test(s, "an EC and an RSA key through the relay", test_ec_and_rsa_through_relay);
     CU_add_test(s, "longest message in pieces, one line at a time", test_max_message_in_pieces);
     CU_add_test(s, "chat program dies: truncated", test_chat_program_dies_truncated);
     CU_add_test(s, "--send-prefix and --max-line", test_prefix_and_line_limit);
