@@ -680,8 +680,12 @@ int cmd_keygen(int argc, char **argv)
         printf("key:   %.*s\n", (int)(q != NULL ? (size_t)(q - final) : strlen(final)), final);
     }
     ret = print_fingerprint(&o, pkey);
-    if (ret == APP_OK)
-        app_msg("made a %s key '%s' in the token", type->name, label);
+    if (ret == APP_OK) {
+        if (type->group != NULL)
+            app_msg("made a %s EC key '%s' in the token", type->group, label);
+        else
+            app_msg("made a %zu-bit key '%s' in the token", type->bits, label);
+    }
 end:
     EVP_PKEY_free(pkey);
     EVP_PKEY_CTX_free(ctx);

@@ -157,11 +157,15 @@ p11c_err p11c_ec_key_from_der(OSSL_LIB_CTX *libctx, const char *propq, const uin
     params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)pt, ptlen);
     params[2] = OSSL_PARAM_construct_end();
     /* A point off the curve is refused here or by the check below: the
-     * peer's fault, not the library's, so what either raises is dropped. */
+     * peer's fault, not the library's, so what either raises is dropped.
+     * The quick check (on the curve, not at infinity) is the whole check
+     * here: P-256 and P-384 have cofactor 1, so a point on the curve is in
+     * the group of order n, and the full check's n * Q would cost as much
+     * as the ECDH itself. */
     ERR_set_mark();
     ok = EVP_PKEY_fromdata(ctx, &pk, EVP_PKEY_PUBLIC_KEY, params) > 0 &&
          (chk = EVP_PKEY_CTX_new_from_pkey(libctx, pk, propq)) != NULL &&
-         EVP_PKEY_public_check(chk) == 1;
+         EVP_PKEY_public_check_quick(chk) == 1;
     ERR_pop_to_mark();
     if (!ok) {
         ret = P11C_ERR_KEY;
