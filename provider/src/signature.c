@@ -1,450 +1,137 @@
 /*
- * RSA signatures: PKCS#1 v1.5 and PSS. Signing hashes on the host (with the
- * default provider in a private library context, never with ours) and signs
- * the digest in the token; verification runs on the host with the public
- * half.
+ * The shared core of signatures (sig.h): what every key kind's signature
+ * file does alike.
  */
 #include <stdint.h>
-#include <stdio.h>
 #include <string.h>
-#include <strings.h>
-#include <stdlib.h>
 
 #include <openssl/err.h>
-#include <openssl/rsa.h>
+#include <openssl/objects.h>
+#include <openssl/x509.h>
 
-#include "prov.h"
+#include "sig.h"
 
-static OSSL_FUNC_signature_newctx_fn sig_newctx;
-static OSSL_FUNC_signature_freectx_fn sig_freectx;
-static OSSL_FUNC_signature_dupctx_fn sig_dupctx;
-static OSSL_FUNC_signature_sign_init_fn sig_sign_init;
-static OSSL_FUNC_signature_sign_fn sig_sign;
-static OSSL_FUNC_signature_verify_init_fn sig_verify_init;
-static OSSL_FUNC_signature_verify_fn sig_verify;
-static OSSL_FUNC_signature_digest_sign_init_fn sig_digest_sign_init;
-static OSSL_FUNC_signature_digest_sign_update_fn sig_digest_update;
-static OSSL_FUNC_signature_digest_sign_final_fn sig_digest_sign_final;
-static OSSL_FUNC_signature_digest_verify_init_fn sig_digest_verify_init;
-static OSSL_FUNC_signature_digest_verify_update_fn sig_digest_update;
-static OSSL_FUNC_signature_digest_verify_final_fn sig_digest_verify_final;
-static OSSL_FUNC_signature_get_ctx_params_fn sig_get_ctx_params;
-static OSSL_FUNC_signature_gettable_ctx_params_fn sig_gettable_ctx_params;
-static OSSL_FUNC_signature_set_ctx_params_fn sig_set_ctx_params;
-static OSSL_FUNC_signature_settable_ctx_params_fn sig_settable_ctx_params;
-
-typedef struct {
-    P11C_PROV *prov;
-    P11C_PKEY *pk;
-    int pad;               /* RSA_PKCS1_PADDING or RSA_PKCS1_PSS_PADDING */
-    const P11C_HASH *md;   /* NULL: not set */
-    const P11C_HASH *mgf1; /* NULL: same as md */
-    int saltlen;           /* RSA_PSS_SALTLEN_* or a length */
-    EVP_MD_CTX *mdctx;     /* digest_sign / digest_verify */
-    int md_locked;         /* the digest of digest_sign cannot change any more */
-    /* Tokens without the bare mechanisms get the message itself, signed with
-     * a hash-and-sign mechanism (CKM_SHA256_RSA_PKCS_PSS, ...). */
-    int bare_pss, bare_pkcs; /* the token signs digests with these */
-    int buffering;           /* keep the message too */
-    uint8_t *msg;
-    size_t msglen, msgcap;
-} SIG_CTX;
-
-static void *sig_newctx(void *provctx, const char *propq)
+void p11c_sig_init(P11C_SIG *s, P11C_PROV *prov)
 {
-    SIG_CTX *c = OPENSSL_zalloc(sizeof(*c));
-
-    (void)propq;
-    if (c == NULL)
-        return NULL;
-    c->prov = provctx;
-    c->pad = RSA_PKCS1_PADDING;
-    c->saltlen = RSA_PSS_SALTLEN_AUTO;
-    return c;
+    memset(s, 0, sizeof(*s));
+    s->prov = prov;
 }
 
-static void sig_freectx(void *vctx)
+void p11c_sig_cleanup(P11C_SIG *s)
 {
-    SIG_CTX *c = vctx;
-
-    if (c == NULL)
-        return;
-    p11c_pkey_free(c->pk);
-    EVP_MD_CTX_free(c->mdctx);
-    OPENSSL_clear_free(c->msg, c->msgcap);
-    OPENSSL_free(c);
+    p11c_pkey_free(s->pk);
+    EVP_MD_CTX_free(s->mdctx);
+    OPENSSL_clear_free(s->msg, s->msgcap);
+    s->pk = NULL;
+    s->mdctx = NULL;
+    s->msg = NULL;
+    s->msglen = s->msgcap = 0;
 }
 
-static void *sig_dupctx(void *vctx)
+int p11c_sig_dup(P11C_SIG *dst, const P11C_SIG *src)
 {
-    SIG_CTX *c = vctx, *d = OPENSSL_memdup(c, sizeof(*c));
-
-    if (d == NULL)
-        return NULL;
-    d->mdctx = NULL;
-    d->msg = NULL;
-    if (c->msg != NULL && (d->msg = OPENSSL_memdup(c->msg, c->msgcap)) == NULL) {
-        OPENSSL_free(d);
-        return NULL;
-    }
-    if (c->mdctx != NULL) {
-        d->mdctx = EVP_MD_CTX_new();
-        if (d->mdctx == NULL || !EVP_MD_CTX_copy_ex(d->mdctx, c->mdctx)) {
-            EVP_MD_CTX_free(d->mdctx);
-            OPENSSL_clear_free(d->msg, d->msgcap);
-            OPENSSL_free(d);
-            return NULL;
+    dst->mdctx = NULL;
+    dst->msg = NULL;
+    dst->pk = NULL;
+    if (src->msg != NULL && (dst->msg = OPENSSL_memdup(src->msg, src->msgcap)) == NULL)
+        return 0;
+    if (src->mdctx != NULL) {
+        dst->mdctx = EVP_MD_CTX_new();
+        if (dst->mdctx == NULL || !EVP_MD_CTX_copy_ex(dst->mdctx, src->mdctx)) {
+            EVP_MD_CTX_free(dst->mdctx);
+            OPENSSL_clear_free(dst->msg, dst->msgcap);
+            dst->mdctx = NULL;
+            dst->msg = NULL;
+            return 0;
         }
     }
-    p11c_pkey_up_ref(d->pk);
-    return d;
+    dst->pk = p11c_pkey_up_ref(src->pk);
+    return 1;
 }
 
-static int init(SIG_CTX *c, void *provkey, const OSSL_PARAM params[], int sign)
+int p11c_sig_set_key(P11C_SIG *s, void *provkey, int sign, const char *kind)
 {
     P11C_PKEY *pk = provkey;
     char what[300];
 
     if (pk != NULL) {
         if (pk->pub == NULL) {
-            P11C_RAISE(c->prov, P11C_R_NO_KEY, "the key holds no RSA key");
+            P11C_RAISE(s->prov, P11C_R_NO_KEY, "the key holds no %s key", kind);
             return 0;
         }
         if (sign && !p11c_pkey_has_private(pk)) {
-            P11C_RAISE(c->prov, p11c_reason_of_rv(P11C_CKR_NO_PRIVATE),
+            P11C_RAISE(s->prov, p11c_reason_of_rv(P11C_CKR_NO_PRIVATE),
                        "signing with %s: the key has no private half",
                        p11c_pkey_describe(pk, what, sizeof(what)));
             return 0;
         }
-        p11c_pkey_free(c->pk);
-        c->pk = p11c_pkey_up_ref(pk);
+        p11c_pkey_free(s->pk);
+        s->pk = p11c_pkey_up_ref(pk);
     }
-    if (c->pk == NULL) {
-        P11C_RAISE(c->prov, P11C_R_NO_KEY, "no key given");
+    if (s->pk == NULL) {
+        P11C_RAISE(s->prov, P11C_R_NO_KEY, "no key given");
         return 0;
     }
-    c->md_locked = 0;
-    return sig_set_ctx_params(c, params);
-}
-
-static int sig_sign_init(void *vctx, void *provkey, const OSSL_PARAM params[])
-{
-    return init(vctx, provkey, params, 1);
-}
-
-static int sig_verify_init(void *vctx, void *provkey, const OSSL_PARAM params[])
-{
-    return init(vctx, provkey, params, 0);
-}
-
-/* Salt length for signing (or the AlgorithmIdentifier). */
-static int salt_for(const SIG_CTX *c, const P11C_HASH *md, size_t *salt)
-{
-    size_t emlen = (c->pk->bits - 1 + 7) / 8;
-    size_t max;
-
-    if (emlen < md->len + 2)
-        return 0;
-    max = emlen - md->len - 2;
-    switch (c->saltlen) {
-    case RSA_PSS_SALTLEN_DIGEST:
-        *salt = md->len;
-        break;
-    case RSA_PSS_SALTLEN_MAX:
-    case RSA_PSS_SALTLEN_AUTO: /* signing: as OpenSSL 3.0 does, the maximum */
-        *salt = max;
-        break;
-    case -4: /* RSA_PSS_SALTLEN_AUTO_DIGEST_MAX of OpenSSL 3.1 */
-        *salt = md->len < max ? md->len : max;
-        break;
-    default:
-        if (c->saltlen < 0)
-            return 0;
-        *salt = (size_t)c->saltlen;
-    }
-    return *salt <= max;
-}
-
-static int sig_sign(void *vctx, unsigned char *sig, size_t *siglen, size_t sigsize,
-                    const unsigned char *tbs, size_t tbslen)
-{
-    SIG_CTX *c = vctx;
-    const P11C_HASH *md = c->md;
-    P11C_MECH mech;
-    P11C_ERR err;
-    uint8_t buf[19 + 64];
-    const uint8_t *in = tbs;
-    size_t inlen = tbslen, salt, k;
-    CK_RV rv;
-
-    if (c->pk == NULL)
-        return 0;
-    k = p11c_pkey_size(c->pk);
-    if (sig == NULL) {
-        *siglen = k;
-        return 1;
-    }
-    if (sigsize < k) {
-        P11C_RAISE(c->prov, P11C_R_BUFFER_SMALL, "signature buffer of %zu bytes, %zu needed",
-                   sigsize, k);
-        return 0;
-    }
-    if (!p11c_prov_alive(c->prov))
-        return 0;
-    if (md == NULL && c->pad == RSA_PKCS1_PSS_PADDING)
-        md = p11c_hash_by_len(tbslen);
-    if (md != NULL && tbslen != md->len) {
-        P11C_RAISE(c->prov, P11C_R_BAD_PARAM, "a %s digest is %zu bytes, got %zu", md->name,
-                   md->len, tbslen);
-        return 0;
-    }
-    memset(&mech, 0, sizeof(mech));
-    if (c->pad == RSA_PKCS1_PSS_PADDING) {
-        const P11C_HASH *mgf1 = c->mgf1 != NULL ? c->mgf1 : md;
-        if (md == NULL || !salt_for(c, md, &salt)) {
-            P11C_RAISE(c->prov, P11C_R_BAD_PARAM, "PSS: digest or salt length do not fit the key");
-            return 0;
-        }
-        mech.type = CKM_RSA_PKCS_PSS;
-        mech.hash = md->ckm;
-        mech.mgf = mgf1->mgf;
-        mech.salt_len = salt;
-    } else {
-        mech.type = CKM_RSA_PKCS;
-        if (md != NULL) {
-            memcpy(buf, md->diginfo, md->diginfolen);
-            memcpy(buf + md->diginfolen, tbs, tbslen);
-            in = buf;
-            inlen = md->diginfolen + tbslen;
-        }
-    }
-    memset(&err, 0, sizeof(err));
-    *siglen = sigsize;
-    ERR_set_mark(); /* drop what the module's own OpenSSL queued */
-    rv = p11c_key_sign(c->pk->key, &mech, in, inlen, sig, siglen, &err);
-    ERR_pop_to_mark();
-    if (rv != CKR_OK) {
-        P11C_RAISE_RV(c->prov, &err);
-        return 0;
-    }
+    s->md_locked = 0;
     return 1;
 }
 
-/* Verification on the host, with the public half in the private context. */
-static int verify_digest(SIG_CTX *c, const unsigned char *sig, size_t siglen,
-                         const unsigned char *tbs, size_t tbslen)
+int p11c_sig_digest_start(P11C_SIG *s, const char *mdname, const char *dflt)
 {
-    const P11C_HASH *md = c->md;
-    EVP_PKEY_CTX *v = NULL;
-    int ret = 0;
-
-    if (md == NULL && c->pad == RSA_PKCS1_PSS_PADDING)
-        md = p11c_hash_by_len(tbslen);
-    v = EVP_PKEY_CTX_new_from_pkey(p11c_prov_sw(c->prov), c->pk->pub, "provider=default");
-    if (v == NULL || EVP_PKEY_verify_init(v) <= 0 || EVP_PKEY_CTX_set_rsa_padding(v, c->pad) <= 0)
-        goto end;
-    if (md != NULL && EVP_PKEY_CTX_set_signature_md(v, p11c_prov_md(c->prov, md)) <= 0)
-        goto end;
-    if (c->pad == RSA_PKCS1_PSS_PADDING) {
-        const P11C_HASH *mgf1 = c->mgf1 != NULL ? c->mgf1 : md;
-        /* Verifying, "auto" means: take the salt length from the signature. */
-        int salt = c->saltlen == -4 ? RSA_PSS_SALTLEN_AUTO : c->saltlen;
-        if (EVP_PKEY_CTX_set_rsa_pss_saltlen(v, salt) <= 0 ||
-            (mgf1 != NULL && EVP_PKEY_CTX_set_rsa_mgf1_md(v, p11c_prov_md(c->prov, mgf1)) <= 0))
-            goto end;
-    }
-    ret = EVP_PKEY_verify(v, sig, siglen, tbs, tbslen) == 1;
-end:
-    EVP_PKEY_CTX_free(v);
-    return ret;
-}
-
-static int sig_verify(void *vctx, const unsigned char *sig, size_t siglen, const unsigned char *tbs,
-                      size_t tbslen)
-{
-    SIG_CTX *c = vctx;
-    int ok;
-
-    if (c->pk == NULL)
-        return 0;
-    ERR_set_mark();
-    ok = verify_digest(c, sig, siglen, tbs, tbslen);
-    ERR_pop_to_mark();
-    if (!ok)
-        P11C_RAISE(c->prov, P11C_R_BAD_SIGNATURE, "signature verification failed");
-    return ok;
-}
-
-static int digest_init(SIG_CTX *c, const char *mdname, void *provkey, const OSSL_PARAM params[],
-                       int sign)
-{
-    if (!init(c, provkey, params, sign))
-        return 0;
     if (mdname != NULL && *mdname != '\0') {
         const P11C_HASH *md = p11c_hash_by_name(mdname);
         if (md == NULL) {
-            P11C_RAISE(c->prov, P11C_R_UNSUPPORTED, "digest %s is not supported", mdname);
+            P11C_RAISE(s->prov, P11C_R_UNSUPPORTED, "digest %s is not supported", mdname);
             return 0;
         }
-        c->md = md;
+        s->md = md;
     }
-    if (c->md == NULL)
-        c->md = p11c_hash_by_name("SHA256");
-    if (c->mdctx == NULL && (c->mdctx = EVP_MD_CTX_new()) == NULL)
+    if (s->md == NULL)
+        s->md = p11c_hash_by_name(dflt);
+    if (s->mdctx == NULL && (s->mdctx = EVP_MD_CTX_new()) == NULL)
         return 0;
-    if (!EVP_DigestInit_ex2(c->mdctx, p11c_prov_md(c->prov, c->md), NULL))
+    if (!EVP_DigestInit_ex2(s->mdctx, p11c_prov_md(s->prov, s->md), NULL))
         return 0;
-    c->md_locked = 1;
-    c->buffering = 0;
-    c->msglen = 0;
-    if (sign) {
-        /* Asked once per key (the padding may still change, so both); the
-         * answers stay with the key. */
-        int mechs = __atomic_load_n(&c->pk->mechs, __ATOMIC_RELAXED);
-        if (mechs == 0) {
-            P11C_TOKEN *t = p11c_key_token(c->pk->key);
-            P11C_ERR err;
-            memset(&err, 0, sizeof(err));
-            ERR_set_mark();
-            mechs = P11C_MECHS_KNOWN;
-            if (p11c_token_mechanism(t, CKM_RSA_PKCS_PSS, CKF_SIGN, NULL, &err) == CKR_OK)
-                mechs |= P11C_MECHS_PSS;
-            if (p11c_token_mechanism(t, CKM_RSA_PKCS, CKF_SIGN, NULL, &err) == CKR_OK)
-                mechs |= P11C_MECHS_PKCS;
-            ERR_pop_to_mark();
-            __atomic_store_n(&c->pk->mechs, mechs, __ATOMIC_RELAXED);
-        }
-        c->bare_pss = (mechs & P11C_MECHS_PSS) != 0;
-        c->bare_pkcs = (mechs & P11C_MECHS_PKCS) != 0;
-        c->buffering = !c->bare_pss || !c->bare_pkcs;
-    }
+    s->md_locked = 1;
+    s->buffering = 0;
+    s->msglen = 0;
     return 1;
 }
 
-static int sig_digest_sign_init(void *vctx, const char *mdname, void *provkey,
-                                const OSSL_PARAM params[])
+int p11c_sig_update(P11C_SIG *s, const unsigned char *data, size_t datalen)
 {
-    return digest_init(vctx, mdname, provkey, params, 1);
-}
-
-static int sig_digest_verify_init(void *vctx, const char *mdname, void *provkey,
-                                  const OSSL_PARAM params[])
-{
-    return digest_init(vctx, mdname, provkey, params, 0);
-}
-
-static int sig_digest_update(void *vctx, const unsigned char *data, size_t datalen)
-{
-    SIG_CTX *c = vctx;
-
-    if (c->buffering && datalen > 0) {
-        if (datalen > SIZE_MAX / 2 - c->msglen)
+    if (s->buffering && datalen > 0) {
+        if (datalen > SIZE_MAX / 2 - s->msglen)
             return 0;
-        if (c->msglen + datalen > c->msgcap) {
-            size_t cap = (c->msglen + datalen) * 2;
-            uint8_t *m = OPENSSL_clear_realloc(c->msg, c->msgcap, cap);
+        if (s->msglen + datalen > s->msgcap) {
+            size_t cap = (s->msglen + datalen) * 2;
+            uint8_t *m = OPENSSL_clear_realloc(s->msg, s->msgcap, cap);
             if (m == NULL)
                 return 0;
-            c->msg = m;
-            c->msgcap = cap;
+            s->msg = m;
+            s->msgcap = cap;
         }
-        memcpy(c->msg + c->msglen, data, datalen);
-        c->msglen += datalen;
+        memcpy(s->msg + s->msglen, data, datalen);
+        s->msglen += datalen;
     }
-    return c->mdctx != NULL && EVP_DigestUpdate(c->mdctx, data, datalen);
+    return s->mdctx != NULL && EVP_DigestUpdate(s->mdctx, data, datalen);
 }
 
-/* Signs the whole message with a hash-and-sign mechanism. */
-static int sign_message(SIG_CTX *c, unsigned char *sig, size_t *siglen, size_t sigsize)
+int p11c_sig_digest_final(P11C_SIG *s, unsigned char *dgst, unsigned int *dlen)
 {
-    P11C_TOKEN *t = p11c_key_token(c->pk->key);
-    P11C_MECH mech;
-    P11C_ERR err;
-    size_t salt;
-    CK_RV rv;
-
-    memset(&mech, 0, sizeof(mech));
-    memset(&err, 0, sizeof(err));
-    if (c->pad == RSA_PKCS1_PSS_PADDING) {
-        const P11C_HASH *mgf1 = c->mgf1 != NULL ? c->mgf1 : c->md;
-        if (!salt_for(c, c->md, &salt)) {
-            P11C_RAISE(c->prov, P11C_R_BAD_PARAM, "PSS: salt length does not fit the key");
-            return 0;
-        }
-        mech.type = c->md->rsa_pss;
-        mech.hash = c->md->ckm;
-        mech.mgf = mgf1->mgf;
-        mech.salt_len = salt;
-    } else {
-        mech.type = c->md->rsa_pkcs;
-    }
-    ERR_set_mark();
-    rv = p11c_token_mechanism(t, mech.type, CKF_SIGN, NULL, &err);
-    if (rv == CKR_OK) {
-        *siglen = sigsize;
-        rv = p11c_key_sign(c->pk->key, &mech, c->msg, c->msglen, sig, siglen, &err);
-    }
-    ERR_pop_to_mark();
-    if (rv != CKR_OK) {
-        P11C_RAISE_RV(c->prov, &err);
+    if (s->mdctx == NULL || !EVP_DigestFinal_ex(s->mdctx, dgst, dlen))
         return 0;
-    }
+    s->md_locked = 0;
     return 1;
 }
 
-static int sig_digest_sign_final(void *vctx, unsigned char *sig, size_t *siglen, size_t sigsize)
+void p11c_sig_forget_message(P11C_SIG *s)
 {
-    SIG_CTX *c = vctx;
-    unsigned char dgst[EVP_MAX_MD_SIZE];
-    unsigned int dlen = 0;
-    int ret;
-
-    if (c->pk == NULL || c->mdctx == NULL)
-        return 0;
-    if (sig == NULL)
-        return sig_sign(c, NULL, siglen, sigsize, NULL, 0);
-    if (!EVP_DigestFinal_ex(c->mdctx, dgst, &dlen))
-        return 0;
-    c->md_locked = 0;
-    if (c->buffering && !(c->pad == RSA_PKCS1_PSS_PADDING ? c->bare_pss : c->bare_pkcs)) {
-        size_t k = p11c_pkey_size(c->pk);
-        if (sigsize < k) {
-            P11C_RAISE(c->prov, P11C_R_BUFFER_SMALL, "signature buffer of %zu bytes, %zu needed",
-                       sigsize, k);
-            return 0;
-        }
-        ret = p11c_prov_alive(c->prov) && sign_message(c, sig, siglen, sigsize);
-        OPENSSL_cleanse(c->msg, c->msglen);
-        c->msglen = 0;
-        return ret;
-    }
-    ret = sig_sign(c, sig, siglen, sigsize, dgst, dlen);
-    OPENSSL_cleanse(dgst, sizeof(dgst));
-    return ret;
+    OPENSSL_cleanse(s->msg, s->msglen);
+    s->msglen = 0;
 }
 
-static int sig_digest_verify_final(void *vctx, const unsigned char *sig, size_t siglen)
-{
-    SIG_CTX *c = vctx;
-    unsigned char dgst[EVP_MAX_MD_SIZE];
-    unsigned int dlen = 0;
-
-    if (c->pk == NULL || c->mdctx == NULL || !EVP_DigestFinal_ex(c->mdctx, dgst, &dlen))
-        return 0;
-    c->md_locked = 0;
-    return sig_verify(c, sig, siglen, dgst, dlen);
-}
-
-/* ---- AlgorithmIdentifier --------------------------------------------------- */
-
-/* A tiny DER writer over a bounded buffer. */
-typedef struct {
-    uint8_t *p;
-    size_t len, cap;
-    int bad;
-} DER;
-
-static void der_put(DER *d, const uint8_t *b, size_t n)
+void p11c_der_put(P11C_DER *d, const uint8_t *b, size_t n)
 {
     if (d->bad || n > d->cap - d->len) {
         d->bad = 1;
@@ -454,8 +141,7 @@ static void der_put(DER *d, const uint8_t *b, size_t n)
     d->len += n;
 }
 
-/* Wraps bytes [start, len) into tag + short length (contents < 128 bytes). */
-static void der_wrap(DER *d, size_t start, uint8_t tag)
+void p11c_der_wrap(P11C_DER *d, size_t start, uint8_t tag)
 {
     size_t n = d->len - start;
 
@@ -469,280 +155,60 @@ static void der_wrap(DER *d, size_t start, uint8_t tag)
     d->len += 2;
 }
 
-static void der_hash_algid(DER *d, const P11C_HASH *h)
+/* ---- What the token offers ------------------------------------------------- */
+
+static const CK_MECHANISM_TYPE asked_mechs[] = {CKM_ECDSA, CKM_EDDSA, CKM_ECDH1_DERIVE};
+
+int p11c_pkey_token_offers(P11C_PKEY *pk, CK_MECHANISM_TYPE mech, CK_FLAGS flags, const char *what)
 {
-    static const uint8_t null[] = {0x05, 0x00};
-    size_t s = d->len;
+    P11C_TOKEN *t = p11c_key_token(pk->key);
+    char name[64], desc[300];
+    int bit = -1, offered;
 
-    der_put(d, h->oid, h->oidlen);
-    der_put(d, null, sizeof(null));
-    der_wrap(d, s, 0x30);
-}
-
-static int algorithm_id(SIG_CTX *c, uint8_t *out, size_t cap, size_t *len)
-{
-    static const uint8_t null[] = {0x05, 0x00};
-    static const uint8_t pss_oid[] = {0x06, 0x09, 0x2a, 0x86, 0x48, 0x86,
-                                      0xf7, 0x0d, 0x01, 0x01, 0x0a};
-    static const uint8_t mgf1_oid[] = {0x06, 0x09, 0x2a, 0x86, 0x48, 0x86,
-                                       0xf7, 0x0d, 0x01, 0x01, 0x08};
-    DER d = {out, 0, cap, 0};
-    const P11C_HASH *md = c->md, *mgf1;
-    size_t salt, s0, s1, s2;
-
-    if (md == NULL)
-        return 0;
-    if (c->pad != RSA_PKCS1_PSS_PADDING) {
-        der_put(&d, md->rsa_oid, 11);
-        der_put(&d, null, sizeof(null));
-        der_wrap(&d, 0, 0x30);
-    } else {
-        mgf1 = c->mgf1 != NULL ? c->mgf1 : md;
-        if (c->pk == NULL || !salt_for(c, md, &salt) || salt > 0x7fff)
-            return 0;
-        der_put(&d, pss_oid, sizeof(pss_oid));
-        s0 = d.len; /* RSASSA-PSS-params; SHA-1, MGF1-SHA-1 and 20 are DEFAULT */
-        if (md->index != 0) {
-            s1 = d.len;
-            der_hash_algid(&d, md);
-            der_wrap(&d, s1, 0xa0);
-        }
-        if (mgf1->index != 0) {
-            s1 = d.len;
-            s2 = d.len;
-            der_put(&d, mgf1_oid, sizeof(mgf1_oid));
-            der_hash_algid(&d, mgf1);
-            der_wrap(&d, s2, 0x30);
-            der_wrap(&d, s1, 0xa1);
-        }
-        if (salt != 20) {
-            uint8_t integer[4] = {0x02, 0x01, (uint8_t)salt, 0};
-            size_t n = 3;
-            s1 = d.len;
-            if (salt >= 0x80) {
-                integer[1] = 0x02;
-                integer[2] = (uint8_t)(salt >> 8);
-                integer[3] = (uint8_t)salt;
-                n = 4;
-            }
-            der_put(&d, integer, n);
-            der_wrap(&d, s1, 0xa2);
-        }
-        der_wrap(&d, s0, 0x30);
-        der_wrap(&d, 0, 0x30);
-    }
-    *len = d.len;
-    return !d.bad;
-}
-
-/* ---- Parameters ------------------------------------------------------------ */
-
-static int sig_get_ctx_params(void *vctx, OSSL_PARAM params[])
-{
-    SIG_CTX *c = vctx;
-    OSSL_PARAM *p;
-
-    p = OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_ALGORITHM_ID);
-    if (p != NULL) {
-        uint8_t aid[128];
-        size_t len = 0;
-        if (!algorithm_id(c, aid, sizeof(aid), &len) || !OSSL_PARAM_set_octet_string(p, aid, len))
-            return 0;
-    }
-    p = OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_DIGEST);
-    if (p != NULL && !OSSL_PARAM_set_utf8_string(p, c->md != NULL ? c->md->name : ""))
-        return 0;
-    p = OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_PAD_MODE);
-    if (p != NULL) {
-        if (p->data_type == OSSL_PARAM_INTEGER) {
-            if (!OSSL_PARAM_set_int(p, c->pad))
-                return 0;
-        } else if (!OSSL_PARAM_set_utf8_string(p,
-                                               c->pad == RSA_PKCS1_PSS_PADDING ? "pss" : "pkcs1")) {
-            return 0;
-        }
-    }
-    p = OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_MGF1_DIGEST);
-    if (p != NULL) {
-        const P11C_HASH *mgf1 = c->mgf1 != NULL ? c->mgf1 : c->md;
-        if (!OSSL_PARAM_set_utf8_string(p, mgf1 != NULL ? mgf1->name : ""))
-            return 0;
-    }
-    p = OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_PSS_SALTLEN);
-    if (p != NULL) {
-        if (p->data_type == OSSL_PARAM_INTEGER) {
-            if (!OSSL_PARAM_set_int(p, c->saltlen))
-                return 0;
-        } else {
-            char s[16];
-            switch (c->saltlen) {
-            case RSA_PSS_SALTLEN_DIGEST:
-                strcpy(s, "digest");
-                break;
-            case RSA_PSS_SALTLEN_MAX:
-                strcpy(s, "max");
-                break;
-            case RSA_PSS_SALTLEN_AUTO:
-                strcpy(s, "auto");
-                break;
-            default:
-                snprintf(s, sizeof(s), "%d", c->saltlen);
-            }
-            if (!OSSL_PARAM_set_utf8_string(p, s))
-                return 0;
-        }
-    }
-    return 1;
-}
-
-static const OSSL_PARAM sig_gettable[] = {
-    OSSL_PARAM_octet_string(OSSL_SIGNATURE_PARAM_ALGORITHM_ID, NULL, 0),
-    OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, NULL, 0),
-    OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_PAD_MODE, NULL, 0),
-    OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_MGF1_DIGEST, NULL, 0),
-    OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_PSS_SALTLEN, NULL, 0),
-    OSSL_PARAM_END,
-};
-
-static const OSSL_PARAM *sig_gettable_ctx_params(void *vctx, void *provctx)
-{
-    (void)vctx;
-    (void)provctx;
-    return sig_gettable;
-}
-
-static int set_pad(SIG_CTX *c, const OSSL_PARAM *p)
-{
-    int pad = -1;
-
-    if (p->data_type == OSSL_PARAM_INTEGER || p->data_type == OSSL_PARAM_UNSIGNED_INTEGER) {
-        if (!OSSL_PARAM_get_int(p, &pad))
-            pad = -1;
-    } else if (p->data_type == OSSL_PARAM_UTF8_STRING) {
-        if (strcasecmp(p->data, "pkcs1") == 0)
-            pad = RSA_PKCS1_PADDING;
-        else if (strcasecmp(p->data, "pss") == 0)
-            pad = RSA_PKCS1_PSS_PADDING;
-    }
-    if (pad != RSA_PKCS1_PADDING && pad != RSA_PKCS1_PSS_PADDING) {
-        P11C_RAISE(c->prov, P11C_R_UNSUPPORTED, "padding: only pkcs1 and pss are supported");
-        return 0;
-    }
-    c->pad = pad;
-    return 1;
-}
-
-static int set_saltlen(SIG_CTX *c, const OSSL_PARAM *p)
-{
-    int v;
-
-    if (p->data_type == OSSL_PARAM_UTF8_STRING) {
-        const char *s = p->data;
-        char *endp = NULL;
-        long n;
-        if (strcmp(s, "digest") == 0) {
-            v = RSA_PSS_SALTLEN_DIGEST;
-        } else if (strcmp(s, "max") == 0) {
-            v = RSA_PSS_SALTLEN_MAX;
-        } else if (strcmp(s, "auto") == 0) {
-            v = RSA_PSS_SALTLEN_AUTO;
-        } else if (strcmp(s, "auto-digestmax") == 0) {
-            v = -4;
-        } else {
-            n = strtol(s, &endp, 10);
-            if (*s == '\0' || *endp != '\0' || n < -4 || n > 0x7fff)
-                goto bad;
-            v = (int)n;
-        }
-    } else if (!OSSL_PARAM_get_int(p, &v) || v < -4 || v > 0x7fff) {
-        goto bad;
-    }
-    c->saltlen = v;
-    return 1;
-bad:
-    P11C_RAISE(c->prov, P11C_R_BAD_PARAM, "PSS salt length: digest, max, auto or a number");
-    return 0;
-}
-
-static int set_md(SIG_CTX *c, const OSSL_PARAM *p, const P11C_HASH **dst)
-{
-    const P11C_HASH *h = p11c_hash_from_param(c->prov, p, "");
-
-    if (h != NULL)
-        *dst = h;
-    return h != NULL;
-}
-
-static int sig_set_ctx_params(void *vctx, const OSSL_PARAM params[])
-{
-    SIG_CTX *c = vctx;
-    const OSSL_PARAM *p;
-
-    if (params == NULL)
+    for (size_t i = 0; i < sizeof(asked_mechs) / sizeof(asked_mechs[0]); i++)
+        if (asked_mechs[i] == mech)
+            bit = 1 << i;
+    if (bit < 0 || t == NULL)
         return 1;
-    p = OSSL_PARAM_locate_const(params, OSSL_SIGNATURE_PARAM_DIGEST);
-    if (p != NULL) {
-        const P11C_HASH *md = NULL;
-        if (!set_md(c, p, &md))
-            return 0;
-        if (c->md_locked && md != c->md) {
-            P11C_RAISE(c->prov, P11C_R_BAD_PARAM, "the digest cannot change while hashing");
-            return 0;
-        }
-        c->md = md;
+    if ((__atomic_load_n(&pk->asked, __ATOMIC_ACQUIRE) & bit) != 0) {
+        offered = (__atomic_load_n(&pk->offered, __ATOMIC_RELAXED) & bit) != 0;
+    } else {
+        P11C_ERR err;
+        memset(&err, 0, sizeof(err));
+        ERR_set_mark(); /* drop what the module's own OpenSSL queued */
+        offered = p11c_token_mechanism(t, mech, flags, NULL, &err) == CKR_OK;
+        ERR_pop_to_mark();
+        if (offered)
+            __atomic_or_fetch(&pk->offered, bit, __ATOMIC_RELAXED);
+        __atomic_or_fetch(&pk->asked, bit, __ATOMIC_RELEASE);
     }
-    p = OSSL_PARAM_locate_const(params, OSSL_SIGNATURE_PARAM_PAD_MODE);
-    if (p != NULL && !set_pad(c, p))
-        return 0;
-    p = OSSL_PARAM_locate_const(params, OSSL_SIGNATURE_PARAM_PSS_SALTLEN);
-    if (p != NULL && !set_saltlen(c, p))
-        return 0;
-    p = OSSL_PARAM_locate_const(params, OSSL_SIGNATURE_PARAM_MGF1_DIGEST);
-    if (p != NULL && !set_md(c, p, &c->mgf1))
-        return 0;
-    return 1;
+    if (!offered)
+        P11C_RAISE(pk->prov, p11c_reason_of_rv(CKR_MECHANISM_INVALID),
+                   "%s with %s: token '%s' does not offer %s; use a key on a token that offers "
+                   "it (pkcs11-tool --list-mechanisms shows what a token offers)",
+                   what, p11c_pkey_describe(pk, desc, sizeof(desc)), p11c_token_label(t),
+                   p11c_mech_name(mech, name, sizeof(name)));
+    return offered;
 }
 
-static const OSSL_PARAM sig_settable[] = {
-    OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, NULL, 0),
-    OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_PROPERTIES, NULL, 0),
-    OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_PAD_MODE, NULL, 0),
-    OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_MGF1_DIGEST, NULL, 0),
-    OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_MGF1_PROPERTIES, NULL, 0),
-    OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_PSS_SALTLEN, NULL, 0),
-    OSSL_PARAM_END,
-};
-
-static const OSSL_PARAM *sig_settable_ctx_params(void *vctx, void *provctx)
+int p11c_sig_token_offers(P11C_SIG *s, CK_MECHANISM_TYPE mech, CK_FLAGS flags, const char *what)
 {
-    (void)vctx;
-    (void)provctx;
-    return sig_settable;
+    return p11c_pkey_token_offers(s->pk, mech, flags, what);
 }
 
-const OSSL_DISPATCH p11c_rsa_signature_functions[] = {
-    P11C_DISPATCH(SIGNATURE, signature, NEWCTX, newctx, sig_newctx),
-    P11C_DISPATCH(SIGNATURE, signature, FREECTX, freectx, sig_freectx),
-    P11C_DISPATCH(SIGNATURE, signature, DUPCTX, dupctx, sig_dupctx),
-    P11C_DISPATCH(SIGNATURE, signature, SIGN_INIT, sign_init, sig_sign_init),
-    P11C_DISPATCH(SIGNATURE, signature, SIGN, sign, sig_sign),
-    P11C_DISPATCH(SIGNATURE, signature, VERIFY_INIT, verify_init, sig_verify_init),
-    P11C_DISPATCH(SIGNATURE, signature, VERIFY, verify, sig_verify),
-    P11C_DISPATCH(SIGNATURE, signature, DIGEST_SIGN_INIT, digest_sign_init, sig_digest_sign_init),
-    P11C_DISPATCH(SIGNATURE, signature, DIGEST_SIGN_UPDATE, digest_sign_update, sig_digest_update),
-    P11C_DISPATCH(SIGNATURE, signature, DIGEST_SIGN_FINAL, digest_sign_final,
-                  sig_digest_sign_final),
-    P11C_DISPATCH(SIGNATURE, signature, DIGEST_VERIFY_INIT, digest_verify_init,
-                  sig_digest_verify_init),
-    P11C_DISPATCH(SIGNATURE, signature, DIGEST_VERIFY_UPDATE, digest_verify_update,
-                  sig_digest_update),
-    P11C_DISPATCH(SIGNATURE, signature, DIGEST_VERIFY_FINAL, digest_verify_final,
-                  sig_digest_verify_final),
-    P11C_DISPATCH(SIGNATURE, signature, GET_CTX_PARAMS, get_ctx_params, sig_get_ctx_params),
-    P11C_DISPATCH(SIGNATURE, signature, GETTABLE_CTX_PARAMS, gettable_ctx_params,
-                  sig_gettable_ctx_params),
-    P11C_DISPATCH(SIGNATURE, signature, SET_CTX_PARAMS, set_ctx_params, sig_set_ctx_params),
-    P11C_DISPATCH(SIGNATURE, signature, SETTABLE_CTX_PARAMS, settable_ctx_params,
-                  sig_settable_ctx_params),
-    P11C_DISPATCH_END,
-};
+int p11c_sig_algorithm_id(OSSL_PARAM *p, int sig_nid)
+{
+    X509_ALGOR *alg = X509_ALGOR_new();
+    unsigned char *der = NULL;
+    int len = -1, ret = 0;
+
+    if (alg == NULL || sig_nid == NID_undef ||
+        !X509_ALGOR_set0(alg, OBJ_nid2obj(sig_nid), V_ASN1_UNDEF, NULL))
+        goto end;
+    len = i2d_X509_ALGOR(alg, &der);
+    ret = len > 0 && OSSL_PARAM_set_octet_string(p, der, (size_t)len);
+end:
+    OPENSSL_free(der);
+    X509_ALGOR_free(alg);
+    return ret;
+}
