@@ -22,7 +22,7 @@ p11c_err p11c_ecdsa_sign(OSSL_LIB_CTX *libctx, const char *propq, EVP_PKEY *key,
     const P11C_EC_CURVE *cv = key_curve(key);
     EVP_MD_CTX *md = NULL;
     uint8_t *out = NULL;
-    size_t outlen = 0;
+    size_t outlen = 0, cap;
 
     if (cv == NULL)
         goto end;
@@ -33,12 +33,16 @@ p11c_err p11c_ecdsa_sign(OSSL_LIB_CTX *libctx, const char *propq, EVP_PKEY *key,
     if (EVP_DigestSignInit_ex(md, NULL, cv->md, libctx, propq, key, NULL) <= 0 ||
         EVP_DigestSign(md, NULL, &outlen, tbs, tbslen) <= 0)
         goto end;
-    out = OPENSSL_malloc(outlen);
+    cap = outlen;
+    out = OPENSSL_malloc(cap);
     if (out == NULL) {
         ret = P11C_ERR_MEMORY;
         goto end;
     }
-    if (EVP_DigestSign(md, out, &outlen, tbs, tbslen) <= 0)
+    /* OpenSSL 3.0's ECDSA reports success with a length of (unsigned)-1 when
+     * encoding the signature runs out of memory: a length beyond the buffer
+     * is a failure, never a signature. */
+    if (EVP_DigestSign(md, out, &outlen, tbs, tbslen) <= 0 || outlen == 0 || outlen > cap)
         goto end;
     *sig = out;
     *siglen = outlen;
