@@ -388,6 +388,7 @@ static int wrap_loop(WRAP *w, unsigned timeout)
             w->user_eof = 1;
             if (!c->established) {
                 app_msg("interrupted before the session was established");
+                app_suite_handshake_ended(c);
                 c->finished = 1;
                 c->status = APP_FAIL;
                 break;

@@ -255,6 +255,33 @@ static void test_token_ec_and_rsa_through_relay(void)
     room_close(&r);
 }
 
+/* A suite-0x01-only peer refuses an EC key's HELLO; the initiator, stopped
+ * while waiting, is told to try --suite 1. */
+static void test_suite1_only_peer(void)
+{
+    ROOM r;
+    TPROC a, b;
+    char line[256];
+    const char *alice_ec = ta_key_pem("alice_p256"), *tb = ta_path("trust-bob-ec2");
+
+    snprintf(line, sizeof(line),
+             "alice c078d5692418df146dfd0c4bbcdaabc10f5379efc4405223bbdf871534c86bdc\n");
+    ta_write_file(tb, line, strlen(line));
+    CU_ASSERT_FATAL(room_open(&r));
+    join(&r, &b, bob, "bob", tb, (const char *const[]){"--suite", "1", NULL});
+    join(&r, &a, alice_ec, "alice", trust_a, (const char *const[]){"--initiate", NULL});
+    CU_ASSERT(tp_wait_for(&b, 2, p11c_strerror(P11C_ERR_SUITE), W));
+    tp_signal(&a, SIGINT);
+    CU_ASSERT_EQUAL(tp_wait_exit(&a, W), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(a.ebuf, "interrupted before the session was established"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(a.ebuf, "try again with --suite 1"));
+    tp_signal(&b, SIGINT);
+    tp_wait_exit(&b, W);
+    tp_free(&a);
+    tp_free(&b);
+    room_close(&r);
+}
+
 static void test_injection_and_replay(void)
 {
     ROOM r;
@@ -488,6 +515,7 @@ int main(void)
     CU_add_test(s, "injected and replayed lines rejected", test_injection_and_replay);
     CU_add_test(s, "an EC and an RSA key through the relay", test_ec_and_rsa_through_relay);
     CU_add_test(s, "EC and RSA token keys through the relay", test_token_ec_and_rsa_through_relay);
+    CU_add_test(s, "a suite-0x01-only peer in the room", test_suite1_only_peer);
     CU_add_test(s, "longest message in pieces, one line at a time", test_max_message_in_pieces);
     CU_add_test(s, "chat program dies: truncated", test_chat_program_dies_truncated);
     CU_add_test(s, "--send-prefix and --max-line", test_prefix_and_line_limit);
