@@ -11,6 +11,7 @@
 #include <poll.h>
 
 #include <openssl/evp.h>
+#include <openssl/params.h>
 
 #include "p11chat.h"
 
@@ -93,6 +94,34 @@ const char *app_trust_path(const char *opt);
 /* Loads the store at `path` (a missing file is empty). NULL after a message. */
 P11C_TRUST *app_trust_load(const char *path);
 
+/* ---- Suites (suite.c) --------------------------------------------------------- */
+
+struct app_chat;
+struct app_chat_opts;
+
+/* --suite 1|2 into o->suite: 1, or -1 after a usage error. */
+int app_suite_option(const char *cmd, const char *arg, struct app_chat_opts *o);
+/* "suite 0x02 (RSA or EC keys, ephemeral ECDH)", ... */
+const char *app_suite_name(int suite);
+/* The status line naming the suite of an established session. */
+void app_suite_established(const struct app_chat *c);
+/* After the transport ended during the handshake: a hint when it may be the suite. */
+void app_suite_handshake_ended(const struct app_chat *c);
+
+/* ---- Kinds of long-term key (keytype.c) ----------------------------------------- */
+
+typedef struct app_keytype {
+    const char *name;  /* "ec:p256", "rsa:2048", ... (keygen --type) */
+    const char *alg;   /* "EC" or "RSA" */
+    const char *group; /* EC: the curve; RSA: NULL */
+    size_t bits;       /* RSA: the modulus size */
+} APP_KEYTYPE;
+
+const APP_KEYTYPE *app_keytype_find(const char *name);  /* NULL: no such type */
+const APP_KEYTYPE *app_keytype_rsa(unsigned long bits); /* NULL: no such size */
+/* The keygen parameter of the type (*bits: storage for RSA's size). */
+OSSL_PARAM app_keytype_param(const APP_KEYTYPE *t, size_t *bits);
+
 /* ---- Showing received text safely (escape.c) -------------------------------- */
 
 /*
@@ -116,10 +145,12 @@ typedef struct app_chat_opts {
     int token_session; /* --session-key token */
     int verbose;
     unsigned timeout; /* seconds: handshake (connect) and the wait for CLOSE */
+    int suite;        /* --suite: P11C_SUITE_1 or P11C_SUITE_2; 0: by our key */
 } APP_CHAT_OPTS;
 
 typedef struct app_chat {
     APP_OSSL ossl;
+    p11c_role role;
     EVP_PKEY *key;
     char *token_uri; /* where token session keys are made, or NULL */
     P11C_TRUST *trust;

@@ -383,7 +383,7 @@ static EVP_PKEY *load_file(APP_OSSL *o, const char *path, int need_private)
         goto end;
     }
     dctx =
-        OSSL_DECODER_CTX_new_for_pkey(&pkey, NULL, NULL, "RSA", need_private ? EVP_PKEY_KEYPAIR : 0,
+        OSSL_DECODER_CTX_new_for_pkey(&pkey, NULL, NULL, NULL, need_private ? EVP_PKEY_KEYPAIR : 0,
                                       o->libctx, "?provider=default");
     if (dctx == NULL || !OSSL_DECODER_CTX_set_passphrase_cb(dctx, no_passphrase, NULL)) {
         app_ossl_msg("cannot set up a key decoder");
@@ -392,7 +392,7 @@ static EVP_PKEY *load_file(APP_OSSL *o, const char *path, int need_private)
     if (!OSSL_DECODER_from_bio(dctx, bio) || pkey == NULL) {
         EVP_PKEY_free(pkey);
         pkey = NULL;
-        app_msg("'%s' holds no %sRSA key OpenSSL can read (PEM or DER; not encrypted)", path,
+        app_msg("'%s' holds no %sRSA or EC key OpenSSL can read (PEM or DER; not encrypted)", path,
                 need_private ? "private " : "");
     }
 end:
@@ -484,10 +484,12 @@ int cmd_fingerprint(int argc, char **argv)
 /* ---- keygen --------------------------------------------------------------- */
 
 static const char keygen_usage[] =
-    "usage: p11chat keygen --key URI [--bits 2048|3072|4096] [--pin-source FILE]\n"
+    "usage: p11chat keygen --key URI [--type TYPE] [--pin-source FILE]\n"
     "                      [--per-use-pin]\n"
     "\n"
-    "Makes a long-term RSA key pair inside the token named by the pkcs11: URI.\n"
+    "Makes a long-term key pair inside the token named by the pkcs11: URI.\n"
+    "TYPE is ec:p256, ec:p384, rsa:2048 (the default), rsa:3072 or rsa:4096;\n"
+    "--bits N is rsa:N. An EC key chats in protocol suite 0x02.\n"
     "The URI gives the label (object=NAME, required) and may give the id\n"
     "(id=%01%02...); without one a random id is chosen. A label or id already\n"
     "in use on the token is refused, so no key is ever replaced.\n"
@@ -543,6 +545,7 @@ int cmd_keygen(int argc, char **argv)
     static const struct option opts[] = {
         {"key", required_argument, NULL, 'k'},
         {"bits", required_argument, NULL, 'b'},
+        {"type", required_argument, NULL, 'y'},
         {"pin-source", required_argument, NULL, 'p'},
         {"per-use-pin", no_argument, NULL, 'U'},
         {"help", no_argument, NULL, 'h'},
@@ -550,6 +553,7 @@ int cmd_keygen(int argc, char **argv)
     };
     const char *key = NULL, *pin = NULL;
     unsigned long bits = 2048;
+    const APP_KEYTYPE *type = app_keytype_rsa(bits);
     int per_use = 0;
     int c;
     opterr = 0;
@@ -563,6 +567,15 @@ int cmd_keygen(int argc, char **argv)
             if (app_parse_uint(optarg, 0, 65536, &bits) != 0 ||
                 (bits != 2048 && bits != 3072 && bits != 4096))
                 return app_usage("keygen", "--bits must be 2048, 3072 or 4096, not '%s'", optarg);
+            type = app_keytype_rsa(bits);
+            break;
+        case 'y':
+            type = app_keytype_find(optarg);
+            if (type == NULL)
+                return app_usage("keygen",
+                                 "--type must be ec:p256, ec:p384, rsa:2048, rsa:3072 or "
+                                 "rsa:4096, not '%s'",
+                                 optarg);
             break;
         case 'p':
             pin = optarg;
@@ -661,16 +674,16 @@ int cmd_keygen(int argc, char **argv)
         goto end;
     }
 
-    ctx = EVP_PKEY_CTX_new_from_name(o.libctx, "RSA", P11CHAT_PROVIDER_PROPQ);
+    ctx = EVP_PKEY_CTX_new_from_name(o.libctx, type->alg, P11CHAT_PROVIDER_PROPQ);
     if (ctx == NULL || EVP_PKEY_keygen_init(ctx) <= 0) {
-        app_ossl_msg("keygen: the provider cannot make RSA keys");
+        app_ossl_msg("keygen: the provider cannot make %s keys", type->alg);
         goto end;
     }
     {
-        size_t b = bits;
+        size_t b = 0;
         int persistent = 1;
         OSSL_PARAM params[] = {
-            OSSL_PARAM_size_t(OSSL_PKEY_PARAM_RSA_BITS, &b),
+            app_keytype_param(type, &b),
             OSSL_PARAM_utf8_string(P11CHAT_PKEY_PARAM_URI, final, 0),
             OSSL_PARAM_utf8_string(P11CHAT_PKEY_PARAM_LABEL, label, 0),
             OSSL_PARAM_octet_string(P11CHAT_PKEY_PARAM_ID, (void *)id, idlen),
@@ -696,8 +709,12 @@ int cmd_keygen(int argc, char **argv)
         printf("key:   %.*s\n", (int)(q != NULL ? (size_t)(q - final) : strlen(final)), final);
     }
     ret = print_fingerprint(&o, pkey);
-    if (ret == APP_OK)
-        app_msg("made a %lu-bit key '%s' in the token", bits, label);
+    if (ret == APP_OK) {
+        if (type->group != NULL)
+            app_msg("made a %s EC key '%s' in the token", type->group, label);
+        else
+            app_msg("made a %zu-bit key '%s' in the token", type->bits, label);
+    }
 end:
     EVP_PKEY_free(pkey);
     EVP_PKEY_CTX_free(ctx);

@@ -95,6 +95,8 @@ int app_chat_option(const char *cmd, int opt, const char *arg, APP_CHAT_OPTS *o)
         else
             return app_usage(cmd, "--session-key must be software or token, not '%s'", arg), -1;
         return 1;
+    case 'U':
+        return app_suite_option(cmd, arg, o);
     case 'T':
         if (app_parse_uint(arg, 1, 3600, &v) != 0)
             return app_usage(cmd, "--timeout must be 1 to 3600 seconds, not '%s'", arg), -1;
@@ -105,16 +107,19 @@ int app_chat_option(const char *cmd, int opt, const char *arg, APP_CHAT_OPTS *o)
     }
 }
 
-/* S in the token, on the token of our long-term key when that is one. */
+/* S in the token, on the token of our long-term key when that is one: RSA-2048
+ * for suite 0x01, P-256 for suite 0x02. */
 static EVP_PKEY *token_session_key(void *arg)
 {
     APP_CHAT *c = arg;
     EVP_PKEY *pkey = NULL;
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(c->ossl.libctx, "RSA", P11CHAT_PROVIDER_PROPQ);
-    size_t bits = 2048;
+    const APP_KEYTYPE *t =
+        app_keytype_find(p11c_session_suite(c->s) == P11C_SUITE_2 ? "ec:p256" : "rsa:2048");
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(c->ossl.libctx, t->alg, P11CHAT_PROVIDER_PROPQ);
+    size_t bits = 0;
     int persistent = 0;
     OSSL_PARAM params[] = {
-        OSSL_PARAM_size_t(OSSL_PKEY_PARAM_RSA_BITS, &bits),
+        app_keytype_param(t, &bits),
         OSSL_PARAM_int(P11CHAT_PKEY_PARAM_PERSISTENT, &persistent),
         OSSL_PARAM_END,
         OSSL_PARAM_END,
@@ -135,6 +140,7 @@ int app_chat_init(APP_CHAT *c, const APP_CHAT_OPTS *o, p11c_role role)
 {
     p11c_err e;
     memset(c, 0, sizeof(*c));
+    c->role = role;
     c->verbose = o->verbose;
     c->status = APP_FAIL;
     if (app_ossl_init(&c->ossl) != 0)
@@ -170,6 +176,7 @@ int app_chat_init(APP_CHAT *c, const APP_CHAT_OPTS *o, p11c_role role)
     cfg.trust = c->trust;
     cfg.known_only = o->known_only;
     cfg.policy = (p11c_policy)o->policy;
+    cfg.suite = o->suite;
     cfg.session_key_propq = "provider=default";
     if (o->token_session) {
         if (app_is_uri(o->key) && (c->token_uri = app_uri_token(o->key)) == NULL)
@@ -291,6 +298,7 @@ void app_chat_transport_end(APP_CHAT *c)
     if (!c->established) {
         app_msg("the connection ended during the handshake (the peer may have refused us; "
                 "its side says why)");
+        app_suite_handshake_ended(c);
         c->finished = 1;
         c->status = APP_FAIL;
         return;
@@ -319,6 +327,7 @@ void app_chat_events(APP_CHAT *c)
         case P11C_EV_ESTABLISHED: {
             char hex[2 * P11C_FP_LEN + 1];
             c->established = 1;
+            app_suite_established(c);
             p11c_fingerprint_hex(ev.fp, hex);
             if (ev.trust == P11C_TRUSTED)
                 app_msg("secure session with '%s', key %s: %s", ev.peer_id, ev.short_fp,

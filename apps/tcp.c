@@ -49,6 +49,9 @@ static const char tcp_usage[] =
     "  --session-key software|token\n"
     "                            where the one-time session key is made (default\n"
     "                            software; token: an ephemeral token object)\n"
+    "  --suite 1|2               the protocol suite to offer (connect) or the only\n"
+    "                            one to accept (listen); default: 2 when our key is\n"
+    "                            EC, else 1 to offer, either to accept\n"
     "  --timeout SECONDS         for the handshake and the wait for CLOSE (30)\n"
     "  --verbose                 also show the peer's confirmations as they come\n";
 
@@ -60,6 +63,7 @@ static const struct option chat_opts[] = {
     {"known-only", no_argument, NULL, 'K'},
     {"policy", required_argument, NULL, 'P'},
     {"session-key", required_argument, NULL, 'S'},
+    {"suite", required_argument, NULL, 'U'},
     {"timeout", required_argument, NULL, 'T'},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},

@@ -48,6 +48,9 @@ static const char wrap_usage[] =
     "  --known-only              refuse a peer that is not in the trust store\n"
     "  --session-key software|token\n"
     "                            where the one-time session key is made\n"
+    "  --suite 1|2               the protocol suite to offer (--initiate) or the only\n"
+    "                            one to accept; default: 2 when our key is EC, else 1\n"
+    "                            to offer, either to accept\n"
     "  --max-line N              longest line COMMAND takes, prefix included;\n"
     "                            longer messages are cut into pieces (default: none)\n"
     "  --line-delay MS           wait MS between lines written to COMMAND (for relays\n"
@@ -64,6 +67,7 @@ static const struct option wrap_opts[] = {
     {"pin-source", required_argument, NULL, 'p'},
     {"known-only", no_argument, NULL, 'K'},
     {"session-key", required_argument, NULL, 'S'},
+    {"suite", required_argument, NULL, 'U'},
     {"max-line", required_argument, NULL, 'M'},
     {"line-delay", required_argument, NULL, 'D'},
     {"send-prefix", required_argument, NULL, 'X'},
@@ -384,6 +388,7 @@ static int wrap_loop(WRAP *w, unsigned timeout)
             w->user_eof = 1;
             if (!c->established) {
                 app_msg("interrupted before the session was established");
+                app_suite_handshake_ended(c);
                 c->finished = 1;
                 c->status = APP_FAIL;
                 break;

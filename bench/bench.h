@@ -119,6 +119,7 @@ typedef struct bench_pair_cfg {
     const char *sk_propq;      /* where S is made on demand ("provider=default", ...) */
     p11c_session_key_fn sk_fn; /* or a pool */
     void *sk_arg;
+    int suite; /* Alice's suite (0: by her key) */
 } BENCH_PAIR_CFG;
 
 /*
@@ -139,6 +140,7 @@ void bench_records(void);
 void bench_rsa(void);
 void bench_ec(void);
 void bench_handshake(void);
+void bench_handshake2(void); /* handshake2.c: suite 0x02 */
 void bench_tcp(void);
 
 #endif

@@ -70,6 +70,7 @@ int bench_pair(const BENCH_PAIR_CFG *cfg, P11C_SESSION **a_out, P11C_SESSION **b
     ca.session_key_propq = cfg->sk_propq;
     ca.session_key_fn = cfg->sk_fn;
     ca.session_key_arg = cfg->sk_arg;
+    ca.suite = cfg->suite;
     cb.key = cfg->key_b;
     cb.identity = "bob@bench";
 

@@ -29,7 +29,7 @@ static const char usage[] =
     "  --quick         a short smoke run (about 20 s): fewer, shorter rounds\n"
     "  --json FILE     also write the figures, ratios and targets as JSON\n"
     "  --only SECTION  run the sections whose name contains SECTION:\n"
-    "                  records, sign, decrypt, derive, load, handshake, tcp\n";
+    "                  records, sign, decrypt, derive, load, handshake, handshake2, tcp\n";
 
 int bench_section_wanted(const char *name)
 {
@@ -223,6 +223,10 @@ int main(int argc, char **argv)
     if (bench_section_wanted("handshake")) {
         progress("handshakes");
         bench_handshake();
+    }
+    if (bench_section_wanted("handshake2")) {
+        progress("suite 0x02 handshakes");
+        bench_handshake2();
     }
     if (bench_section_wanted("tcp")) {
         progress("two processes over TCP");

@@ -26,6 +26,12 @@ def main():
         seeds[k].append(m)
     for t in load('hello_reject.json')['tests']:
         seeds['hello'].append(bytes.fromhex(t['hello']))
+    # Suite 0x02: EC and mixed sessions, and its rejected HELLOs.
+    for sess in load('handshake_suite2.json')['sessions'].values():
+        for k in ('hello', 'reply', 'confirm', 'finish'):
+            seeds[k].append(bytes.fromhex(sess[k]))
+    for t in load('hello_reject_suite2.json')['tests']:
+        seeds['hello'].append(bytes.fromhex(t['hello']))
 
     records = [bytes.fromhex(t['record']) for t in load('records.json')['tests']]
     records += [bytes.fromhex(r['record']) for r in hs.get('records', []) if 'record' in r]

@@ -29,7 +29,9 @@ extern "C" {
 #endif
 
 #define P11C_VERSION          1
-#define P11C_SUITE            0x01
+#define P11C_SUITE_1          0x01 /* RSA keys, OAEP key transport (spec section 4) */
+#define P11C_SUITE_2          0x02 /* RSA or EC keys, ephemeral ECDH (spec section 10) */
+#define P11C_SUITE            P11C_SUITE_1
 #define P11C_MAX_FIELD        8192  /* longest handshake field */
 #define P11C_MAX_DATA         65536 /* longest DATA plaintext */
 #define P11C_MAX_CLOSE_REASON 255
@@ -50,9 +52,10 @@ typedef enum {
     P11C_ERR_DECODE,         /* malformed message: missing field, trailing bytes */
     P11C_ERR_VERSION,        /* unknown protocol version */
     P11C_ERR_TYPE,           /* unexpected or unknown message type */
-    P11C_ERR_SUITE,          /* unknown suite */
+    P11C_ERR_SUITE,          /* unknown suite, or one this side does not accept */
     P11C_ERR_FIELD_SIZE,     /* a field longer than the protocol allows */
-    P11C_ERR_KEY,            /* key not RSA 2048/3072/4096 with e = 65537, or bad DER */
+    P11C_ERR_KEY,            /* key not of a kind the suite allows (RSA 2048/3072/4096 with
+                              * e = 65537; in suite 0x02 also EC P-256/P-384), or bad DER */
     P11C_ERR_IDENTITY,       /* identity empty, too long, not UTF-8, or with control chars */
     P11C_ERR_SIGNATURE,      /* a handshake signature does not verify */
     P11C_ERR_SECRET,         /* Sec did not decrypt to exactly 64 bytes (queue: why, if known) */
@@ -87,7 +90,9 @@ const char *p11c_trust_result_name(p11c_trust_result r);
 
 /* ---- Fingerprints (spec section 2) --------------------------------------- */
 
-/* pub(K): the DER RSAPublicKey of `key`. *der is OPENSSL_malloc'ed. */
+/* pub(K): the DER RSAPublicKey of an RSA key, the DER SubjectPublicKeyInfo
+ * (named curve, uncompressed point) of an EC key on P-256 or P-384.
+ * *der is OPENSSL_malloc'ed. */
 p11c_err p11c_pub_der(const EVP_PKEY *key, uint8_t **der, size_t *len);
 /* fp(K) = SHA-256(pub(K)) */
 p11c_err p11c_fingerprint(OSSL_LIB_CTX *libctx, const char *propq, const EVP_PKEY *key,
@@ -156,6 +161,12 @@ typedef struct p11c_config {
     const char *session_key_propq;
     p11c_session_key_fn session_key_fn; /* optional: take S from here instead */
     void *session_key_arg;
+    /* Initiator: the suite of the HELLO (P11C_SUITE_1 or P11C_SUITE_2); 0:
+     * suite 0x02 when our key is EC, else 0x01. Responder: 0 answers either
+     * suite; P11C_SUITE_1 or P11C_SUITE_2 accepts only that one. In suite
+     * 0x02 the session key (from session_key_fn too) is EC P-256, and the
+     * responder's ephemeral E is made where S would be. */
+    int suite;
 } P11C_CONFIG;
 
 /* NULL when the configuration is invalid or memory ran out; *err says which. */
@@ -221,6 +232,9 @@ int p11c_session_established(const P11C_SESSION *s);
 int p11c_session_closed(const P11C_SESSION *s);
 p11c_err p11c_session_error(const P11C_SESSION *s);
 uint64_t p11c_session_acked(const P11C_SESSION *s); /* our records the peer confirmed */
+/* The suite of the session: the initiator's from the start, the responder's
+ * once a HELLO was accepted (0 before). */
+int p11c_session_suite(const P11C_SESSION *s);
 
 /* ---- Session-key pool (spec section 8) ----------------------------------- */
 
@@ -235,6 +249,10 @@ uint64_t p11c_session_acked(const P11C_SESSION *s); /* our records the peer conf
  */
 typedef struct p11c_keypool P11C_KEYPOOL;
 P11C_KEYPOOL *p11c_keypool_new(OSSL_LIB_CTX *libctx, const char *propq, size_t size, p11c_err *err);
+/* The same for the session keys of `suite`: RSA-2048 for P11C_SUITE_1, EC
+ * P-256 for P11C_SUITE_2 (P11C_ERR_ARG for any other). */
+P11C_KEYPOOL *p11c_keypool_new_suite(OSSL_LIB_CTX *libctx, const char *propq, int suite,
+                                     size_t size, p11c_err *err);
 /* Stops the thread and frees (destroys) every key not handed out. NULL: no-op. */
 void p11c_keypool_free(P11C_KEYPOOL *pool);
 /*

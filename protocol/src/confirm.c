@@ -8,11 +8,12 @@
 static const char label_a[] = "P11C confirm A";
 static const char label_b[] = "P11C confirm B";
 
-p11c_err p11c_tbs_c(P11C_WBUF *w, const uint8_t *pub_a, size_t pub_a_len, const uint8_t *enc_sec,
-                    size_t enc_sec_len, const uint8_t *pub_b, size_t pub_b_len, const uint8_t *id_a,
-                    size_t id_a_len, const uint8_t *id_b, size_t id_b_len)
+p11c_err p11c_tbs_c(P11C_WBUF *w, uint8_t suite, const uint8_t *pub_a, size_t pub_a_len,
+                    const uint8_t *enc_sec, size_t enc_sec_len, const uint8_t *pub_b,
+                    size_t pub_b_len, const uint8_t *id_a, size_t id_a_len, const uint8_t *id_b,
+                    size_t id_b_len)
 {
-    p11c_tbs_label(w, 'C');
+    p11c_tbs_label(w, suite, 'C');
     p11c_wbuf_vec(w, pub_a, pub_a_len);
     p11c_wbuf_vec(w, enc_sec, enc_sec_len);
     p11c_wbuf_vec(w, pub_b, pub_b_len);
@@ -56,9 +57,9 @@ p11c_err p11c_confirm_write(P11C_SESSION *s)
 
     p11c_wbuf_init(&tbs);
     p11c_wbuf_init(&msg);
-    ret = p11c_tbs_c(&tbs, s->own_pub, s->own_pub_len, s->enc_sec, s->enc_sec_len, s->peer_pub,
-                     s->peer_pub_len, (const uint8_t *)s->identity, s->idlen, s->peer_id,
-                     s->peer_idlen);
+    ret = p11c_tbs_c(&tbs, s->kex->suite, s->own_pub, s->own_pub_len, s->enc_sec, s->enc_sec_len,
+                     s->peer_pub, s->peer_pub_len, (const uint8_t *)s->identity, s->idlen,
+                     s->peer_id, s->peer_idlen);
     if (ret != P11C_OK)
         goto end;
     ret = p11c_session_sign(s, tbs.buf, tbs.len, s->hooks.sig_c, s->hooks.sig_c_len, &sig, &siglen);
@@ -97,12 +98,12 @@ p11c_err p11c_confirm_read(P11C_SESSION *s, const uint8_t *msg, size_t len)
         ret = P11C_ERR_DECODE;
         goto end;
     }
-    ret = p11c_tbs_c(&tbs, s->peer_pub, s->peer_pub_len, s->enc_sec, s->enc_sec_len, s->own_pub,
-                     s->own_pub_len, s->peer_id, s->peer_idlen, (const uint8_t *)s->identity,
-                     s->idlen);
+    ret = p11c_tbs_c(&tbs, s->kex->suite, s->peer_pub, s->peer_pub_len, s->enc_sec, s->enc_sec_len,
+                     s->own_pub, s->own_pub_len, s->peer_id, s->peer_idlen,
+                     (const uint8_t *)s->identity, s->idlen);
     if (ret != P11C_OK)
         goto end;
-    ret = p11c_pss_verify(s->libctx, s->propq, s->peer_key, tbs.buf, tbs.len, sig, siglen);
+    ret = p11c_session_verify(s, &tbs, sig, siglen);
     if (ret != P11C_OK)
         goto end;
     ret = confirm_a(s, sig, siglen, expect);

@@ -5,10 +5,10 @@
 
 #include "session.h"
 
-p11c_err p11c_tbs_a(P11C_WBUF *w, const uint8_t *pub_a, size_t pub_a_len, const uint8_t *pub_s,
-                    size_t pub_s_len, const uint8_t *id_a, size_t id_a_len)
+p11c_err p11c_tbs_a(P11C_WBUF *w, uint8_t suite, const uint8_t *pub_a, size_t pub_a_len,
+                    const uint8_t *pub_s, size_t pub_s_len, const uint8_t *id_a, size_t id_a_len)
 {
-    p11c_tbs_label(w, 'A');
+    p11c_tbs_label(w, suite, 'A');
     p11c_wbuf_vec(w, pub_a, pub_a_len);
     p11c_wbuf_vec(w, pub_s, pub_s_len);
     p11c_wbuf_vec(w, id_a, id_a_len);
@@ -28,17 +28,18 @@ p11c_err p11c_hello_write(P11C_SESSION *s)
         s->S = s->sk_fn(s->sk_arg);
         ret = s->S == NULL ? P11C_ERR_CRYPTO : P11C_OK;
     } else {
-        ret = p11c_session_key_make(s->libctx, s->sk_propq != NULL ? s->sk_propq : s->propq, &s->S);
+        ret = s->kex->make_s(s->libctx, s->sk_propq != NULL ? s->sk_propq : s->propq, &s->S);
     }
     if (ret != P11C_OK)
         goto end;
     ret = p11c_pub_der(s->S, &s->s_pub, &s->s_pub_len);
     if (ret != P11C_OK)
         goto end;
-    ret = p11c_key_from_der(s->libctx, s->propq, s->s_pub, s->s_pub_len, NULL);
+    /* A session key of the wrong kind (from session_key_fn) never leaves. */
+    ret = p11c_pub_decode(s->libctx, s->propq, s->s_pub, s->s_pub_len, s->kex->session, NULL);
     if (ret != P11C_OK)
         goto end;
-    ret = p11c_tbs_a(&tbs, s->own_pub, s->own_pub_len, s->s_pub, s->s_pub_len,
+    ret = p11c_tbs_a(&tbs, s->kex->suite, s->own_pub, s->own_pub_len, s->s_pub, s->s_pub_len,
                      (const uint8_t *)s->identity, s->idlen);
     if (ret != P11C_OK)
         goto end;
@@ -47,7 +48,7 @@ p11c_err p11c_hello_write(P11C_SESSION *s)
         goto end;
     p11c_wbuf_u8(&msg, P11C_VERSION);
     p11c_wbuf_u8(&msg, P11C_MSG_HELLO);
-    p11c_wbuf_u8(&msg, P11C_SUITE);
+    p11c_wbuf_u8(&msg, s->kex->suite);
     p11c_wbuf_vec(&msg, s->own_pub, s->own_pub_len);
     p11c_wbuf_vec(&msg, s->s_pub, s->s_pub_len);
     p11c_wbuf_vec(&msg, (const uint8_t *)s->identity, s->idlen);
@@ -76,26 +77,23 @@ p11c_err p11c_hello_read(P11C_SESSION *s, const uint8_t *msg, size_t len)
         ret = P11C_ERR_DECODE;
         goto end;
     }
-    if (suite != P11C_SUITE) {
-        ret = P11C_ERR_SUITE;
+    if ((ret = p11c_session_suite_accept(s, suite)) != P11C_OK ||
+        (ret = p11c_hs_fields(&c, f, N_FIELDS)) != P11C_OK)
         goto end;
-    }
-    if ((ret = p11c_hs_fields(&c, f, N_FIELDS)) != P11C_OK)
-        goto end;
-    if ((ret = p11c_key_from_der(s->libctx, s->propq, f[PUB_A].p, f[PUB_A].len, &s->peer_key)) !=
-            P11C_OK ||
-        (ret = p11c_key_from_der(s->libctx, s->propq, f[PUB_S].p, f[PUB_S].len, &s->S)) != P11C_OK)
+    if ((ret = p11c_pub_decode(s->libctx, s->propq, f[PUB_A].p, f[PUB_A].len, s->kex->long_term,
+                               &s->peer_key)) != P11C_OK ||
+        (ret = p11c_pub_decode(s->libctx, s->propq, f[PUB_S].p, f[PUB_S].len, s->kex->session,
+                               &s->S)) != P11C_OK)
         goto end;
     if (!p11c_identity_valid(f[ID_A].p, f[ID_A].len)) {
         ret = P11C_ERR_IDENTITY;
         goto end;
     }
-    ret = p11c_tbs_a(&tbs, f[PUB_A].p, f[PUB_A].len, f[PUB_S].p, f[PUB_S].len, f[ID_A].p,
+    ret = p11c_tbs_a(&tbs, suite, f[PUB_A].p, f[PUB_A].len, f[PUB_S].p, f[PUB_S].len, f[ID_A].p,
                      f[ID_A].len);
     if (ret != P11C_OK)
         goto end;
-    ret = p11c_pss_verify(s->libctx, s->propq, s->peer_key, tbs.buf, tbs.len, f[SIG_A].p,
-                          f[SIG_A].len);
+    ret = p11c_session_verify(s, &tbs, f[SIG_A].p, f[SIG_A].len);
     if (ret != P11C_OK)
         goto end;
     ret = p11c_session_peer_check(s, f[PUB_A].p, f[PUB_A].len, f[ID_A].p, f[ID_A].len);

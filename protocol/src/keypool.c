@@ -1,8 +1,8 @@
 /*
  * Session-key pool (spec section 8): a background thread keeps up to `size`
- * fresh RSA-2048 session keys ready so that a handshake does not wait for key
- * generation. Each key is handed out once; the session that takes it frees
- * (destroys) it after its one handshake, so forward secrecy is unchanged.
+ * fresh session keys of one suite (RSA-2048 or EC P-256) ready so that a handshake does not wait
+ * for key generation. Each key is handed out once; the session that takes it frees (destroys) it
+ * after its one handshake, so forward secrecy is unchanged.
  *
  * The thread runs at the lowest priority: refilling the pool takes only the
  * CPU time that handshakes leave, instead of competing with the handshake
@@ -28,6 +28,7 @@
 struct p11c_keypool {
     OSSL_LIB_CTX *libctx;
     char *propq;
+    p11c_err (*make)(OSSL_LIB_CTX *libctx, const char *propq, EVP_PKEY **key); /* the suite's */
     size_t size;
     EVP_PKEY **keys;
     size_t n;
@@ -63,7 +64,7 @@ static void *pool_worker(void *arg)
             continue;
         }
         pthread_mutex_unlock(&pool->mu);
-        ret = p11c_session_key_make(pool->libctx, pool->propq, &key);
+        ret = pool->make(pool->libctx, pool->propq, &key);
         if (ret != P11C_OK)
             ERR_clear_error(); /* the taker finds out for itself */
         pthread_mutex_lock(&pool->mu);
@@ -83,17 +84,25 @@ static void *pool_worker(void *arg)
 
 P11C_KEYPOOL *p11c_keypool_new(OSSL_LIB_CTX *libctx, const char *propq, size_t size, p11c_err *err)
 {
+    return p11c_keypool_new_suite(libctx, propq, P11C_SUITE_1, size, err);
+}
+
+P11C_KEYPOOL *p11c_keypool_new_suite(OSSL_LIB_CTX *libctx, const char *propq, int suite,
+                                     size_t size, p11c_err *err)
+{
     p11c_err ret = P11C_ERR_ARG;
     P11C_KEYPOOL *pool = NULL;
+    const P11C_KEX *kex = p11c_kex_find(suite);
     int mu = 0, room = 0;
 
-    if (size == 0 || size > POOL_MAX)
+    if (size == 0 || size > POOL_MAX || kex == NULL)
         goto end;
     ret = P11C_ERR_MEMORY;
     pool = OPENSSL_zalloc(sizeof(*pool));
     if (pool == NULL)
         goto end;
     pool->libctx = libctx;
+    pool->make = kex->make_s;
     pool->size = size;
     pool->keys = OPENSSL_zalloc(size * sizeof(*pool->keys));
     if (pool->keys == NULL || (propq != NULL && (pool->propq = OPENSSL_strdup(propq)) == NULL))
@@ -161,7 +170,7 @@ EVP_PKEY *p11c_keypool_take(void *arg)
     pthread_mutex_unlock(&pool->mu);
     /* Empty: made here, at the caller's priority; a failure leaves its
      * reason in the caller's error queue. */
-    if (key == NULL && p11c_session_key_make(pool->libctx, pool->propq, &key) != P11C_OK)
+    if (key == NULL && pool->make(pool->libctx, pool->propq, &key) != P11C_OK)
         key = NULL;
     return key;
 }

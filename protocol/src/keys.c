@@ -45,7 +45,7 @@ static void der_int(P11C_WBUF *w, const uint8_t *b, size_t n)
     p11c_wbuf_bytes(w, b, n);
 }
 
-p11c_err p11c_pub_der(const EVP_PKEY *key, uint8_t **der, size_t *len)
+p11c_err p11c_rsa_pub_der(const EVP_PKEY *key, uint8_t **der, size_t *len)
 {
     p11c_err ret = P11C_ERR_KEY;
     BIGNUM *n = NULL, *e = NULL;
@@ -105,55 +105,6 @@ end:
     return ret;
 }
 
-/* Canonical DER length; 0 on anything else. */
-static int der_read_len(P11C_RCUR *c, size_t *n)
-{
-    uint8_t b0, b1, b2;
-
-    if (!p11c_rcur_u8(c, &b0))
-        return 0;
-    if (b0 < 0x80) {
-        *n = b0;
-        return 1;
-    }
-    if (b0 == 0x81) {
-        if (!p11c_rcur_u8(c, &b1) || b1 < 0x80)
-            return 0;
-        *n = b1;
-        return 1;
-    }
-    if (b0 == 0x82) {
-        if (!p11c_rcur_u8(c, &b1) || !p11c_rcur_u8(c, &b2) || b1 == 0)
-            return 0;
-        *n = (size_t)b1 << 8 | b2;
-        return 1;
-    }
-    return 0;
-}
-
-/* A minimal, positive INTEGER; out and n get the magnitude without the sign byte. */
-static int der_read_uint(P11C_RCUR *c, const uint8_t **out, size_t *n)
-{
-    uint8_t tag;
-    size_t len;
-    const uint8_t *p;
-
-    if (!p11c_rcur_u8(c, &tag) || tag != 0x02 || !der_read_len(c, &len) || len == 0 ||
-        !p11c_rcur_bytes(c, len, &p))
-        return 0;
-    if (p[0] & 0x80)
-        return 0; /* negative */
-    if (p[0] == 0x00) {
-        if (len == 1 || !(p[1] & 0x80))
-            return 0; /* zero, or not minimal */
-        p++;
-        len--;
-    }
-    *out = p;
-    *n = len;
-    return 1;
-}
-
 static int modulus_bits(const uint8_t *n, size_t len)
 {
     int bits = (int)len * 8;
@@ -184,8 +135,9 @@ p11c_err p11c_key_from_der(OSSL_LIB_CTX *libctx, const char *propq, const uint8_
     uint8_t *re = NULL;
 
     p11c_rcur_init(&c, der, len);
-    if (!p11c_rcur_u8(&c, &tag) || tag != 0x30 || !der_read_len(&c, &seqlen) || seqlen != c.left ||
-        !der_read_uint(&c, &nb, &nlen) || !der_read_uint(&c, &eb, &elen) || c.left != 0)
+    if (!p11c_rcur_u8(&c, &tag) || tag != 0x30 || !p11c_der_read_len(&c, &seqlen) ||
+        seqlen != c.left || !p11c_der_read_uint(&c, &nb, &nlen) ||
+        !p11c_der_read_uint(&c, &eb, &elen) || c.left != 0)
         goto end;
     if (elen != sizeof(e65537) || memcmp(eb, e65537, elen) != 0)
         goto end;
@@ -211,7 +163,7 @@ p11c_err p11c_key_from_der(OSSL_LIB_CTX *libctx, const char *propq, const uint8_
         EVP_PKEY_fromdata(ctx, &pk, EVP_PKEY_PUBLIC_KEY, params) <= 0)
         goto end;
     /* Belt and braces: the key must encode back to exactly the bytes received. */
-    ret = p11c_pub_der(pk, &re, &relen);
+    ret = p11c_rsa_pub_der(pk, &re, &relen);
     if (ret != P11C_OK)
         goto end;
     if (relen != len || memcmp(re, der, len) != 0) {

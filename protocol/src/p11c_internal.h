@@ -79,7 +79,77 @@ void p11c_put_u64(uint8_t *p, uint64_t v);
 uint32_t p11c_get_u32(const uint8_t *p);
 uint64_t p11c_get_u64(const uint8_t *p);
 
-/* ---- Keys (keys.c) ------------------------------------------------------- */
+/* ---- Strict DER (der.c) --------------------------------------------------- */
+
+/* A canonical DER length (at most two bytes); 0 on anything else. */
+int p11c_der_read_len(P11C_RCUR *c, size_t *n);
+/* A minimal, positive INTEGER; out and n get the magnitude without the sign byte. */
+int p11c_der_read_uint(P11C_RCUR *c, const uint8_t **out, size_t *n);
+
+/* ---- Public keys of either kind (pubkey.c) -------------------------------- */
+
+/* Kinds of key a field may hold (a bit set). */
+#define P11C_KIND_RSA  0x01u /* RSAPublicKey, 2048/3072/4096 bits, e = 65537 */
+#define P11C_KIND_P256 0x02u /* SubjectPublicKeyInfo, prime256v1, uncompressed */
+#define P11C_KIND_P384 0x04u /* SubjectPublicKeyInfo, secp384r1, uncompressed */
+#define P11C_KIND_EC   (P11C_KIND_P256 | P11C_KIND_P384)
+#define P11C_KIND_ANY  (P11C_KIND_RSA | P11C_KIND_EC)
+
+/* The kind of a key (0 when it is neither RSA nor EC on P-256/P-384, or its
+ * curve cannot be read). */
+unsigned p11c_key_kind(const EVP_PKEY *key);
+/*
+ * Decodes pub(K) of one of `kinds`, told apart by the first element of the
+ * outer SEQUENCE (INTEGER: RSAPublicKey, SEQUENCE: SubjectPublicKeyInfo).
+ * P11C_ERR_KEY for anything else; `key` NULL: checks the bytes only (the
+ * curve point is checked only when the key is made).
+ */
+p11c_err p11c_pub_decode(OSSL_LIB_CTX *libctx, const char *propq, const uint8_t *der, size_t len,
+                         unsigned kinds, EVP_PKEY **key);
+/* Sign(K, m) of spec section 10: PSS for RSA, ECDSA (SHA-256 on P-256,
+ * SHA-384 on P-384, DER ECDSA-Sig-Value) for EC. */
+p11c_err p11c_sig_sign(OSSL_LIB_CTX *libctx, const char *propq, EVP_PKEY *key, const uint8_t *tbs,
+                       size_t tbslen, uint8_t **sig, size_t *siglen);
+/* P11C_ERR_SIGNATURE when the signature does not verify. */
+p11c_err p11c_sig_verify(OSSL_LIB_CTX *libctx, const char *propq, EVP_PKEY *key, const uint8_t *tbs,
+                         size_t tbslen, const uint8_t *sig, size_t siglen);
+
+/* ---- EC keys (pub_ec.c, ecdsa.c) ------------------------------------------ */
+
+/* What the protocol knows of each curve it accepts. */
+typedef struct p11c_ec_curve {
+    unsigned kind;       /* P11C_KIND_P256 or P11C_KIND_P384 */
+    const char *group;   /* OpenSSL's group name */
+    const char *nist;    /* the other name a provider may give it */
+    const char *md;      /* the ECDSA digest */
+    size_t coord;        /* bytes of a coordinate (and of the order n) */
+    const uint8_t *spki; /* the SubjectPublicKeyInfo up to the point */
+    size_t spki_len;
+    const uint8_t *order; /* n, big-endian, coord bytes */
+} P11C_EC_CURVE;
+
+/* The curve of one kind (P11C_KIND_P256 or P11C_KIND_P384), or NULL. */
+const P11C_EC_CURVE *p11c_ec_curve(unsigned kind);
+/* pub(K) of an EC key on P-256 or P-384: the SubjectPublicKeyInfo DER. */
+p11c_err p11c_ec_pub_der(const EVP_PKEY *key, uint8_t **der, size_t *len);
+/* P11C_KIND_P256, P11C_KIND_P384, or 0. */
+unsigned p11c_ec_kind(const EVP_PKEY *key);
+/* The strict SubjectPublicKeyInfo decoder: one of `kinds` (EC ones), named
+ * curve, uncompressed point on the curve, canonical DER; P11C_ERR_KEY else. */
+p11c_err p11c_ec_key_from_der(OSSL_LIB_CTX *libctx, const char *propq, const uint8_t *der,
+                              size_t len, unsigned kinds, EVP_PKEY **key);
+/* A fresh EC key on P-256 (in libctx under propq: software, or a token object). */
+p11c_err p11c_ec_session_key_make(OSSL_LIB_CTX *libctx, const char *propq, EVP_PKEY **key);
+p11c_err p11c_ecdsa_sign(OSSL_LIB_CTX *libctx, const char *propq, EVP_PKEY *key, const uint8_t *tbs,
+                         size_t tbslen, uint8_t **sig, size_t *siglen);
+/* Rejects non-canonical DER and r or s outside [1, n-1] before verifying. */
+p11c_err p11c_ecdsa_verify(OSSL_LIB_CTX *libctx, const char *propq, EVP_PKEY *key,
+                           const uint8_t *tbs, size_t tbslen, const uint8_t *sig, size_t siglen);
+
+/* ---- RSA keys (keys.c) ---------------------------------------------------- */
+
+/* pub(K) of an RSA key: the DER RSAPublicKey. */
+p11c_err p11c_rsa_pub_der(const EVP_PKEY *key, uint8_t **der, size_t *len);
 
 /*
  * Checks that `der` is the canonical DER RSAPublicKey of a 2048, 3072 or
@@ -101,6 +171,40 @@ p11c_err p11c_oaep_decrypt_sec(OSSL_LIB_CTX *libctx, const char *propq, EVP_PKEY
 /* A fresh RSA-2048 session key, e = 65537. */
 p11c_err p11c_session_key_make(OSSL_LIB_CTX *libctx, const char *propq, EVP_PKEY **key);
 
+/* ---- Key transport, one file per suite (kex.c, kex_oaep.c, kex_ecdh.c) ---- */
+
+/*
+ * What a suite changes (spec section 10): the kinds of key, how S is made,
+ * and how Sec reaches the initiator. Everything else of the handshake is the
+ * same for every suite and calls through this table.
+ */
+typedef struct p11c_kex {
+    uint8_t suite;
+    unsigned long_term; /* the kinds A and B may be */
+    unsigned session;   /* the kind S must be */
+    /* A fresh S in libctx under propq (software, or a token object). */
+    p11c_err (*make_s)(OSSL_LIB_CTX *libctx, const char *propq, EVP_PKEY **key);
+    /* Responder: Sec, and the REPLY field that carries it (EncSec or pub(E))
+     * into s->enc_sec; s->S is the initiator's pub(S). */
+    p11c_err (*respond)(P11C_SESSION *s, uint8_t sec[P11C_SEC_LEN]);
+    /* Initiator: Sec from that field with s->S. */
+    p11c_err (*receive)(P11C_SESSION *s, const uint8_t *field, size_t len,
+                        uint8_t sec[P11C_SEC_LEN]);
+} P11C_KEX;
+
+extern const P11C_KEX p11c_kex_oaep; /* suite 0x01 */
+extern const P11C_KEX p11c_kex_ecdh; /* suite 0x02 */
+/* The suite's table, or NULL for an unknown suite. */
+const P11C_KEX *p11c_kex_find(int suite);
+
+/* Z: the ECDH shared secret (the x-coordinate, 32 bytes) of priv and peer. */
+p11c_err p11c_ecdh_z(OSSL_LIB_CTX *libctx, const char *propq, EVP_PKEY *priv, EVP_PKEY *peer,
+                     uint8_t z[32]);
+/* Sec = HMAC-SHA-512("P11C" || u8(1) || u8(2) || "Sec" || vec(pub(S)) || vec(pub(E)), Z). */
+p11c_err p11c_ecdh_sec(OSSL_LIB_CTX *libctx, const char *propq, const uint8_t z[32],
+                       const uint8_t *pub_s, size_t pub_s_len, const uint8_t *pub_e,
+                       size_t pub_e_len, uint8_t sec[P11C_SEC_LEN]);
+
 /* ---- HMAC-SHA256 (hmac.c): every MAC of the protocol ----------------------- */
 
 /* A context keyed with `key` (any length, 0 included); NULL on failure. */
@@ -121,15 +225,16 @@ p11c_err p11c_kdf(OSSL_LIB_CTX *libctx, const char *propq, const uint8_t sec[P11
 
 /* ---- Signed inputs (hello.c, reply.c, confirm.c) ------------------------- */
 
-p11c_err p11c_tbs_a(P11C_WBUF *w, const uint8_t *pub_a, size_t pub_a_len, const uint8_t *pub_s,
-                    size_t pub_s_len, const uint8_t *id_a, size_t id_a_len);
-p11c_err p11c_tbs_b(P11C_WBUF *w, const uint8_t *pub_b, size_t pub_b_len, const uint8_t *enc_sec,
-                    size_t enc_sec_len, const uint8_t *pub_a, size_t pub_a_len,
-                    const uint8_t *pub_s, size_t pub_s_len, const uint8_t *id_a, size_t id_a_len,
-                    const uint8_t *id_b, size_t id_b_len);
-p11c_err p11c_tbs_c(P11C_WBUF *w, const uint8_t *pub_a, size_t pub_a_len, const uint8_t *enc_sec,
-                    size_t enc_sec_len, const uint8_t *pub_b, size_t pub_b_len, const uint8_t *id_a,
+p11c_err p11c_tbs_a(P11C_WBUF *w, uint8_t suite, const uint8_t *pub_a, size_t pub_a_len,
+                    const uint8_t *pub_s, size_t pub_s_len, const uint8_t *id_a, size_t id_a_len);
+p11c_err p11c_tbs_b(P11C_WBUF *w, uint8_t suite, const uint8_t *pub_b, size_t pub_b_len,
+                    const uint8_t *enc_sec, size_t enc_sec_len, const uint8_t *pub_a,
+                    size_t pub_a_len, const uint8_t *pub_s, size_t pub_s_len, const uint8_t *id_a,
                     size_t id_a_len, const uint8_t *id_b, size_t id_b_len);
+p11c_err p11c_tbs_c(P11C_WBUF *w, uint8_t suite, const uint8_t *pub_a, size_t pub_a_len,
+                    const uint8_t *enc_sec, size_t enc_sec_len, const uint8_t *pub_b,
+                    size_t pub_b_len, const uint8_t *id_a, size_t id_a_len, const uint8_t *id_b,
+                    size_t id_b_len);
 
 /* ---- Record layer (record.c) --------------------------------------------- */
 
@@ -180,8 +285,8 @@ p11c_err p11c_rec_confirm(P11C_REC *r, const char *label, const uint8_t digest[3
  * recorded transcript can be reproduced byte for byte. Pointers are borrowed.
  */
 typedef struct p11c_test_hooks {
-    /* P11C_SEC_LEN bytes: the responder's Sec instead of a random one; the
-     * initiator takes it instead of OAEP-decrypting EncSec with S. */
+    /* Suite 0x01, P11C_SEC_LEN bytes: the responder's Sec instead of a random
+     * one; the initiator takes it instead of OAEP-decrypting EncSec with S. */
     const uint8_t *sec;
     const uint8_t *enc_sec;
     size_t enc_sec_len; /* instead of OAEP-Enc(S, Sec) */
@@ -191,6 +296,7 @@ typedef struct p11c_test_hooks {
     size_t sig_b_len;
     const uint8_t *sig_c;
     size_t sig_c_len;
+    EVP_PKEY *e_key;    /* suite 0x02: the responder's E instead of a fresh one */
     const uint8_t *ivs; /* n_ivs record IVs of 16 bytes, used in order */
     size_t n_ivs;
     p11c_open_mode open_mode;

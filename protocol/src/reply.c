@@ -1,17 +1,17 @@
-/* REPLY (spec section 4, step 2): Bob's key, OAEP-Enc(S, Sec), identity, Sig_B. */
+/* REPLY (spec section 4, step 2): Bob's key, the suite's key transport
+ * field (EncSec or pub(E)), identity, Sig_B. */
 #include <string.h>
 
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 
 #include "session.h"
 
-p11c_err p11c_tbs_b(P11C_WBUF *w, const uint8_t *pub_b, size_t pub_b_len, const uint8_t *enc_sec,
-                    size_t enc_sec_len, const uint8_t *pub_a, size_t pub_a_len,
-                    const uint8_t *pub_s, size_t pub_s_len, const uint8_t *id_a, size_t id_a_len,
-                    const uint8_t *id_b, size_t id_b_len)
+p11c_err p11c_tbs_b(P11C_WBUF *w, uint8_t suite, const uint8_t *pub_b, size_t pub_b_len,
+                    const uint8_t *enc_sec, size_t enc_sec_len, const uint8_t *pub_a,
+                    size_t pub_a_len, const uint8_t *pub_s, size_t pub_s_len, const uint8_t *id_a,
+                    size_t id_a_len, const uint8_t *id_b, size_t id_b_len)
 {
-    p11c_tbs_label(w, 'B');
+    p11c_tbs_label(w, suite, 'B');
     p11c_wbuf_vec(w, pub_b, pub_b_len);
     p11c_wbuf_vec(w, enc_sec, enc_sec_len);
     p11c_wbuf_vec(w, pub_a, pub_a_len);
@@ -31,27 +31,14 @@ p11c_err p11c_reply_write(P11C_SESSION *s)
 
     p11c_wbuf_init(&tbs);
     p11c_wbuf_init(&msg);
-    if (s->hooks.sec != NULL) {
-        memcpy(sec, s->hooks.sec, P11C_SEC_LEN);
-    } else if (RAND_bytes_ex(s->libctx, sec, sizeof(sec), 0) != 1) {
-        ret = P11C_ERR_CRYPTO;
-        goto end;
-    }
-    if (s->hooks.enc_sec != NULL) {
-        s->enc_sec = OPENSSL_memdup(s->hooks.enc_sec, s->hooks.enc_sec_len);
-        s->enc_sec_len = s->hooks.enc_sec_len;
-        ret = s->enc_sec == NULL ? P11C_ERR_MEMORY : P11C_OK;
-    } else {
-        ret = p11c_oaep_encrypt(s->libctx, s->propq, s->S, sec, sizeof(sec), &s->enc_sec,
-                                &s->enc_sec_len);
-    }
+    ret = s->kex->respond(s, sec);
     EVP_PKEY_free(s->S);
     s->S = NULL;
     if (ret != P11C_OK)
         goto end;
-    ret = p11c_tbs_b(&tbs, s->own_pub, s->own_pub_len, s->enc_sec, s->enc_sec_len, s->peer_pub,
-                     s->peer_pub_len, s->s_pub, s->s_pub_len, s->peer_id, s->peer_idlen,
-                     (const uint8_t *)s->identity, s->idlen);
+    ret = p11c_tbs_b(&tbs, s->kex->suite, s->own_pub, s->own_pub_len, s->enc_sec, s->enc_sec_len,
+                     s->peer_pub, s->peer_pub_len, s->s_pub, s->s_pub_len, s->peer_id,
+                     s->peer_idlen, (const uint8_t *)s->identity, s->idlen);
     if (ret != P11C_OK)
         goto end;
     ret = p11c_session_sign(s, tbs.buf, tbs.len, s->hooks.sig_b, s->hooks.sig_b_len, &sig, &siglen);
@@ -88,7 +75,8 @@ p11c_err p11c_reply_read(P11C_SESSION *s, const uint8_t *msg, size_t len)
     if ((ret = p11c_hs_open(&c, msg, len, P11C_MSG_REPLY)) != P11C_OK ||
         (ret = p11c_hs_fields(&c, f, N_FIELDS)) != P11C_OK)
         goto end;
-    ret = p11c_key_from_der(s->libctx, s->propq, f[PUB_B].p, f[PUB_B].len, &s->peer_key);
+    ret = p11c_pub_decode(s->libctx, s->propq, f[PUB_B].p, f[PUB_B].len, s->kex->long_term,
+                          &s->peer_key);
     if (ret != P11C_OK)
         goto end;
     if (!p11c_identity_valid(f[ID_B].p, f[ID_B].len)) {
@@ -97,24 +85,18 @@ p11c_err p11c_reply_read(P11C_SESSION *s, const uint8_t *msg, size_t len)
     }
     /* TBS_B rebuilt from our own pub(A), pub(S), id_A: a REPLY made for another
      * HELLO does not verify. */
-    ret = p11c_tbs_b(&tbs, f[PUB_B].p, f[PUB_B].len, f[ENC_SEC].p, f[ENC_SEC].len, s->own_pub,
-                     s->own_pub_len, s->s_pub, s->s_pub_len, (const uint8_t *)s->identity, s->idlen,
-                     f[ID_B].p, f[ID_B].len);
+    ret = p11c_tbs_b(&tbs, s->kex->suite, f[PUB_B].p, f[PUB_B].len, f[ENC_SEC].p, f[ENC_SEC].len,
+                     s->own_pub, s->own_pub_len, s->s_pub, s->s_pub_len,
+                     (const uint8_t *)s->identity, s->idlen, f[ID_B].p, f[ID_B].len);
     if (ret != P11C_OK)
         goto end;
-    ret = p11c_pss_verify(s->libctx, s->propq, s->peer_key, tbs.buf, tbs.len, f[SIG_B].p,
-                          f[SIG_B].len);
+    ret = p11c_session_verify(s, &tbs, f[SIG_B].p, f[SIG_B].len);
     if (ret != P11C_OK)
         goto end;
     ret = p11c_session_peer_check(s, f[PUB_B].p, f[PUB_B].len, f[ID_B].p, f[ID_B].len);
     if (ret != P11C_OK)
         goto end;
-    if (s->hooks.sec != NULL) {
-        memcpy(sec, s->hooks.sec, P11C_SEC_LEN);
-        ret = P11C_OK;
-    } else {
-        ret = p11c_oaep_decrypt_sec(s->libctx, s->propq, s->S, f[ENC_SEC].p, f[ENC_SEC].len, sec);
-    }
+    ret = s->kex->receive(s, f[ENC_SEC].p, f[ENC_SEC].len, sec);
     /* S has done its one job: destroying it is what gives forward secrecy. */
     EVP_PKEY_free(s->S);
     s->S = NULL;

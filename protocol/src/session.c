@@ -73,7 +73,7 @@ P11C_SESSION *p11c_session_new(const P11C_CONFIG *cfg, p11c_err *err)
     ret = p11c_pub_der(cfg->key, &s->own_pub, &s->own_pub_len);
     if (ret != P11C_OK)
         goto end;
-    ret = p11c_key_from_der(s->libctx, s->propq, s->own_pub, s->own_pub_len, NULL);
+    ret = p11c_session_suite_init(s, cfg->suite);
     if (ret != P11C_OK)
         goto end;
     ret = P11C_ERR_CRYPTO;
@@ -254,7 +254,13 @@ p11c_err p11c_session_sign(P11C_SESSION *s, const uint8_t *tbs, size_t len, cons
         *siglen = hooklen;
         return *sig == NULL ? P11C_ERR_MEMORY : P11C_OK;
     }
-    return p11c_pss_sign(s->libctx, s->propq, s->key, tbs, len, sig, siglen);
+    return p11c_sig_sign(s->libctx, s->propq, s->key, tbs, len, sig, siglen);
+}
+
+p11c_err p11c_session_verify(P11C_SESSION *s, const P11C_WBUF *tbs, const uint8_t *sig,
+                             size_t siglen)
+{
+    return p11c_sig_verify(s->libctx, s->propq, s->peer_key, tbs->buf, tbs->len, sig, siglen);
 }
 
 p11c_err p11c_session_transcript(P11C_SESSION *s, const uint8_t *msg, size_t len)
@@ -306,11 +312,11 @@ p11c_err p11c_hs_fields(P11C_RCUR *c, P11C_FIELD *f, size_t n)
     return c->left == 0 ? P11C_OK : P11C_ERR_DECODE;
 }
 
-void p11c_tbs_label(P11C_WBUF *w, char which)
+void p11c_tbs_label(P11C_WBUF *w, uint8_t suite, char which)
 {
     p11c_wbuf_bytes(w, "P11C", 4);
     p11c_wbuf_u8(w, P11C_VERSION);
-    p11c_wbuf_u8(w, P11C_SUITE);
+    p11c_wbuf_u8(w, suite);
     p11c_wbuf_u8(w, (uint8_t)which);
 }
 
@@ -467,6 +473,11 @@ p11c_err p11c_session_error(const P11C_SESSION *s)
 uint64_t p11c_session_acked(const P11C_SESSION *s)
 {
     return s == NULL ? 0 : s->peer_ack;
+}
+
+int p11c_session_suite(const P11C_SESSION *s)
+{
+    return s == NULL || s->kex == NULL ? 0 : s->kex->suite;
 }
 
 void p11c_session_set_test_hooks(P11C_SESSION *s, const P11C_TEST_HOOKS *h)

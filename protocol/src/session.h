@@ -43,6 +43,7 @@ struct p11c_session {
     char *sk_propq;
     p11c_session_key_fn sk_fn;
     void *sk_arg;
+    int suite_only; /* responder: the one suite accepted, 0: any */
 
     p11c_state state;
     p11c_err err;
@@ -50,7 +51,8 @@ struct p11c_session {
     size_t own_pub_len;
 
     /* handshake */
-    EVP_PKEY *S; /* initiator: destroyed as soon as Sec is decrypted */
+    const P11C_KEX *kex; /* the suite's key transport: from the start (initiator) or the HELLO */
+    EVP_PKEY *S;         /* initiator: destroyed as soon as Sec is made */
     uint8_t *s_pub;
     size_t s_pub_len;
     uint8_t *peer_pub;
@@ -58,7 +60,7 @@ struct p11c_session {
     EVP_PKEY *peer_key;
     uint8_t peer_id[P11C_MAX_IDENTITY];
     size_t peer_idlen;
-    uint8_t *enc_sec;
+    uint8_t *enc_sec; /* REPLY's key transport field: EncSec (0x01) or pub(E) (0x02) */
     size_t enc_sec_len;
     EVP_MD_CTX *transcript; /* SHA-256 over the handshake messages so far */
     uint8_t peer_fp[P11C_FP_LEN];
@@ -104,6 +106,11 @@ p11c_err p11c_session_transcript(P11C_SESSION *s, const uint8_t *msg, size_t len
 p11c_err p11c_session_transcript_peek(P11C_SESSION *s, const uint8_t *extra, size_t len,
                                       uint8_t digest[32]);
 
+/* suite.c: the initiator's choice (0: by the kind of our key) or the
+ * responder's restriction, checked against our key; the HELLO's suite taken. */
+p11c_err p11c_session_suite_init(P11C_SESSION *s, int suite);
+p11c_err p11c_session_suite_accept(P11C_SESSION *s, uint8_t suite);
+
 /* One vec() field of a handshake message. */
 typedef struct p11c_field {
     const uint8_t *p;
@@ -116,7 +123,10 @@ p11c_err p11c_hs_open(P11C_RCUR *c, const uint8_t *msg, size_t len, uint8_t type
 /* Reads n vec() fields of at most P11C_MAX_FIELD bytes that end the message. */
 p11c_err p11c_hs_fields(P11C_RCUR *c, P11C_FIELD *f, size_t n);
 /* "P11C" || u8(1) || u8(suite) || which: the start of every signed input. */
-void p11c_tbs_label(P11C_WBUF *w, char which);
+void p11c_tbs_label(P11C_WBUF *w, uint8_t suite, char which);
+/* Verifies a handshake signature of the peer's key with its own kind. */
+p11c_err p11c_session_verify(P11C_SESSION *s, const P11C_WBUF *tbs, const uint8_t *sig,
+                             size_t siglen);
 /* Adds a built handshake message to the transcript and queues it (takes msg->buf). */
 p11c_err p11c_hs_send(P11C_SESSION *s, P11C_WBUF *msg);
 

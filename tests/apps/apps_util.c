@@ -100,13 +100,28 @@ static json_t *keys_json(void)
     return j;
 }
 
+/* The private PEM of a vector key: keys.json, else the keys of
+ * handshake_suite2.json (the EC ones: "alice_p256", "bob_p384", ...). */
+static const char *key_pem_text(const char *name)
+{
+    static json_t *suite2;
+    json_t *k = json_object_get(json_object_get(keys_json(), "keys"), name);
+    if (k != NULL)
+        return tu_json_str(k, "private_pkcs8_pem");
+    if (suite2 == NULL)
+        suite2 = tu_vector_load("protocol/handshake_suite2.json");
+    const char *pem = json_string_value(json_object_get(json_object_get(suite2, "keys"), name));
+    if (pem == NULL)
+        die("no such vector key");
+    return pem;
+}
+
 const char *ta_key_pem(const char *name)
 {
     char file[128];
     snprintf(file, sizeof(file), "%s.pem", name);
     const char *path = ta_path(file);
-    json_t *k = json_object_get(json_object_get(keys_json(), "keys"), name);
-    const char *pem = tu_json_str(k, "private_pkcs8_pem");
+    const char *pem = key_pem_text(name);
     ta_write_file(path, pem, strlen(pem));
     return path;
 }
@@ -116,8 +131,7 @@ const char *ta_pub_pem(const char *name)
     char file[128];
     snprintf(file, sizeof(file), "%s.pub.pem", name);
     const char *path = ta_path(file);
-    json_t *k = json_object_get(json_object_get(keys_json(), "keys"), name);
-    const char *pem = tu_json_str(k, "private_pkcs8_pem");
+    const char *pem = key_pem_text(name);
     BIO *in = BIO_new_mem_buf(pem, -1);
     EVP_PKEY *pkey = PEM_read_bio_PrivateKey(in, NULL, NULL, NULL);
     BIO *out = BIO_new_file(path, "w");

@@ -25,7 +25,8 @@ const char *ta_tmpdir(void);
 const char *ta_path(const char *name);
 /* Writes a file (aborts the program on failure). */
 void ta_write_file(const char *path, const void *data, size_t len);
-/* Writes the vector key `name`'s private PEM to <tmpdir>/<name>.pem; returns the path. */
+/* Writes the vector key `name`'s private PEM to <tmpdir>/<name>.pem; returns the path.
+ * Names of keys.json and of handshake_suite2.json's keys ("alice_p256", "bob_p384"). */
 const char *ta_key_pem(const char *name);
 /* Writes the vector key `name`'s public key as SubjectPublicKeyInfo PEM. */
 const char *ta_pub_pem(const char *name);

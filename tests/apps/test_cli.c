@@ -122,6 +122,10 @@ static void test_usage_errors(void)
                  "pkcs11:object=x", "--bits", "1024");
     EXPECT_USAGE("--bits must be 2048, 3072 or 4096, not '2048x'", "keygen", "--key",
                  "pkcs11:object=x", "--bits", "2048x");
+    EXPECT_USAGE("--type must be ec:p256, ec:p384, rsa:2048, rsa:3072 or rsa:4096, not 'ec:p521'",
+                 "keygen", "--key", "pkcs11:object=x", "--type", "ec:p521");
+    EXPECT_USAGE("--type must be ec:p256, ec:p384, rsa:2048, rsa:3072 or rsa:4096, not 'rsa'",
+                 "keygen", "--key", "pkcs11:object=x", "--type", "rsa");
     EXPECT_USAGE("--key must be a pkcs11: URI", "keygen", "--key", pem);
     EXPECT_USAGE("the URI must name the new key: object=LABEL", "keygen", "--key",
                  "pkcs11:token=t");
@@ -192,7 +196,7 @@ static void test_fingerprint_errors(void)
 {
     const char *junk = ta_path("junk.pem");
     ta_write_file(junk, "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", 58);
-    EXPECT_FAIL("holds no RSA key OpenSSL can read", "fingerprint", "--key", junk);
+    EXPECT_FAIL("holds no RSA or EC key OpenSSL can read", "fingerprint", "--key", junk);
     EXPECT_FAIL("cannot open the key file", "fingerprint", "--key", ta_path("missing.pem"));
     /* A PIN both in the URI and from --pin-source is refused before any token is asked. */
     const char *pin = ta_path("pin");

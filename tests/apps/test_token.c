@@ -188,8 +188,8 @@ static void test_wrong_pin(void)
 
 /* Bob listens with lkey, Alice connects with ckey; each trusts the other's
  * fingerprint; a message each way; Alice closes; both end cleanly. */
-static void chat(const char *lkey, const char *lfp, const char *ckey, const char *cfp,
-                 const char *csession)
+static void chat_suite(const char *lkey, const char *lfp, const char *ckey, const char *cfp,
+                       const char *csession, const char *csuite, const char *want_suite)
 {
     char tl[64], tc[64];
     static int n;
@@ -203,8 +203,13 @@ static void chat(const char *lkey, const char *lfp, const char *ckey, const char
     int port =
         tp_listen(&l, "--key", lkey, "--id", "bob", "--pin-source", pin, "--trust", trust_l, NULL);
     CU_ASSERT(port > 0);
-    tp_p11chat(&c, "connect", strf("127.0.0.1:%d", port), "--key", ckey, "--id", "alice",
-               "--pin-source", pin, "--trust", trust_c, "--session-key", csession, NULL);
+    if (csuite != NULL)
+        tp_p11chat(&c, "connect", strf("127.0.0.1:%d", port), "--key", ckey, "--id", "alice",
+                   "--pin-source", pin, "--trust", trust_c, "--session-key", csession, "--suite",
+                   csuite, NULL);
+    else
+        tp_p11chat(&c, "connect", strf("127.0.0.1:%d", port), "--key", ckey, "--id", "alice",
+                   "--pin-source", pin, "--trust", trust_c, "--session-key", csession, NULL);
     CU_ASSERT(tp_wait_for(&l, 2,
                           strf("secure session with 'alice', key %.4s:%.4s:%.4s:%.4s: trusted\n",
                                cfp, cfp + 4, cfp + 8, cfp + 12),
@@ -213,6 +218,8 @@ static void chat(const char *lkey, const char *lfp, const char *ckey, const char
                           strf("secure session with 'bob', key %.4s:%.4s:%.4s:%.4s: trusted\n", lfp,
                                lfp + 4, lfp + 8, lfp + 12),
                           W));
+    CU_ASSERT_PTR_NOT_NULL(strstr(c.ebuf, want_suite));
+    CU_ASSERT_PTR_NOT_NULL(strstr(l.ebuf, want_suite));
     tp_puts(&c, "from alice\n");
     tp_puts(&l, "from bob\n");
     CU_ASSERT(tp_wait_for(&l, 1, "from alice\n", W));
@@ -230,6 +237,47 @@ static void chat(const char *lkey, const char *lfp, const char *ckey, const char
     tp_free(&c);
     free((void *)trust_l);
     free((void *)trust_c);
+}
+
+static void chat(const char *lkey, const char *lfp, const char *ckey, const char *cfp,
+                 const char *csession)
+{
+    chat_suite(lkey, lfp, ckey, cfp, csession, NULL, "protocol suite 0x01");
+}
+
+/* `p11chat keygen --type` makes a key of the type asked; its URI and fingerprint. */
+static void keygen_type(const char *label, const char *type, const char *said, char uri[256],
+                        char fp[65])
+{
+    char *o = NULL, *e = NULL;
+
+    snprintf(uri, 256, "pkcs11:token=%s;object=%s", TU_TOKEN_LABEL, label);
+    CU_ASSERT_EQUAL(
+        ta_run(NULL, &o, &e, W, "keygen", "--key", uri, "--type", type, "--pin-source", pin, NULL),
+        0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(e, said));
+    fingerprint(uri, fp);
+    CU_ASSERT_EQUAL(strlen(fp), 64);
+    CU_ASSERT_PTR_NOT_NULL(strstr(o, strf("full:  %s\n", fp)));
+    free(o);
+    free(e);
+}
+
+/* EC keys made in the token by keygen chat in suite 0x02, with each other and with RSA keys. */
+static void test_ec_keys_chat(void)
+{
+    char ua[256], ub[256], fa[65], fb[65];
+
+    keygen_type("alice-ec", "ec:p256", "made a P-256 EC key 'alice-ec' in the token", ua, fa);
+    keygen_type("bob-ec", "ec:p384", "made a P-384 EC key 'bob-ec' in the token", ub, fb);
+    if (strlen(fa) != 64 || strlen(fb) != 64)
+        return;
+    chat_suite(ub, fb, ua, fa, "software", NULL, "protocol suite 0x02");
+    /* An EC key and an RSA key; the session key S (P-256) made in the token. */
+    chat_suite(uri_bob, fp_bob, ua, fa, "token", NULL, "protocol suite 0x02");
+    chat_suite(ub, fb, uri_alice, fp_alice, "software", "2", "protocol suite 0x02");
+    /* rsa:3072 spelled as a type. */
+    keygen_type("carol-rsa", "rsa:3072", "made a 3072-bit key 'carol-rsa' in the token", ua, fa);
 }
 
 static void test_pem_token(void)
@@ -352,5 +400,6 @@ int main(void)
 #ifdef P11C_FAULT_SO
     CU_add_test(s, "token without RSA-PSS", test_token_without_pss);
 #endif
+    CU_add_test(s, "EC keys from keygen --type chat (suite 0x02)", test_ec_keys_chat);
     return tu_main();
 }

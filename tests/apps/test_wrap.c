@@ -164,6 +164,124 @@ static void test_through_relay(void)
     room_close(&r);
 }
 
+/* An EC key (suite 0x02) and an RSA key chat through the relay. */
+static void test_ec_and_rsa_through_relay(void)
+{
+    ROOM r;
+    TPROC a, b;
+    char line[256];
+    const char *alice_ec = ta_key_pem("alice_p256"), *tb = ta_path("trust-bob-ec");
+
+    /* fp(alice_p256), from handshake_suite2.json */
+    snprintf(line, sizeof(line),
+             "alice c078d5692418df146dfd0c4bbcdaabc10f5379efc4405223bbdf871534c86bdc\n");
+    ta_write_file(tb, line, strlen(line));
+    CU_ASSERT_FATAL(room_open(&r));
+    join(&r, &b, bob, "bob", tb, NULL);
+    join(&r, &a, alice_ec, "alice", trust_a, (const char *const[]){"--initiate", NULL});
+    CU_ASSERT(
+        tp_wait_for(&a, 2, "secure session with 'bob', key 9f22:694b:a719:04f1: trusted\n", W));
+    CU_ASSERT(
+        tp_wait_for(&b, 2, "secure session with 'alice', key c078:d569:2418:df14: trusted\n", W));
+    CU_ASSERT_PTR_NOT_NULL(strstr(a.ebuf, "protocol suite 0x02"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.ebuf, "protocol suite 0x02"));
+    tp_puts(&a, "from an EC key\n");
+    CU_ASSERT(tp_wait_for(&b, 1, "\nfrom an EC key\n", W));
+    tp_puts(&b, "from an RSA key\n");
+    CU_ASSERT(tp_wait_for(&a, 1, "\nfrom an RSA key\n", W));
+    tp_close_in(&a);
+    CU_ASSERT_EQUAL(tp_wait_exit(&a, W), 0);
+    CU_ASSERT_EQUAL(tp_wait_exit(&b, W), 0);
+    CU_ASSERT_PTR_NULL(strstr(r.watch.obuf, "from an"));
+    tp_free(&a);
+    tp_free(&b);
+    room_close(&r);
+}
+
+/* The full fingerprint `p11chat fingerprint` prints for KEY, or "" on failure. */
+static void fingerprint_of(const char *key, const char *pin, char out[65])
+{
+    char *o = NULL;
+    out[0] = '\0';
+    if (ta_run(NULL, &o, NULL, W, "fingerprint", "--key", key, "--pin-source", pin, NULL) == 0) {
+        const char *f = strstr(o, "full:  ");
+        if (f != NULL && strlen(f) >= 7 + 64)
+            snprintf(out, 65, "%.64s", f + 7);
+    }
+    free(o);
+}
+
+/* An EC token key made by keygen and an RSA token key chat through the relay. */
+static void test_token_ec_and_rsa_through_relay(void)
+{
+    const char *dir = tu_token_make("wrap", 1);
+    char pin[1024], ua[256], ub[256], fa[65], fb[65], line[256];
+    const char *ta = ta_path("trust-alice-tok"), *tb = ta_path("trust-bob-tok");
+    ROOM r;
+    TPROC a, b;
+
+    snprintf(pin, sizeof(pin), "%s/pin", dir);
+    snprintf(ua, sizeof(ua), "pkcs11:token=%s;object=alice-ec", TU_TOKEN_LABEL);
+    snprintf(ub, sizeof(ub), "pkcs11:token=%s;object=bob", TU_TOKEN_LABEL);
+    CU_ASSERT_EQUAL_FATAL(ta_run(NULL, NULL, NULL, W, "keygen", "--key", ua, "--type", "ec:p256",
+                                 "--pin-source", pin, NULL),
+                          0);
+    fingerprint_of(ua, pin, fa);
+    fingerprint_of(ub, pin, fb);
+    CU_ASSERT_FATAL(strlen(fa) == 64 && strlen(fb) == 64);
+    snprintf(line, sizeof(line), "bob %s\n", fb);
+    ta_write_file(ta, line, strlen(line));
+    snprintf(line, sizeof(line), "alice %s\n", fa);
+    ta_write_file(tb, line, strlen(line));
+    CU_ASSERT_FATAL(room_open(&r));
+    join(&r, &b, ub, "bob", tb, (const char *const[]){"--pin-source", pin, NULL});
+    join(&r, &a, ua, "alice", ta,
+         (const char *const[]){"--initiate", "--pin-source", pin, "--session-key", "token", NULL});
+    CU_ASSERT(tp_wait_for(&a, 2, "secure session with 'bob'", W));
+    CU_ASSERT(tp_wait_for(&b, 2, "secure session with 'alice'", W));
+    CU_ASSERT_PTR_NOT_NULL(strstr(a.ebuf, "protocol suite 0x02"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.ebuf, "protocol suite 0x02"));
+    tp_puts(&a, "from the EC token key\n");
+    CU_ASSERT(tp_wait_for(&b, 1, "\nfrom the EC token key\n", W));
+    tp_puts(&b, "from the RSA token key\n");
+    CU_ASSERT(tp_wait_for(&a, 1, "\nfrom the RSA token key\n", W));
+    tp_close_in(&a);
+    CU_ASSERT_EQUAL(tp_wait_exit(&a, W), 0);
+    CU_ASSERT_EQUAL(tp_wait_exit(&b, W), 0);
+    if (a.status != 0 || b.status != 0)
+        fprintf(stderr, "\n[alice]\n%s[bob]\n%s", a.ebuf, b.ebuf);
+    tp_free(&a);
+    tp_free(&b);
+    room_close(&r);
+}
+
+/* A suite-0x01-only peer refuses an EC key's HELLO; the initiator, stopped
+ * while waiting, is told to try --suite 1. */
+static void test_suite1_only_peer(void)
+{
+    ROOM r;
+    TPROC a, b;
+    char line[256];
+    const char *alice_ec = ta_key_pem("alice_p256"), *tb = ta_path("trust-bob-ec2");
+
+    snprintf(line, sizeof(line),
+             "alice c078d5692418df146dfd0c4bbcdaabc10f5379efc4405223bbdf871534c86bdc\n");
+    ta_write_file(tb, line, strlen(line));
+    CU_ASSERT_FATAL(room_open(&r));
+    join(&r, &b, bob, "bob", tb, (const char *const[]){"--suite", "1", NULL});
+    join(&r, &a, alice_ec, "alice", trust_a, (const char *const[]){"--initiate", NULL});
+    CU_ASSERT(tp_wait_for(&b, 2, p11c_strerror(P11C_ERR_SUITE), W));
+    tp_signal(&a, SIGINT);
+    CU_ASSERT_EQUAL(tp_wait_exit(&a, W), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(a.ebuf, "interrupted before the session was established"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(a.ebuf, "try again with --suite 1"));
+    tp_signal(&b, SIGINT);
+    tp_wait_exit(&b, W);
+    tp_free(&a);
+    tp_free(&b);
+    room_close(&r);
+}
+
 static void test_injection_and_replay(void)
 {
     ROOM r;
@@ -395,6 +513,9 @@ int main(void)
     CU_pSuite s = CU_add_suite("apps_wrap", setup, NULL);
     CU_add_test(s, "through an ncat --chat relay", test_through_relay);
     CU_add_test(s, "injected and replayed lines rejected", test_injection_and_replay);
+    CU_add_test(s, "an EC and an RSA key through the relay", test_ec_and_rsa_through_relay);
+    CU_add_test(s, "EC and RSA token keys through the relay", test_token_ec_and_rsa_through_relay);
+    CU_add_test(s, "a suite-0x01-only peer in the room", test_suite1_only_peer);
     CU_add_test(s, "longest message in pieces, one line at a time", test_max_message_in_pieces);
     CU_add_test(s, "chat program dies: truncated", test_chat_program_dies_truncated);
     CU_add_test(s, "--send-prefix and --max-line", test_prefix_and_line_limit);

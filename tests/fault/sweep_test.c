@@ -1,11 +1,10 @@
 /*
  * Fault sweeps: every PKCS#11 call made during a provider sign, a provider
  * decrypt, a key load through OSSL_STORE and a whole P11C handshake with
- * token keys is failed in turn with each CKR below. Each run must end in a
- * clear error (the CKR's name in OpenSSL's error queue) or in a correct
- * result where recovery is possible; and once the fault is cleared, the same
- * operation must succeed. Crashes, hangs and leaks are caught by the test
- * harness (sanitizers, ctest's timeout).
+ * token keys (RSA in suite 0x01, EC in suite 0x02) is failed in turn with each CKR below. Each run
+ * must end in a clear error (the CKR's name in OpenSSL's error queue) or in a correct result where
+ * recovery is possible; and once the fault is cleared, the same operation must succeed. Crashes,
+ * hangs and leaks are caught by the test harness (sanitizers, ctest's timeout).
  *
  * With P11C_SWEEP=fixed-key (tests/fault/valgrind.sh sets it) the
  * handshakes share one software session key made beforehand: its generation
@@ -44,6 +43,7 @@ static const char *(*fault_call_name)(unsigned long);
 static OSSL_LIB_CTX *libctx;
 static OSSL_PROVIDER *prov_default, *prov_p11;
 static EVP_PKEY *alice, *bob, *alice_pub;
+static EVP_PKEY *alice_ec, *bob_ec; /* P-256 and P-384, made in the token by pkcs11-tool */
 static unsigned long injected, recovered, clear_errors;
 static EVP_PKEY *fixed_s; /* P11C_SWEEP=fixed-key: every handshake's session key */
 static const char *current_ckr;
@@ -124,21 +124,23 @@ static EVP_PKEY *fixed_session_key(void *arg)
     return EVP_PKEY_up_ref(fixed_s) ? fixed_s : NULL;
 }
 
-/* A whole handshake, both long-term keys in the token, then one message. */
-static int op_handshake(void)
+/* A whole handshake, both long-term keys (ka, kb) in the token, then one message. */
+static int handshake_with(EVP_PKEY *ka, EVP_PKEY *kb, int suite, const char *sk_propq)
 {
     P11C_CONFIG ca, cb;
     memset(&ca, 0, sizeof(ca));
     memset(&cb, 0, sizeof(cb));
     ca.role = P11C_INITIATOR;
     ca.libctx = libctx;
-    ca.key = alice;
+    ca.key = ka;
     ca.identity = "Alice";
-    if (fixed_s != NULL)
+    ca.suite = suite;
+    ca.session_key_propq = sk_propq;
+    if (fixed_s != NULL && suite == P11C_SUITE_1)
         ca.session_key_fn = fixed_session_key;
     cb = ca;
     cb.role = P11C_RESPONDER;
-    cb.key = bob;
+    cb.key = kb;
     cb.identity = "Bob";
     p11c_err err;
     int ok = 0;
@@ -164,6 +166,23 @@ end:
     return ok == 1;
 }
 
+static int op_handshake(void)
+{
+    return handshake_with(alice, bob, P11C_SUITE_1, NULL);
+}
+
+/* Suite 0x02: P-256 and P-384 token keys (ECDSA in the token; S and E in software). */
+static int op_handshake_ec(void)
+{
+    return handshake_with(alice_ec, bob_ec, P11C_SUITE_2, NULL);
+}
+
+/* The same with Alice's S made in the token: its generation, ECDH and destruction too. */
+static int op_handshake_ec_token_s(void)
+{
+    return handshake_with(alice_ec, bob_ec, P11C_SUITE_2, "provider=p11chat");
+}
+
 /* Everything OpenSSL's error queue holds (reasons and added text); empties it. */
 static void queue_text(char *buf, size_t len)
 {
@@ -184,11 +203,17 @@ static void queue_text(char *buf, size_t len)
 /*
  * A clear error names the CKR. A token reported absent while the slots are
  * listed (CKR_DEVICE_REMOVED, CKR_TOKEN_NOT_PRESENT) is also clearly "no
- * such token".
+ * such token", and a token session key lost to a logout is "gone".
  */
 static int clear_error(const char *text, const char *ckr, const char *call)
 {
     if (strstr(text, ckr) != NULL)
+        return 1;
+    /* A token that logged us out took its session objects with it: a session
+     * key S made in the token earlier in the handshake is then reported gone,
+     * which is the cause the user can act on. */
+    if (strcmp(ckr, "CKR_USER_NOT_LOGGED_IN") == 0 && strstr(text, "P11C_NO_KEY") != NULL &&
+        strstr(text, "the session key is gone") != NULL)
         return 1;
     return (strcmp(ckr, "CKR_DEVICE_REMOVED") == 0 || strcmp(ckr, "CKR_TOKEN_NOT_PRESENT") == 0) &&
            (strcmp(call, "C_GetSlotInfo") == 0 || strcmp(call, "C_GetTokenInfo") == 0) &&
@@ -266,6 +291,32 @@ static void test_handshake(void)
     sweep("handshake", op_handshake);
 }
 
+static void test_handshake_ec(void)
+{
+    if (alice_ec == NULL || bob_ec == NULL) {
+        fprintf(stderr, "\n  skipped: no EC keys in the token (pkcs11-tool could not make them)\n");
+        CU_FAIL("EC keys missing");
+        return;
+    }
+    sweep("suite 0x02 handshake", op_handshake_ec);
+    sweep("suite 0x02 handshake, S in the token", op_handshake_ec_token_s);
+}
+
+/* An EC key pair made in the test token with pkcs11-tool (through SoftHSM2
+ * itself, not the fault module), loaded through the provider. */
+static EVP_PKEY *ec_key(const char *label, const char *id, const char *curve)
+{
+    char cmd[2048], uri[256];
+    snprintf(cmd, sizeof(cmd),
+             "pkcs11-tool --module '%s' --token-label p11chat-test --login --pin %s --keypairgen "
+             "--key-type EC:%s --label %s --id %s >/dev/null 2>&1",
+             tu_softhsm_module(), TU_USER_PIN, curve, label, id);
+    if (system(cmd) != 0)
+        return NULL;
+    snprintf(uri, sizeof(uri), "pkcs11:token=p11chat-test;object=%s;type=private", label);
+    return tu_store_load(libctx, uri, 0);
+}
+
 static void *sym(void *lib, const char *name)
 {
     void *p = dlsym(lib, name);
@@ -304,6 +355,8 @@ static int suite_init(void)
         ERR_print_errors_fp(stderr);
         return 1;
     }
+    alice_ec = ec_key("alice-ec", "21", "prime256v1");
+    bob_ec = ec_key("bob-ec", "22", "secp384r1");
     unsigned char *der = NULL;
     int len = i2d_PUBKEY(alice, &der);
     const unsigned char *p = der;
@@ -323,6 +376,8 @@ static int suite_clean(void)
     EVP_PKEY_free(alice);
     EVP_PKEY_free(bob);
     EVP_PKEY_free(alice_pub);
+    EVP_PKEY_free(alice_ec);
+    EVP_PKEY_free(bob_ec);
     EVP_PKEY_free(fixed_s);
     OSSL_PROVIDER_unload(prov_p11);
     OSSL_PROVIDER_unload(prov_default);
@@ -337,6 +392,7 @@ int main(void)
     CU_add_test(s, "every call of a provider sign", test_sign);
     CU_add_test(s, "every call of a provider decrypt", test_decrypt);
     CU_add_test(s, "every call of a handshake with token keys", test_handshake);
+    CU_add_test(s, "every call of a suite 0x02 handshake with EC token keys", test_handshake_ec);
     CU_add_test(s, "every call of a key load", test_load);
     return tu_main();
 }

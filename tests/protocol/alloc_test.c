@@ -145,6 +145,10 @@ static int fails_closed(p11c_err e)
     return acceptable(e) || e == P11C_ERR_SIGNATURE || e == P11C_ERR_SECRET || e == P11C_ERR_KEY;
 }
 
+/* The keys of the sweep: NULL for keys.json's alice and bob (suite 0x01), or
+ * handshake_suite2.json's names (suite 0x02, S its session_p256). */
+static const char *sweep_a, *sweep_b;
+
 /* One handshake with allocation `at` failing: both end established, or the
  * failing side has failed for good; returns 1 when that allocation was reached. */
 static int run_handshake(long at)
@@ -152,7 +156,8 @@ static int run_handshake(long at)
     PT_PAIR p;
     int established;
 
-    pt_pair_init(&p, NULL, P11C_POLICY_STRICT, NULL, NULL);
+    pt_pair_init(&p, NULL, P11C_POLICY_STRICT, sweep_a ? pt_key(NULL, sweep_a) : NULL,
+                 sweep_b ? pt_key(NULL, sweep_b) : NULL);
     pt_pair_new_alice(&p, shared_session_key, NULL, 1);
     count = 0;
     fail_at = at;
@@ -175,17 +180,32 @@ static int run_handshake(long at)
     return count >= at;
 }
 
-static void test_handshake_allocations(void)
+static void handshake_sweep(void)
 {
     long at;
 
-    session_key = pt_key(NULL, "session");
     for (at = 1; at < 5000 && run_handshake(at); at++)
         ;
     EVP_PKEY_free(session_key);
     fprintf(stderr, "(%ld allocations) ", at - 1);
     CU_ASSERT(at > 50);
     CU_ASSERT(at < 5000);
+}
+
+static void test_handshake_allocations(void)
+{
+    sweep_a = sweep_b = NULL;
+    session_key = pt_key(NULL, "session");
+    handshake_sweep();
+}
+
+/* The same in suite 0x02: EC keys, a P-256 S, Bob's fresh E, the ECDH and Sec. */
+static void test_handshake_allocations_suite2(void)
+{
+    sweep_a = "alice_p256";
+    sweep_b = "bob_p384";
+    session_key = pt_key(NULL, "session_p256");
+    handshake_sweep();
 }
 
 int main(void)
@@ -201,5 +221,7 @@ int main(void)
     CU_add_test(s, "every allocation of the record channel fails in turn",
                 test_record_channel_allocations);
     CU_add_test(s, "every allocation of a handshake fails in turn", test_handshake_allocations);
+    CU_add_test(s, "every allocation of a suite 0x02 handshake fails in turn",
+                test_handshake_allocations_suite2);
     return tu_main();
 }

@@ -10,14 +10,24 @@
 
 EVP_PKEY *pt_key(OSSL_LIB_CTX *libctx, const char *name)
 {
-    static json_t *keys;
+    static json_t *keys, *keys2;
     const char *pem;
+    json_t *entry;
     BIO *bio;
     EVP_PKEY *k;
 
     if (keys == NULL)
         keys = tu_vector_load("protocol/keys.json");
-    pem = tu_json_str(json_object_get(json_object_get(keys, "keys"), name), "private_pkcs8_pem");
+    if (keys2 == NULL)
+        keys2 = tu_vector_load("protocol/handshake_suite2.json");
+    entry = json_object_get(json_object_get(keys, "keys"), name);
+    /* The suite 0x02 keys are PEM strings of their own file. */
+    pem = entry != NULL ? tu_json_str(entry, "private_pkcs8_pem")
+                        : json_string_value(json_object_get(json_object_get(keys2, "keys"), name));
+    if (pem == NULL) {
+        fprintf(stderr, "no key %s in the vectors\n", name);
+        exit(2);
+    }
     bio = BIO_new_mem_buf(pem, -1);
     k = PEM_read_bio_PrivateKey_ex(bio, NULL, NULL, NULL, libctx, NULL);
     BIO_free(bio);
@@ -31,6 +41,11 @@ EVP_PKEY *pt_key(OSSL_LIB_CTX *libctx, const char *name)
 EVP_PKEY *pt_session_key_fn(void *arg)
 {
     return pt_key(arg, "session");
+}
+
+EVP_PKEY *pt_session_p256_fn(void *arg)
+{
+    return pt_key(arg, "session_p256");
 }
 
 void pt_drain(P11C_SESSION *s, PT_EVENTS *e)
@@ -97,6 +112,12 @@ p11c_err pt_deliver(P11C_SESSION *from, P11C_SESSION *to)
 
 void pt_pair_init(PT_PAIR *p, OSSL_LIB_CTX *libctx, p11c_policy policy, EVP_PKEY *ka, EVP_PKEY *kb)
 {
+    pt_pair_init_suite(p, libctx, policy, ka, kb, 0);
+}
+
+void pt_pair_init_suite(PT_PAIR *p, OSSL_LIB_CTX *libctx, p11c_policy policy, EVP_PKEY *ka,
+                        EVP_PKEY *kb, int suite)
+{
     P11C_CONFIG ca, cb;
     uint8_t fa[P11C_FP_LEN], fb[P11C_FP_LEN];
     p11c_err err;
@@ -118,13 +139,18 @@ void pt_pair_init(PT_PAIR *p, OSSL_LIB_CTX *libctx, p11c_policy policy, EVP_PKEY
     ca.identity = "Alice";
     ca.trust = p->ta;
     ca.policy = policy;
-    ca.session_key_fn = pt_session_key_fn; /* no slow key generation in most tests */
+    ca.suite = suite;
+    /* No slow key generation in most tests: S of the suite Alice will use. */
+    ca.session_key_fn = suite == P11C_SUITE_2 || (suite == 0 && EVP_PKEY_is_a(p->ka, "EC"))
+                            ? pt_session_p256_fn
+                            : pt_session_key_fn;
     ca.session_key_arg = libctx;
     cb = ca;
     cb.role = P11C_RESPONDER;
     cb.key = p->kb;
     cb.identity = "Bob";
     cb.trust = p->tb;
+    cb.suite = 0; /* a responder answers either suite */
     p->a = p11c_session_new(&ca, &err);
     CU_ASSERT_FATAL(p->a != NULL);
     p->b = p11c_session_new(&cb, &err);

@@ -10,7 +10,8 @@
 #include "p11chat.h"
 #include "testutil.h"
 
-/* A key from keys.json ("alice", "bob", "session", "carol3072"), software, in libctx. */
+/* A key from keys.json ("alice", "bob", "session", "carol3072") or from the keys of
+ * handshake_suite2.json ("alice_p256", "bob_p384", "session_p256", ...), software, in libctx. */
 EVP_PKEY *pt_key(OSSL_LIB_CTX *libctx, const char *name);
 
 /* Collected events of one session. */
@@ -49,6 +50,9 @@ typedef struct pt_pair {
  * policy; sessions made, not started. ka/kb may be NULL for keys.json alice/bob.
  */
 void pt_pair_init(PT_PAIR *p, OSSL_LIB_CTX *libctx, p11c_policy policy, EVP_PKEY *ka, EVP_PKEY *kb);
+/* The same with Alice in `suite` (0: by her key) and S of that suite; Bob answers either. */
+void pt_pair_init_suite(PT_PAIR *p, OSSL_LIB_CTX *libctx, p11c_policy policy, EVP_PKEY *ka,
+                        EVP_PKEY *kb, int suite);
 /* Runs the handshake to completion; returns 1 when both are established. */
 int pt_pair_handshake(PT_PAIR *p);
 /* Replaces p->a by an Alice with the pair's key that takes S from fn(arg)
@@ -58,5 +62,7 @@ void pt_pair_free(PT_PAIR *p);
 
 /* A session key provider returning a copy of keys.json "session" (arg: OSSL_LIB_CTX). */
 EVP_PKEY *pt_session_key_fn(void *arg);
+/* The same with handshake_suite2.json "session_p256". */
+EVP_PKEY *pt_session_p256_fn(void *arg);
 
 #endif

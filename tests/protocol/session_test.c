@@ -834,7 +834,7 @@ static void test_misbinding(void)
     CU_ASSERT_FATAL(p11c_pub_der(kc, &pub_c, &pclen) == P11C_OK);
     p11c_wbuf_init(&tbs);
     p11c_wbuf_init(&msg);
-    p11c_tbs_a(&tbs, pub_c, pclen, pub_s, pub_s_len, (const uint8_t *)"Carol", 5);
+    p11c_tbs_a(&tbs, P11C_SUITE_1, pub_c, pclen, pub_s, pub_s_len, (const uint8_t *)"Carol", 5);
     CU_ASSERT_FATAL(p11c_pss_sign(NULL, NULL, kc, tbs.buf, tbs.len, &sig, &siglen) == P11C_OK);
     p11c_wbuf_u8(&msg, 1);
     p11c_wbuf_u8(&msg, 1);
