@@ -470,7 +470,8 @@ static int cmd_tcp(int argc, char **argv, int listening)
     if (o.id == NULL)
         return app_usage(cmd, "--id NAME is required");
     if (!p11c_identity_valid((const uint8_t *)o.id, strlen(o.id)))
-        return app_usage(cmd, "--id must be 1 to 255 bytes of UTF-8 without control characters");
+        return app_usage(cmd, "--id must be 1 to 255 bytes of UTF-8 without control, format or "
+                              "separator characters or edge spaces");
 
     char *hp = strdup(argv[optind]), *host, *port;
     if (hp == NULL)

@@ -489,7 +489,8 @@ int cmd_wrap(int argc, char **argv)
     if (o.id == NULL)
         return app_usage("wrap", "--id NAME is required");
     if (!p11c_identity_valid((const uint8_t *)o.id, strlen(o.id)))
-        return app_usage("wrap", "--id must be 1 to 255 bytes of UTF-8 without control characters");
+        return app_usage("wrap", "--id must be 1 to 255 bytes of UTF-8 without control, format or "
+                                 "separator characters or edge spaces");
     size_t plen = prefix != NULL ? strlen(prefix) : 0;
     /* The shortest fragment line "?P11C,xxxxxxxx,64,64,AAAA," must fit. */
     if (max_line != 0 && max_line < plen + 32)

@@ -53,7 +53,7 @@ typedef enum {
     P11C_ERR_SUITE,          /* unknown suite */
     P11C_ERR_FIELD_SIZE,     /* a field longer than the protocol allows */
     P11C_ERR_KEY,            /* key not RSA 2048/3072/4096 with e = 65537, or bad DER */
-    P11C_ERR_IDENTITY,       /* identity empty, too long, not UTF-8, or with control chars */
+    P11C_ERR_IDENTITY,       /* identity empty, too long, not UTF-8, or with characters it may not hold */
     P11C_ERR_SIGNATURE,      /* a handshake signature does not verify */
     P11C_ERR_SECRET,         /* Sec did not decrypt to exactly 64 bytes (queue: why, if known) */
     P11C_ERR_CONFIRM,        /* key confirmation failed */
@@ -101,8 +101,19 @@ void p11c_fingerprint_hex(const uint8_t fp[P11C_FP_LEN], char out[2 * P11C_FP_LE
 /* Parses 64 hex characters (colons allowed between pairs or groups). */
 p11c_err p11c_fingerprint_parse(const char *hex, uint8_t fp[P11C_FP_LEN]);
 
-/* 1 when `id` (len bytes) is a valid identity (spec section 3). */
+/* 1 when `id` (len bytes) is a valid identity (spec section 3): 1 to 255
+ * bytes of UTF-8, no control, format (Unicode Cf) or separator characters,
+ * no space at either end. */
 int p11c_identity_valid(const uint8_t *id, size_t len);
+/* 1 when `reason` is a valid CLOSE reason (spec section 6): empty, or at
+ * most 255 bytes under the rules for identities, edge spaces allowed. */
+int p11c_close_reason_valid(const uint8_t *reason, size_t len);
+/* 1 when code point cp may stand in an identity or a CLOSE reason. */
+int p11c_identity_char_ok(uint32_t cp);
+/* 1 when cp is a format character (Unicode general category Cf). */
+int p11c_char_format(uint32_t cp);
+/* The Unicode version the table of format characters comes from. */
+const char *p11c_format_unicode_version(void);
 
 /* ---- Trust store (spec section 7) ---------------------------------------- */
 

@@ -1084,6 +1084,24 @@ static void test_authentic_violations(void)
     CU_ASSERT_EQUAL(feed_forged(&f, p.a, P11C_REC_CLOSE, 1, 0, 0, "b\x07ye"), P11C_ERR_DECODE);
     p11c_rec_cleanup(&f);
     pt_pair_free(&p);
+    /* CLOSE reasons under the rules of identities (spec section 6): a format
+     * character or a line separator ends the session as malformed; edge
+     * spaces are allowed. */
+    known_pair(&p, P11C_POLICY_STRICT, &f);
+    CU_ASSERT_EQUAL(feed_forged(&f, p.a, P11C_REC_CLOSE, 1, 0, 0, "bye\xe2\x80\xae"),
+                    P11C_ERR_DECODE);
+    p11c_rec_cleanup(&f);
+    pt_pair_free(&p);
+    known_pair(&p, P11C_POLICY_STRICT, &f);
+    CU_ASSERT_EQUAL(feed_forged(&f, p.a, P11C_REC_CLOSE, 1, 0, 0, "bye\xe2\x80\xa8ok"),
+                    P11C_ERR_DECODE);
+    p11c_rec_cleanup(&f);
+    pt_pair_free(&p);
+    known_pair(&p, P11C_POLICY_STRICT, &f);
+    CU_ASSERT_EQUAL(feed_forged(&f, p.a, P11C_REC_CLOSE, 1, 0, 0, " bye "), P11C_OK);
+    expect_single(p.a, P11C_EV_CLOSE, P11C_OK);
+    p11c_rec_cleanup(&f);
+    pt_pair_free(&p);
     /* An ACK record with a body, a CLOSE longer than 255, a DATA longer than 65536:
      * rejected on length before the MAC. */
     known_pair(&p, P11C_POLICY_WINDOW, &f);
@@ -1134,6 +1152,8 @@ static void test_send_limits(void)
     reason[256] = '\0';
     CU_ASSERT_EQUAL(p11c_session_send_close(p.a, reason), P11C_ERR_LIMIT);
     CU_ASSERT_EQUAL(p11c_session_send_close(p.a, "bad\nreason"), P11C_ERR_ARG);
+    CU_ASSERT_EQUAL(p11c_session_send_close(p.a, "bad\xe2\x80\x8breason"), P11C_ERR_ARG);
+    CU_ASSERT_EQUAL(p11c_session_send_close(p.a, "bad\xe2\x80\xa9reason"), P11C_ERR_ARG);
     CU_ASSERT_EQUAL(p11c_session_send_data(p.a, big, 0), P11C_OK); /* empty DATA is fine */
     CU_ASSERT_EQUAL(pt_deliver(p.a, p.b), P11C_OK);
     /* Record numbers: the last one below 2^32 is kept for CLOSE. */
