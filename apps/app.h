@@ -103,16 +103,32 @@ P11C_TRUST *app_trust_load(const char *path);
  */
 char *app_escape(const uint8_t *data, size_t len);
 
-/* ---- Session glue shared by listen/connect and wrap (chat.c) ----------------- */
+/* ---- What the reader sees (show.c) ------------------------------------------- */
+
+/* 'NAME' with NAME escaped (app_escape) and its quotes as \' (free()). */
+char *app_quote(const char *name);
+/* The name received messages are shown under: NAME alone when it holds only
+ * letters, digits and ._@+- (nothing a status or relay line starts with),
+ * else quoted (free()). */
+char *app_sender_name(const char *name);
+/* "p11chat: VERDICT: 'peer' SHORTFP: text" on stderr: the verdict first, the
+ * peer's identity quoted, so that nothing the peer chose comes before them. */
+void app_status(const char *verdict, const char *peer_id, const char *short_fp, const char *fmt,
+                ...) __attribute__((format(printf, 4, 5)));
+
+/* ---- Session glue shared by listen/connect and wrap (session.c) --------------- */
 
 typedef struct app_chat_opts {
     const char *key;
     const char *id;
     const char *trust;
     const char *pin_source;
+    const char *peer; /* --peer NAME: the only identity we talk to */
     int known_only;
-    int policy;        /* p11c_policy */
-    int token_session; /* --session-key token */
+    int accept_unknown; /* lines typed before the session go to an unknown peer too */
+    int raw;            /* received messages alone, without the sender's name */
+    int policy;         /* p11c_policy */
+    int token_session;  /* --session-key token */
     int verbose;
     unsigned timeout; /* seconds: handshake (connect) and the wait for CLOSE */
 } APP_CHAT_OPTS;
@@ -124,6 +140,8 @@ typedef struct app_chat {
     P11C_TRUST *trust;
     P11C_SESSION *s;
     int verbose;
+    int raw;
+    char *sender; /* the peer's name as shown before its messages */
     /* Our records, to tell DATA from ACK and CLOSE when the peer confirms. */
     uint64_t records;   /* records we have queued (our next seq) */
     uint64_t data_sent; /* of them, DATA */
@@ -138,9 +156,34 @@ typedef struct app_chat {
     int status;   /* exit status once finished */
 } APP_CHAT;
 
-/* Parses one of the shared options (returns 1 when `opt` was one, 0 when not,
+/* ---- Options every chat command takes (options.c) ---------------------------- */
+
+/* getopt_long values of the long-only shared options. */
+#define APP_OPT_PEER           0x100
+#define APP_OPT_ACCEPT_UNKNOWN 0x101
+#define APP_OPT_RAW            0x102
+
+/* Entries for a command's struct option array (short names: "k:i:t:"). */
+#define APP_CHAT_LONGOPTS                                                                          \
+    {"key", required_argument, NULL, 'k'}, {"id", required_argument, NULL, 'i'},                   \
+        {"trust", required_argument, NULL, 't'}, {"pin-source", required_argument, NULL, 'p'},     \
+        {"known-only", no_argument, NULL, 'K'}, {"peer", required_argument, NULL, APP_OPT_PEER},   \
+        {"accept-unknown", no_argument, NULL, APP_OPT_ACCEPT_UNKNOWN},                             \
+        {"raw", no_argument, NULL, APP_OPT_RAW}, {"session-key", required_argument, NULL, 'S'},    \
+    {                                                                                              \
+        "verbose", no_argument, NULL, 'v'                                                          \
+    }
+
+/* Their lines of --help. */
+extern const char app_chat_help[];
+
+/* Parses one of the shared options, and --policy ('P') and --timeout ('T')
+ * for the commands that take them (returns 1 when `opt` was one, 0 when not,
  * -1 after a usage error). */
 int app_chat_option(const char *cmd, int opt, const char *arg, APP_CHAT_OPTS *o);
+/* After parsing: --key and --id given and valid, no contradiction. APP_OK or
+ * APP_USAGE (after the message). */
+int app_chat_check(const char *cmd, const APP_CHAT_OPTS *o);
 /* Loads key and trust, makes the session (not started). 0 on success. */
 int app_chat_init(APP_CHAT *c, const APP_CHAT_OPTS *o, p11c_role role);
 void app_chat_free(APP_CHAT *c);

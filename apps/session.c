@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/params.h>
 
@@ -57,54 +58,6 @@ int app_write_all(int fd, const void *buf, size_t len)
     return 0;
 }
 
-int app_chat_option(const char *cmd, int opt, const char *arg, APP_CHAT_OPTS *o)
-{
-    unsigned long v;
-    switch (opt) {
-    case 'k':
-        o->key = arg;
-        return 1;
-    case 'i':
-        o->id = arg;
-        return 1;
-    case 't':
-        o->trust = arg;
-        return 1;
-    case 'p':
-        o->pin_source = arg;
-        return 1;
-    case 'K':
-        o->known_only = 1;
-        return 1;
-    case 'v':
-        o->verbose = 1;
-        return 1;
-    case 'P':
-        if (strcmp(arg, "strict") == 0)
-            o->policy = P11C_POLICY_STRICT;
-        else if (strcmp(arg, "window") == 0)
-            o->policy = P11C_POLICY_WINDOW;
-        else
-            return app_usage(cmd, "--policy must be strict or window, not '%s'", arg), -1;
-        return 1;
-    case 'S':
-        if (strcmp(arg, "software") == 0)
-            o->token_session = 0;
-        else if (strcmp(arg, "token") == 0)
-            o->token_session = 1;
-        else
-            return app_usage(cmd, "--session-key must be software or token, not '%s'", arg), -1;
-        return 1;
-    case 'T':
-        if (app_parse_uint(arg, 1, 3600, &v) != 0)
-            return app_usage(cmd, "--timeout must be 1 to 3600 seconds, not '%s'", arg), -1;
-        o->timeout = (unsigned)v;
-        return 1;
-    default:
-        return 0;
-    }
-}
-
 /* S in the token, on the token of our long-term key when that is one. */
 static EVP_PKEY *token_session_key(void *arg)
 {
@@ -136,6 +89,7 @@ int app_chat_init(APP_CHAT *c, const APP_CHAT_OPTS *o, p11c_role role)
     p11c_err e;
     memset(c, 0, sizeof(*c));
     c->verbose = o->verbose;
+    c->raw = o->raw;
     c->status = APP_FAIL;
     if (app_ossl_init(&c->ossl) != 0)
         return -1;
@@ -191,6 +145,7 @@ void app_chat_free(APP_CHAT *c)
     p11c_trust_free(c->trust);
     EVP_PKEY_free(c->key);
     free(c->token_uri);
+    free(c->sender);
     free(c->ctl);
     if (c->ossl.libctx != NULL)
         app_ossl_free(&c->ossl);
@@ -305,6 +260,35 @@ void app_chat_transport_end(APP_CHAT *c)
     }
 }
 
+/* One received message, one line: "alice> text", or the text alone (--raw). */
+static void show_message(APP_CHAT *c, const P11C_EVENT *ev)
+{
+    char *text = app_escape(ev->data, ev->len), *line = NULL;
+    const char *name = c->sender != NULL ? c->sender : "?";
+    size_t n = 0;
+
+    if (text != NULL) {
+        line = malloc(strlen(name) + strlen(text) + 4);
+        if (line != NULL && c->raw)
+            n = (size_t)sprintf(line, "%s\n", text);
+        else if (line != NULL)
+            n = (size_t)sprintf(line, "%s> %s\n", name, text);
+    }
+    if (line == NULL)
+        app_msg("out of memory: a message from the peer is not shown");
+    else if (app_write_all(STDOUT_FILENO, line, n) != 0) {
+        app_msg("cannot write to standard output: %s", strerror(errno));
+        c->finished = 1;
+        c->status = APP_FAIL;
+    }
+    if (text != NULL)
+        OPENSSL_cleanse(text, strlen(text));
+    if (line != NULL)
+        OPENSSL_cleanse(line, n);
+    free(text);
+    free(line);
+}
+
 static void show_closed(APP_CHAT *c, const char *how)
 {
     app_msg("%s; the peer confirmed %llu of the %llu messages we sent", how,
@@ -319,33 +303,23 @@ void app_chat_events(APP_CHAT *c)
         case P11C_EV_ESTABLISHED: {
             char hex[2 * P11C_FP_LEN + 1];
             c->established = 1;
+            free(c->sender);
+            c->sender = app_sender_name(ev.peer_id);
             p11c_fingerprint_hex(ev.fp, hex);
             if (ev.trust == P11C_TRUSTED)
-                app_msg("secure session with '%s', key %s: %s", ev.peer_id, ev.short_fp,
-                        p11c_trust_result_name(ev.trust));
+                app_status(p11c_trust_result_name(ev.trust), ev.peer_id, ev.short_fp,
+                           "secure session");
             else
-                app_msg("secure session with '%s', key %s: %s (check the fingerprint %s "
-                        "with the peer another way, then 'p11chat trust add')",
-                        ev.peer_id, ev.short_fp, p11c_trust_result_name(ev.trust), hex);
+                app_status(p11c_trust_result_name(ev.trust), ev.peer_id, ev.short_fp,
+                           "secure session, but check the fingerprint %s with the peer another "
+                           "way, then 'p11chat trust add'",
+                           hex);
             break;
         }
-        case P11C_EV_DATA: {
-            char *text = app_escape(ev.data, ev.len);
-            if (text == NULL) {
-                app_msg("out of memory");
-                break;
-            }
-            size_t n = strlen(text);
-            text[n] = '\n';
-            if (app_write_all(STDOUT_FILENO, text, n + 1) != 0) {
-                app_msg("cannot write to standard output: %s", strerror(errno));
-                c->finished = 1;
-                c->status = APP_FAIL;
-            }
-            free(text);
+        case P11C_EV_DATA:
+            show_message(c, &ev);
             c->rx_unacked++;
             break;
-        }
         case P11C_EV_ACK:
             if (c->verbose)
                 app_msg("the peer confirmed %llu of the %llu messages we sent",

@@ -34,34 +34,26 @@ static const char tcp_usage[] =
     "One end-to-end encrypted session over TCP. 'listen' waits for one peer\n"
     "(PORT 0 picks a free port; the address is shown on stderr); 'connect'\n"
     "starts the handshake. Each line of standard input is one message; each\n"
-    "message received is one line of standard output, with control characters\n"
-    "and bytes that are not UTF-8 escaped. End of input (or Ctrl-C) closes the\n"
+    "message received is one line of standard output, 'NAME> message' with the\n"
+    "peer's identity as NAME (quoted unless it is only letters, digits and\n"
+    "._@+-), control characters and bytes that are not UTF-8 escaped. Status\n"
+    "lines on standard error start with the verdict on the peer ('trusted:',\n"
+    "'NOT IN TRUST STORE:', 'MISMATCH:'). Lines typed before the session is\n"
+    "established are sent only to a trusted peer (or, for one not in the trust\n"
+    "store, once you agree). End of input (or Ctrl-C) closes the\n"
     "session; the peer's CLOSE is awaited and the number of our messages it\n"
     "confirmed is shown. Exit status: 0 closed cleanly, 1 failure, 2 usage,\n"
     "3 connection ended without CLOSE (truncated).\n"
-    "\n"
-    "  --key KEY                 our long-term key: pkcs11: URI or PEM file\n"
-    "  --id NAME                 our identity, as the peer will see it\n"
-    "  --pin-source FILE         the token PIN, read from FILE\n"
-    "  --trust FILE              the trust store (see 'p11chat trust --help')\n"
-    "  --known-only              refuse a peer that is not in the trust store\n"
+    "\n";
+
+static const char tcp_usage_own[] =
     "  --policy strict|window    record order policy (default strict)\n"
-    "  --session-key software|token\n"
-    "                            where the one-time session key is made (default\n"
-    "                            software; token: an ephemeral token object)\n"
-    "  --timeout SECONDS         for the handshake and the wait for CLOSE (30)\n"
-    "  --verbose                 also show the peer's confirmations as they come\n";
+    "  --timeout SECONDS         for the handshake and the wait for CLOSE (30)\n";
 
 static const struct option chat_opts[] = {
-    {"key", required_argument, NULL, 'k'},
-    {"id", required_argument, NULL, 'i'},
-    {"trust", required_argument, NULL, 't'},
-    {"pin-source", required_argument, NULL, 'p'},
-    {"known-only", no_argument, NULL, 'K'},
+    APP_CHAT_LONGOPTS,
     {"policy", required_argument, NULL, 'P'},
-    {"session-key", required_argument, NULL, 'S'},
     {"timeout", required_argument, NULL, 'T'},
-    {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -451,6 +443,8 @@ static int cmd_tcp(int argc, char **argv, int listening)
     while ((c = getopt_long(argc, argv, ":k:i:t:h", chat_opts, NULL)) != -1) {
         if (c == 'h') {
             fputs(tcp_usage, stdout);
+            fputs(app_chat_help, stdout);
+            fputs(tcp_usage_own, stdout);
             return APP_OK;
         }
         if (c == ':')
@@ -465,13 +459,8 @@ static int cmd_tcp(int argc, char **argv, int listening)
         return app_usage(cmd, listening ? "[HOST:]PORT is required" : "HOST:PORT is required");
     if (optind + 1 < argc)
         return app_usage(cmd, "unexpected argument '%s'", argv[optind + 1]);
-    if (o.key == NULL)
-        return app_usage(cmd, "--key KEY is required");
-    if (o.id == NULL)
-        return app_usage(cmd, "--id NAME is required");
-    if (!p11c_identity_valid((const uint8_t *)o.id, strlen(o.id)))
-        return app_usage(cmd, "--id must be 1 to 255 bytes of UTF-8 without control, format or "
-                              "separator characters or edge spaces");
+    if (app_chat_check(cmd, &o) != APP_OK)
+        return APP_USAGE;
 
     char *hp = strdup(argv[optind]), *host, *port;
     if (hp == NULL)

@@ -71,24 +71,22 @@ static void test_both_directions_clean_close(void)
 {
     TPROC l, c;
     pair(&l, &c, bob, trust_b, alice, trust_a, NULL);
-    CU_ASSERT(
-        tp_wait_for(&l, 2, "secure session with 'alice', key 0856:e264:f021:50cc: trusted\n", W));
-    CU_ASSERT(
-        tp_wait_for(&c, 2, "secure session with 'bob', key 9f22:694b:a719:04f1: trusted\n", W));
+    CU_ASSERT(tp_wait_for(&l, 2, "trusted: 'alice' 0856:e264:f021:50cc: secure session\n", W));
+    CU_ASSERT(tp_wait_for(&c, 2, "trusted: 'bob' 9f22:694b:a719:04f1: secure session\n", W));
 
     tp_puts(&c, "hello bob\n");
-    CU_ASSERT(tp_wait_for(&l, 1, "hello bob\n", W));
+    CU_ASSERT(tp_wait_for(&l, 1, "alice> hello bob\n", W));
     tp_puts(&l, "hello alice\n\nthird\n");
-    CU_ASSERT(tp_wait_for(&c, 1, "third\n", W));
+    CU_ASSERT(tp_wait_for(&c, 1, "bob> third\n", W));
     tp_puts(&c, "bye\n");
-    CU_ASSERT(tp_wait_for(&l, 1, "bye\n", W));
+    CU_ASSERT(tp_wait_for(&l, 1, "alice> bye\n", W));
 
     /* Alice ends her input: CLOSE, Bob answers, both end cleanly. */
     tp_close_in(&c);
     CU_ASSERT_EQUAL(tp_wait_exit(&c, W), 0);
     CU_ASSERT_EQUAL(tp_wait_exit(&l, W), 0);
-    CU_ASSERT_STRING_EQUAL(l.obuf, "hello bob\nbye\n");
-    CU_ASSERT_STRING_EQUAL(c.obuf, "hello alice\n\nthird\n");
+    CU_ASSERT_STRING_EQUAL(l.obuf, "alice> hello bob\nalice> bye\n");
+    CU_ASSERT_STRING_EQUAL(c.obuf, "bob> hello alice\nbob> \nbob> third\n");
     CU_ASSERT_PTR_NOT_NULL(strstr(
         c.ebuf, "p11chat: session closed; the peer confirmed 2 of the 2 messages we sent\n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(
@@ -104,13 +102,13 @@ static void test_listener_closes_first(void)
 {
     TPROC l, c;
     pair(&l, &c, bob, trust_b, alice, trust_a, NULL);
-    CU_ASSERT(tp_wait_for(&c, 2, "secure session with 'bob'", W));
-    CU_ASSERT(tp_wait_for(&l, 2, "secure session with 'alice'", W));
+    CU_ASSERT(tp_wait_for(&c, 2, "'bob' 9f22:694b:a719:04f1: secure session", W));
+    CU_ASSERT(tp_wait_for(&l, 2, "'alice' 0856:e264:f021:50cc: secure session", W));
     tp_puts(&l, "one\ntwo");
     tp_close_in(&l); /* the last line has no newline: still a message */
     CU_ASSERT_EQUAL(tp_wait_exit(&l, W), 0);
     CU_ASSERT_EQUAL(tp_wait_exit(&c, W), 0);
-    CU_ASSERT_STRING_EQUAL(c.obuf, "one\ntwo\n");
+    CU_ASSERT_STRING_EQUAL(c.obuf, "bob> one\nbob> two\n");
     CU_ASSERT_PTR_NOT_NULL(strstr(l.ebuf, "session closed; the peer confirmed 2 of the 2"));
     CU_ASSERT_PTR_NOT_NULL(strstr(c.ebuf, "closed by the peer; the peer confirmed 0 of the 0"));
     tp_free(&l);
@@ -122,15 +120,15 @@ static void test_unknown_peer_shown(void)
     TPROC l, c;
     pair(&l, &c, bob, empty, carol, empty, NULL);
     CU_ASSERT(tp_wait_for(&l, 2,
-                          strf("secure session with 'alice', key %s: NOT IN TRUST STORE (check "
-                               "the fingerprint ",
+                          strf("NOT IN TRUST STORE: 'alice' %s: secure session, but check the "
+                               "fingerprint ",
                                ta_fp_short("carol3072")),
                           W));
     CU_ASSERT(tp_wait_for(&l, 2, ta_fp_hex("carol3072"), W));
-    CU_ASSERT(tp_wait_for(
-        &c, 2, "secure session with 'bob', key 9f22:694b:a719:04f1: NOT IN TRUST STORE", W));
+    CU_ASSERT(
+        tp_wait_for(&c, 2, "NOT IN TRUST STORE: 'bob' 9f22:694b:a719:04f1: secure session", W));
     tp_puts(&c, "still works\n");
-    CU_ASSERT(tp_wait_for(&l, 1, "still works\n", W));
+    CU_ASSERT(tp_wait_for(&l, 1, "alice> still works\n", W));
     tp_close_in(&c);
     CU_ASSERT_EQUAL(tp_wait_exit(&c, W), 0);
     CU_ASSERT_EQUAL(tp_wait_exit(&l, W), 0);
@@ -189,10 +187,10 @@ static void test_killed_peer_truncated(void)
     pair(&l, &c, bob, trust_b, alice, trust_a, NULL);
     CU_ASSERT(tp_wait_for(&l, 2, "secure session", W));
     tp_puts(&c, "before the crash\n");
-    CU_ASSERT(tp_wait_for(&l, 1, "before the crash\n", W));
+    CU_ASSERT(tp_wait_for(&l, 1, "alice> before the crash\n", W));
     tp_kill(&c);
     CU_ASSERT_EQUAL(tp_wait_exit(&l, W), 3);
-    CU_ASSERT_STRING_EQUAL(l.obuf, "before the crash\n");
+    CU_ASSERT_STRING_EQUAL(l.obuf, "alice> before the crash\n");
     CU_ASSERT_PTR_NOT_NULL(strstr(l.ebuf, "the connection ended without CLOSE"));
     CU_ASSERT_PTR_NOT_NULL(strstr(l.ebuf, "truncated"));
     CU_ASSERT_PTR_NULL(strstr(l.ebuf, "session closed"));
@@ -210,7 +208,8 @@ static void test_escaping(void)
     tp_close_in(&c);
     CU_ASSERT_EQUAL(tp_wait_exit(&c, W), 0);
     CU_ASSERT_EQUAL(tp_wait_exit(&l, W), 0);
-    CU_ASSERT_STRING_EQUAL(l.obuf, "a\\x1b[2Jb\\xff\\tc\\x07 caf\xc3\xa9 \\u{202e} rtl\\r\\\\\n");
+    CU_ASSERT_STRING_EQUAL(l.obuf,
+                           "alice> a\\x1b[2Jb\\xff\\tc\\x07 caf\xc3\xa9 \\u{202e} rtl\\r\\\\\n");
     tp_free(&l);
     tp_free(&c);
 }
@@ -221,10 +220,11 @@ static void test_max_size(void)
     size_t n = P11C_MAX_DATA;
     char *big = malloc(n + 3);
     CU_ASSERT_PTR_NOT_NULL_FATAL(big);
-    pair(&l, &c, bob, trust_b, alice, trust_a, NULL);
+    pair(&l, &c, bob, trust_b, alice, trust_a, "--raw");
     CU_ASSERT(tp_wait_for(&c, 2, "secure session", W));
 
-    /* Exactly the limit: one message. One byte more: refused, the session goes on. */
+    /* With --raw, each message alone on its line. Exactly the limit: one message. One byte more:
+     * refused, the session goes on. */
     memset(big, 'x', n);
     big[n] = '\n';
     tp_write(&c, big, n + 1);
@@ -245,7 +245,7 @@ static void test_max_size(void)
     /* A received message of the maximum size, every byte escaped (4x on stdout). */
     tp_free(&l);
     tp_free(&c);
-    pair(&l, &c, bob, trust_b, alice, trust_a, NULL);
+    pair(&l, &c, bob, trust_b, alice, trust_a, "--raw");
     CU_ASSERT(tp_wait_for(&c, 2, "secure session", W));
     memset(big, 0x01, n);
     big[n] = '\n';
@@ -275,12 +275,12 @@ static void test_ipv6(void)
     char hp[64];
     snprintf(hp, sizeof(hp), "[::1]:%d", port);
     tp_p11chat(&c, "connect", hp, "--key", alice, "--id", "alice", "--trust", trust_a, NULL);
-    CU_ASSERT(tp_wait_for(&c, 2, "secure session with 'bob'", W));
+    CU_ASSERT(tp_wait_for(&c, 2, "'bob' 9f22:694b:a719:04f1: secure session", W));
     tp_puts(&c, "over IPv6\n");
     tp_close_in(&c);
     CU_ASSERT_EQUAL(tp_wait_exit(&c, W), 0);
     CU_ASSERT_EQUAL(tp_wait_exit(&l, W), 0);
-    CU_ASSERT_STRING_EQUAL(l.obuf, "over IPv6\n");
+    CU_ASSERT_STRING_EQUAL(l.obuf, "alice> over IPv6\n");
     tp_free(&l);
     tp_free(&c);
 }
@@ -292,11 +292,11 @@ static void test_window_policy(void)
     CU_ASSERT(tp_wait_for(&c, 2, "secure session", W));
     tp_puts(&c, "w1\nw2\n");
     tp_puts(&l, "w3\n");
-    CU_ASSERT(tp_wait_for(&c, 1, "w3\n", W));
+    CU_ASSERT(tp_wait_for(&c, 1, "bob> w3\n", W));
     tp_close_in(&c);
     CU_ASSERT_EQUAL(tp_wait_exit(&c, W), 0);
     CU_ASSERT_EQUAL(tp_wait_exit(&l, W), 0);
-    CU_ASSERT_STRING_EQUAL(l.obuf, "w1\nw2\n");
+    CU_ASSERT_STRING_EQUAL(l.obuf, "alice> w1\nalice> w2\n");
     tp_free(&l);
     tp_free(&c);
 }
@@ -408,7 +408,7 @@ static void test_interrupt_closes(void)
     CU_ASSERT(tp_wait_for(&c, 2, "secure session", W));
     CU_ASSERT(tp_wait_for(&l, 2, "secure session", W));
     tp_puts(&c, "then Ctrl-C\n");
-    CU_ASSERT(tp_wait_for(&l, 1, "then Ctrl-C\n", W));
+    CU_ASSERT(tp_wait_for(&l, 1, "alice> then Ctrl-C\n", W));
     tp_signal(&c, SIGINT);
     CU_ASSERT_EQUAL(tp_wait_exit(&c, W), 0);
     CU_ASSERT_EQUAL(tp_wait_exit(&l, W), 0);

@@ -206,22 +206,22 @@ static void chat(const char *lkey, const char *lfp, const char *ckey, const char
     tp_p11chat(&c, "connect", strf("127.0.0.1:%d", port), "--key", ckey, "--id", "alice",
                "--pin-source", pin, "--trust", trust_c, "--session-key", csession, NULL);
     CU_ASSERT(tp_wait_for(&l, 2,
-                          strf("secure session with 'alice', key %.4s:%.4s:%.4s:%.4s: trusted\n",
-                               cfp, cfp + 4, cfp + 8, cfp + 12),
+                          strf("trusted: 'alice' %.4s:%.4s:%.4s:%.4s: secure session\n", cfp,
+                               cfp + 4, cfp + 8, cfp + 12),
                           W));
     CU_ASSERT(tp_wait_for(&c, 2,
-                          strf("secure session with 'bob', key %.4s:%.4s:%.4s:%.4s: trusted\n", lfp,
-                               lfp + 4, lfp + 8, lfp + 12),
+                          strf("trusted: 'bob' %.4s:%.4s:%.4s:%.4s: secure session\n", lfp, lfp + 4,
+                               lfp + 8, lfp + 12),
                           W));
     tp_puts(&c, "from alice\n");
     tp_puts(&l, "from bob\n");
-    CU_ASSERT(tp_wait_for(&l, 1, "from alice\n", W));
-    CU_ASSERT(tp_wait_for(&c, 1, "from bob\n", W));
+    CU_ASSERT(tp_wait_for(&l, 1, "alice> from alice\n", W));
+    CU_ASSERT(tp_wait_for(&c, 1, "bob> from bob\n", W));
     tp_close_in(&c);
     CU_ASSERT_EQUAL(tp_wait_exit(&c, W), 0);
     CU_ASSERT_EQUAL(tp_wait_exit(&l, W), 0);
-    CU_ASSERT_STRING_EQUAL(l.obuf, "from alice\n");
-    CU_ASSERT_STRING_EQUAL(c.obuf, "from bob\n");
+    CU_ASSERT_STRING_EQUAL(l.obuf, "alice> from alice\n");
+    CU_ASSERT_STRING_EQUAL(c.obuf, "bob> from bob\n");
     CU_ASSERT_PTR_NOT_NULL(strstr(c.ebuf, "session closed; the peer confirmed 1 of the 1"));
     CU_ASSERT_PTR_NOT_NULL(strstr(l.ebuf, "closed by the peer; the peer confirmed 1 of the 1"));
     if (l.status != 0 || c.status != 0)

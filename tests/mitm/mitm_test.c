@@ -132,6 +132,9 @@ typedef struct {
     const char *alice_out;           /* exactly Alice's standard output */
 } scenario;
 
+/* Bob shows each message under Alice's name (else --raw: the message alone). */
+static int bob_names;
+
 /* ---- processes --------------------------------------------------------- */
 
 static pid_t spawn(char *const argv[], int *stdin_fd, const char *out, const char *err)
@@ -314,6 +317,8 @@ static void run(const scenario *sc)
     }
     if (sc->bob_known_only)
         bob_argv[nb++] = "--known-only";
+    if (!bob_names)
+        bob_argv[nb++] = "--raw";
     char *alice_argv[] = {cmd_path, "connect", port_m,  "--key",     key_a, "--id",
                           "Alice",  "--trust", trust_a, "--timeout", "8",   NULL};
 
@@ -321,7 +326,8 @@ static void run(const scenario *sc)
     pid_t bob = spawn(bob_argv, &in_b, out_b, err_b);
     pid_t alice = spawn(alice_argv, &in_a, out_a, err_a);
     CU_ASSERT_FATAL(bob > 0 && alice > 0);
-    /* Alice reads standard input only once the session is up; EOF: CLOSE. */
+    /* Alice sends what she read before the session to Bob, whom she trusts;
+     * EOF: CLOSE. */
     if (write(in_a, ALL, strlen(ALL)) < 0)
         CU_FAIL("writing to Alice");
     close(in_a);
@@ -547,16 +553,8 @@ static void hook_subst_reply(relay *r, int dir, unsigned idx, frame *f)
 
 static void test_clean(void)
 {
-    scenario sc = {"clean",
-                   hook_capture,
-                   NULL,
-                   0,
-                   0,
-                   0,
-                   "secure session with 'Bob'",
-                   "secure session with 'Alice'",
-                   ALL,
-                   NULL};
+    scenario sc = {"clean",           hook_capture,        NULL, 0,   0, 0,
+                   "trusted: 'Bob' ", "trusted: 'Alice' ", ALL,  NULL};
     run(&sc);
 }
 
