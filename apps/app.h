@@ -148,6 +148,7 @@ typedef struct app_chat {
     uint64_t *ctl;      /* seq of each ACK and CLOSE we sent, ascending */
     size_t nctl, capctl;
     uint64_t rx_unacked; /* DATA received that no record of ours confirmed yet */
+    uint64_t missing;    /* peer records reported missing that have not arrived */
     int established;
     int close_sent;
     int close_received;

@@ -268,9 +268,12 @@ static void show_message(APP_CHAT *c, const P11C_EVENT *ev)
     size_t n = 0;
 
     if (text != NULL) {
-        line = malloc(strlen(name) + strlen(text) + 4);
+        line = malloc(strlen(name) + strlen(text) + 40);
         if (line != NULL && c->raw)
             n = (size_t)sprintf(line, "%s\n", text);
+        else if (line != NULL && ev->late)
+            n = (size_t)sprintf(line, "[late #%llu] %s> %s\n", (unsigned long long)ev->seq, name,
+                                text);
         else if (line != NULL)
             n = (size_t)sprintf(line, "%s> %s\n", name, text);
     }
@@ -287,6 +290,19 @@ static void show_message(APP_CHAT *c, const P11C_EVENT *ev)
         OPENSSL_cleanse(line, n);
     free(text);
     free(line);
+}
+
+/* A late record (window policy) was one reported missing: say it came. */
+static void show_late(APP_CHAT *c, const P11C_EVENT *ev)
+{
+    if (!ev->late)
+        return;
+    if (c->missing > 0)
+        c->missing--;
+    app_msg("%s #%llu, reported missing, has arrived late%s (%llu still missing)",
+            ev->type == P11C_EV_DATA ? "message" : "record", (unsigned long long)ev->seq,
+            ev->type == P11C_EV_DATA && !c->raw ? ", shown marked [late]" : "",
+            (unsigned long long)c->missing);
 }
 
 static void show_closed(APP_CHAT *c, const char *how)
@@ -317,16 +333,19 @@ void app_chat_events(APP_CHAT *c)
             break;
         }
         case P11C_EV_DATA:
+            show_late(c, &ev);
             show_message(c, &ev);
             c->rx_unacked++;
             break;
         case P11C_EV_ACK:
+            show_late(c, &ev);
             if (c->verbose)
                 app_msg("the peer confirmed %llu of the %llu messages we sent",
                         (unsigned long long)app_chat_confirmed(c),
                         (unsigned long long)c->data_sent);
             break;
         case P11C_EV_MISSING:
+            c->missing += ev.count;
             app_msg("%llu message(s) from the peer missing (from number %llu)",
                     (unsigned long long)ev.count, (unsigned long long)ev.seq);
             break;

@@ -42,18 +42,18 @@ extern "C" {
 /* Every way a call or a session can fail; p11c_strerror() explains each. */
 typedef enum {
     P11C_OK = 0,
-    P11C_ERR_ARG,            /* bad argument or configuration */
-    P11C_ERR_MEMORY,         /* allocation failed */
-    P11C_ERR_CRYPTO,         /* an EVP operation failed: OpenSSL's error queue says why */
-    P11C_ERR_STATE,          /* not allowed in this state (before the handshake, after close) */
-    P11C_ERR_FAILED,         /* the session failed earlier; see p11c_session_error() */
-    P11C_ERR_DECODE,         /* malformed message: missing field, trailing bytes */
-    P11C_ERR_VERSION,        /* unknown protocol version */
-    P11C_ERR_TYPE,           /* unexpected or unknown message type */
-    P11C_ERR_SUITE,          /* unknown suite */
-    P11C_ERR_FIELD_SIZE,     /* a field longer than the protocol allows */
-    P11C_ERR_KEY,            /* key not RSA 2048/3072/4096 with e = 65537, or bad DER */
-    P11C_ERR_IDENTITY,       /* identity empty, too long, not UTF-8, or with characters it may not hold */
+    P11C_ERR_ARG,        /* bad argument or configuration */
+    P11C_ERR_MEMORY,     /* allocation failed */
+    P11C_ERR_CRYPTO,     /* an EVP operation failed: OpenSSL's error queue says why */
+    P11C_ERR_STATE,      /* not allowed in this state (before the handshake, after close) */
+    P11C_ERR_FAILED,     /* the session failed earlier; see p11c_session_error() */
+    P11C_ERR_DECODE,     /* malformed message: missing field, trailing bytes */
+    P11C_ERR_VERSION,    /* unknown protocol version */
+    P11C_ERR_TYPE,       /* unexpected or unknown message type */
+    P11C_ERR_SUITE,      /* unknown suite */
+    P11C_ERR_FIELD_SIZE, /* a field longer than the protocol allows */
+    P11C_ERR_KEY,        /* key not RSA 2048/3072/4096 with e = 65537, or bad DER */
+    P11C_ERR_IDENTITY, /* identity empty, too long, not UTF-8, or with characters it may not hold */
     P11C_ERR_SIGNATURE,      /* a handshake signature does not verify */
     P11C_ERR_SECRET,         /* Sec did not decrypt to exactly 64 bytes (queue: why, if known) */
     P11C_ERR_CONFIRM,        /* key confirmation failed */
@@ -201,11 +201,11 @@ int p11c_session_pop_output(P11C_SESSION *s, uint8_t **msg, size_t *len);
 
 typedef enum {
     P11C_EV_ESTABLISHED = 1, /* peer_id, fp, short_fp, trust */
-    P11C_EV_DATA,            /* seq, data, len */
-    P11C_EV_ACK,             /* count: how many of our records the peer has accepted */
+    P11C_EV_DATA,            /* seq, data, len; late */
+    P11C_EV_ACK,             /* count: how many of our records the peer has accepted; late */
     P11C_EV_MISSING,         /* seq: first missing number, count: how many */
     P11C_EV_REJECTED,        /* error: why (window policy; the session goes on) */
-    P11C_EV_CLOSE,           /* count acknowledged; data/len: the reason (may be empty) */
+    P11C_EV_CLOSE,           /* count acknowledged; data/len: the reason (may be empty); late */
     P11C_EV_TRUNCATED,       /* the transport ended without CLOSE */
     P11C_EV_ERROR,           /* error: why (the session has failed) */
 } p11c_event_type;
@@ -221,6 +221,9 @@ typedef struct p11c_event {
     uint8_t fp[P11C_FP_LEN];
     char short_fp[P11C_SHORT_FP_LEN + 1];
     p11c_trust_result trust;
+    /* Window policy: the record (number seq) is older than the newest seen,
+     * one reported missing before; show it as late (spec section 9.1). */
+    int late;
 } P11C_EVENT;
 
 /* Returns 1 and fills *ev with the next event, or 0 when there is none. */

@@ -140,12 +140,13 @@ static void window_mark(P11C_SESSION *s, uint64_t seq)
     }
 }
 
-static p11c_err deliver(P11C_SESSION *s, const P11C_REC_HDR *h, uint8_t *m)
+static p11c_err deliver(P11C_SESSION *s, const P11C_REC_HDR *h, uint8_t *m, int late)
 {
     P11C_EVENT ev;
     p11c_err ret;
 
     memset(&ev, 0, sizeof(ev));
+    ev.late = late;
     ev.seq = h->seq;
     ev.count = h->ack;
     ev.data = m;
@@ -252,7 +253,9 @@ p11c_err p11c_channel_recv(P11C_SESSION *s, const uint8_t *msg, size_t len)
             return p11c_session_fail(s, ret);
         }
     }
-    ret = deliver(s, &h, m);
+    /* Accepted older than the newest: the reader must not take arrival
+     * order for the order the peer wrote in. */
+    ret = deliver(s, &h, m, !newer);
     if (ret != P11C_OK && s->state != ST_FAILED)
         return p11c_session_fail(s, ret);
     return ret;

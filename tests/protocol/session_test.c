@@ -708,6 +708,63 @@ static void test_reorder_strict(void)
     pt_pair_free(&p);
 }
 
+/* Genuine records arriving 2, 0, 1 (spec section 9.1): 0 and 1 reported
+ * missing when 2 arrives, then each delivered marked late with its number;
+ * nothing is late under the strict policy or in order. */
+static void test_late_records(void)
+{
+    PT_PAIR p;
+    uint8_t *r[3];
+    size_t l[3];
+    PT_EVENTS ev = {0};
+    static const int order[] = {2, 0, 1};
+
+    pt_pair_init(&p, NULL, P11C_POLICY_WINDOW, NULL, NULL);
+    CU_ASSERT_FATAL(pt_pair_handshake(&p));
+    r[0] = send_one(p.a, "m0", &l[0]);
+    r[1] = send_one(p.a, "m1", &l[1]);
+    r[2] = send_one(p.a, "m2", &l[2]);
+    for (int i = 0; i < 3; i++)
+        CU_ASSERT_EQUAL(p11c_session_recv(p.b, r[order[i]], l[order[i]]), P11C_OK);
+    pt_drain(p.b, &ev);
+    CU_ASSERT_FATAL(ev.n == 4);
+    CU_ASSERT(ev.ev[0].type == P11C_EV_MISSING && ev.ev[0].seq == 0 && ev.ev[0].count == 2);
+    CU_ASSERT(ev.ev[1].type == P11C_EV_DATA && ev.ev[1].seq == 2 && !ev.ev[1].late);
+    CU_ASSERT(ev.ev[2].type == P11C_EV_DATA && ev.ev[2].seq == 0 && ev.ev[2].late &&
+              memcmp(ev.ev[2].data, "m0", 2) == 0);
+    CU_ASSERT(ev.ev[3].type == P11C_EV_DATA && ev.ev[3].seq == 1 && ev.ev[3].late &&
+              memcmp(ev.ev[3].data, "m1", 2) == 0);
+    pt_events_clear(&ev);
+    /* An ACK overtaken by a DATA is late too. */
+    CU_ASSERT_EQUAL(p11c_session_send_ack(p.a), P11C_OK);
+    OPENSSL_free(r[0]);
+    r[0] = pt_pop(p.a, &l[0]);
+    OPENSSL_free(r[1]);
+    r[1] = send_one(p.a, "m4", &l[1]);
+    CU_ASSERT_EQUAL(p11c_session_recv(p.b, r[1], l[1]), P11C_OK);
+    CU_ASSERT_EQUAL(p11c_session_recv(p.b, r[0], l[0]), P11C_OK);
+    pt_drain(p.b, &ev);
+    CU_ASSERT_FATAL(ev.n == 3);
+    CU_ASSERT(ev.ev[0].type == P11C_EV_MISSING && ev.ev[0].seq == 3 && ev.ev[0].count == 1);
+    CU_ASSERT(ev.ev[1].type == P11C_EV_DATA && ev.ev[1].seq == 4 && !ev.ev[1].late);
+    CU_ASSERT(ev.ev[2].type == P11C_EV_ACK && ev.ev[2].seq == 3 && ev.ev[2].late);
+    pt_events_clear(&ev);
+    for (int i = 0; i < 3; i++)
+        OPENSSL_free(r[i]);
+    pt_pair_free(&p);
+
+    /* In order, and under strict: never late. */
+    pt_pair_init(&p, NULL, P11C_POLICY_STRICT, NULL, NULL);
+    CU_ASSERT_FATAL(pt_pair_handshake(&p));
+    r[0] = send_one(p.a, "m0", &l[0]);
+    CU_ASSERT_EQUAL(p11c_session_recv(p.b, r[0], l[0]), P11C_OK);
+    pt_drain(p.b, &ev);
+    CU_ASSERT(ev.n == 1 && ev.ev[0].type == P11C_EV_DATA && !ev.ev[0].late);
+    pt_events_clear(&ev);
+    OPENSSL_free(r[0]);
+    pt_pair_free(&p);
+}
+
 static void test_drop_reorder_window(void)
 {
     PT_PAIR p;
@@ -1391,6 +1448,7 @@ int main(void)
     CU_add_test(s, "drop under strict", test_drop_strict);
     CU_add_test(s, "reorder under strict", test_reorder_strict);
     CU_add_test(s, "drop and reorder under window", test_drop_reorder_window);
+    CU_add_test(s, "records arriving 2, 0, 1 delivered late", test_late_records);
     CU_add_test(s, "truncation", test_truncation);
     CU_add_test(s, "truncation during the handshake", test_truncation_in_handshake);
     CU_add_test(s, "identity misbinding", test_misbinding);
