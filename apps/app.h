@@ -116,6 +116,11 @@ char *app_sender_name(const char *name);
 void app_status(const char *verdict, const char *peer_id, const char *short_fp, const char *fmt,
                 ...) __attribute__((format(printf, 4, 5)));
 
+typedef struct app_chat APP_CHAT;
+/* Explains a refused peer (mismatch, unknown under --known-only, not the
+ * one --peer names): who, which key, which trust entry, what to do. */
+void app_show_refused(const APP_CHAT *c, const P11C_EVENT *ev);
+
 /* ---- Session glue shared by listen/connect and wrap (session.c) --------------- */
 
 typedef struct app_chat_opts {
@@ -133,11 +138,13 @@ typedef struct app_chat_opts {
     unsigned timeout; /* seconds: handshake (connect) and the wait for CLOSE */
 } APP_CHAT_OPTS;
 
-typedef struct app_chat {
+struct app_chat {
     APP_OSSL ossl;
     EVP_PKEY *key;
     char *token_uri; /* where token session keys are made, or NULL */
     P11C_TRUST *trust;
+    const char *trust_path; /* where the store was loaded from */
+    const char *peer;       /* --peer NAME, or NULL */
     P11C_SESSION *s;
     int verbose;
     int raw;
@@ -155,7 +162,7 @@ typedef struct app_chat {
     int reported; /* a failure was already explained on stderr */
     int finished; /* session over: closed, truncated or failed */
     int status;   /* exit status once finished */
-} APP_CHAT;
+};
 
 /* ---- Options every chat command takes (options.c) ---------------------------- */
 

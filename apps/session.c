@@ -105,6 +105,8 @@ int app_chat_init(APP_CHAT *c, const APP_CHAT_OPTS *o, p11c_role role)
     const char *path = app_trust_path(o->trust);
     if (path == NULL || (c->trust = app_trust_load(path)) == NULL)
         return -1;
+    c->trust_path = path;
+    c->peer = o->peer;
     c->key = app_key_load(&c->ossl, o->key, 1);
     if (c->key == NULL)
         return -1;
@@ -379,7 +381,10 @@ void app_chat_events(APP_CHAT *c)
             c->status = APP_TRUNC;
             break;
         case P11C_EV_ERROR:
-            if (c->reported)
+            if ((ev.error == P11C_ERR_TRUST_MISMATCH || ev.error == P11C_ERR_UNKNOWN_PEER) &&
+                ev.peer_id[0] != '\0')
+                app_show_refused(c, &ev);
+            else if (c->reported)
                 ERR_clear_error();
             else if (ERR_peek_error() != 0)
                 app_ossl_msg("session failed: %s", p11c_strerror(ev.error));

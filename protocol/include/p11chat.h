@@ -140,6 +140,13 @@ p11c_trust_result p11c_trust_check(const P11C_TRUST *t, const uint8_t *identity,
 size_t p11c_trust_count(const P11C_TRUST *t);
 /* Entry i (0 .. count-1), in the order of the file. */
 const char *p11c_trust_entry(const P11C_TRUST *t, size_t i, const uint8_t **fp);
+/* The line of the file entry i was loaded from (0: added since, or no entry). */
+unsigned p11c_trust_entry_line(const P11C_TRUST *t, size_t i);
+/* What makes a MISMATCH: the entry that binds `identity` to another
+ * fingerprint (*by_id) and the one that binds `fp` to another identity
+ * (*by_fp), as entry numbers; -1 when there is none. */
+void p11c_trust_conflicts(const P11C_TRUST *t, const uint8_t *identity, size_t idlen,
+                          const uint8_t fp[P11C_FP_LEN], long *by_id, long *by_fp);
 
 /* ---- Sessions (spec sections 4-6, 8) ------------------------------------- */
 
@@ -207,7 +214,9 @@ typedef enum {
     P11C_EV_REJECTED,        /* error: why (window policy; the session goes on) */
     P11C_EV_CLOSE,           /* count acknowledged; data/len: the reason (may be empty); late */
     P11C_EV_TRUNCATED,       /* the transport ended without CLOSE */
-    P11C_EV_ERROR,           /* error: why (the session has failed) */
+    P11C_EV_ERROR,           /* error: why (the session has failed); for a peer refused
+                              * (P11C_ERR_TRUST_MISMATCH, P11C_ERR_UNKNOWN_PEER) also
+                              * peer_id, fp, short_fp and trust: who it was */
 } p11c_event_type;
 
 typedef struct p11c_event {

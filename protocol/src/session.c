@@ -163,6 +163,13 @@ p11c_err p11c_session_fail(P11C_SESSION *s, p11c_err err)
     memset(&ev, 0, sizeof(ev));
     ev.type = P11C_EV_ERROR;
     ev.error = err;
+    if ((err == P11C_ERR_TRUST_MISMATCH || err == P11C_ERR_UNKNOWN_PEER) && s->peer_idlen > 0) {
+        /* Who was refused, so that the user can be told. */
+        memcpy(ev.peer_id, s->peer_id, s->peer_idlen);
+        memcpy(ev.fp, s->peer_fp, P11C_FP_LEN);
+        p11c_fingerprint_short(s->peer_fp, ev.short_fp);
+        ev.trust = s->trust_res;
+    }
     (void)p11c_session_event(s, &ev);
     /* OpenSSL's queue is left as the failing operation left it: on
      * P11C_ERR_CRYPTO it is what says why (a token's CKR, for instance). */
@@ -213,6 +220,9 @@ p11c_err p11c_session_peer_check(P11C_SESSION *s, const uint8_t *pub, size_t pub
 
     if (ret != P11C_OK)
         return ret;
+    /* Kept from here on, to name a peer that is refused. */
+    memcpy(s->peer_id, id, idlen);
+    s->peer_idlen = idlen;
     s->trust_res = p11c_trust_check(s->trust, id, idlen, s->peer_fp);
     if (s->trust_res == P11C_MISMATCH)
         return P11C_ERR_TRUST_MISMATCH;
@@ -222,8 +232,6 @@ p11c_err p11c_session_peer_check(P11C_SESSION *s, const uint8_t *pub, size_t pub
     if (s->peer_pub == NULL)
         return P11C_ERR_MEMORY;
     s->peer_pub_len = publen;
-    memcpy(s->peer_id, id, idlen);
-    s->peer_idlen = idlen;
     return P11C_OK;
 }
 

@@ -6,6 +6,7 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -232,6 +233,66 @@ static void test_messages_imitating_status(void)
     tp_free(&c);
 }
 
+/* ---- Refusals name the peer ------------------------------------------------- */
+
+/* Runs `listen` with ltrust and a connect with key/id; both must end with
+ * failure and nothing on standard output. The listener's stderr in *err. */
+static void refused_by_listener(const char *ltrust, const char *key, const char *id,
+                                const char *extra, char **err)
+{
+    TPROC l, c;
+    int port = extra != NULL
+                   ? tp_listen(&l, "--key", alice, "--id", "alice", "--trust", ltrust, extra, NULL)
+                   : tp_listen(&l, "--key", alice, "--id", "alice", "--trust", ltrust, NULL);
+    CU_ASSERT_FATAL(port > 0);
+    tp_p11chat(&c, "connect", strf("127.0.0.1:%d", port), "--key", key, "--id", id, "--trust",
+               empty, "--accept-unknown", NULL);
+    tp_puts(&c, "must never arrive\n");
+    CU_ASSERT(tp_wait_for(&l, 2, "refused", W));
+    CU_ASSERT_NOT_EQUAL(tp_wait_exit(&c, W), 0);
+    tp_signal(&l, SIGINT);
+    CU_ASSERT_EQUAL(tp_wait_exit(&l, W), 1);
+    CU_ASSERT_STRING_EQUAL(l.obuf, "");
+    CU_ASSERT_STRING_EQUAL(c.obuf, "");
+    CU_ASSERT_PTR_NULL(strstr(l.ebuf, "secure session"));
+    *err = strdup(l.ebuf);
+    tp_free(&l);
+    tp_free(&c);
+}
+
+static void test_mismatch_named(void)
+{
+    char *e;
+    /* Carol's key under the name bob, whom Alice's store (line 1) binds to
+     * Bob's key. */
+    refused_by_listener(trust_a, carol, "bob", NULL, &e);
+    CU_ASSERT_PTR_NOT_NULL(strstr(
+        e, strf("p11chat: MISMATCH: 'bob' %s: refused: it presented the key %s, but %s line 1 "
+                "binds 'bob' to the key %s. Someone may be posing as 'bob': check with them "
+                "another way; only if they really have a new key, 'p11chat trust remove' the old "
+                "entry and 'p11chat trust add' the new one\n",
+                ta_fp_short("carol3072"), ta_fp_hex("carol3072"), trust_a, ta_fp_hex("bob"))));
+    free(e);
+    /* Carol's key under another name: line 2 binds that key to carol. */
+    refused_by_listener(trust_a, carol, "dave", NULL, &e);
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(e, strf("p11chat: MISMATCH: 'dave' %s: refused: its key %s is "
+                       "the one %s line 2 binds to 'carol'. ",
+                       ta_fp_short("carol3072"), ta_fp_hex("carol3072"), trust_a)));
+    free(e);
+}
+
+static void test_known_only_named(void)
+{
+    char *e;
+    refused_by_listener(empty, carol, "mallory", "--known-only", &e);
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(e, strf("p11chat: NOT IN TRUST STORE: 'mallory' %s: refused (--known-only): its "
+                       "fingerprint is %s; ",
+                       ta_fp_short("carol3072"), ta_fp_hex("carol3072"))));
+    free(e);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -241,5 +302,7 @@ int main(void)
     CU_add_test(s, "forged but valid identity: verdict first, name quoted",
                 test_forged_identity_quoted);
     CU_add_test(s, "messages imitating status and relay lines", test_messages_imitating_status);
+    CU_add_test(s, "mismatch names the peer, both keys, the trust entry", test_mismatch_named);
+    CU_add_test(s, "known-only names the peer refused", test_known_only_named);
     return tu_main();
 }

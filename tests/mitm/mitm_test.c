@@ -732,7 +732,7 @@ static void test_key_substitution(void)
                       -1,
                       -1,
                       NULL,
-                      "bound to another",
+                      "MISMATCH: 'Alice' ",
                       "",
                       NULL};
     run(&hello);
@@ -745,7 +745,7 @@ static void test_key_substitution(void)
                         -1,
                         -1,
                         NULL,
-                        "not in the trust store",
+                        "NOT IN TRUST STORE: 'Mallory' ",
                         "",
                         NULL};
     run(&unknown);
@@ -757,7 +757,7 @@ static void test_key_substitution(void)
                       0,
                       -1,
                       -1,
-                      "bound to another",
+                      "MISMATCH: 'Bob' ",
                       NULL,
                       "",
                       NULL};
