@@ -14,6 +14,12 @@
 
 #include "p11chat.h"
 
+/* Bytes appended at len, taken from off; b->b[off..len) is what waits. */
+typedef struct app_buf {
+    uint8_t *b;
+    size_t len, off, cap;
+} APP_BUF;
+
 /* Exit statuses. */
 #define APP_OK    0
 #define APP_FAIL  1 /* the operation failed; one line on stderr says why */
@@ -156,6 +162,15 @@ struct app_chat {
     size_t nctl, capctl;
     uint64_t rx_unacked; /* DATA received that no record of ours confirmed yet */
     uint64_t missing;    /* peer records reported missing that have not arrived */
+    /* Lines typed before the session, each u32(len) || bytes: released when
+     * it is established, to a trusted peer (or with --accept-unknown, or
+     * after the user agreed on the terminal); otherwise dropped. */
+    APP_BUF held;
+    size_t nheld;
+    int accept_unknown;
+    int tty;          /* standard input is a terminal: the user can be asked */
+    int asking;       /* the next line typed answers "send the held lines?" */
+    int close_wanted; /* input ended before the session: CLOSE once it is up */
     int established;
     int close_sent;
     int close_received;
@@ -216,13 +231,23 @@ uint64_t app_chat_confirmed(const APP_CHAT *c);
 /* Writes all of buf to fd (blocking), retrying on EINTR. 0 on success. */
 int app_write_all(int fd, const void *buf, size_t len);
 
+/* ---- Lines typed before the session (held.c) --------------------------------- */
+
+/* Holds one line until the session is established. 0, or -1 when refused
+ * (too much held; said on stderr). */
+int app_held_add(APP_CHAT *c, const uint8_t *line, size_t len);
+/* At the ESTABLISHED event: sends the held lines to a trusted peer (or an
+ * unknown one with --accept-unknown), asks on a terminal, drops otherwise. */
+void app_held_release(APP_CHAT *c, const P11C_EVENT *ev);
+/* The line typed while asking: "yes" sends the held lines, anything else
+ * drops them. */
+void app_held_answer(APP_CHAT *c, const uint8_t *line, size_t len);
+/* Drops the held lines, saying how many and why (why NULL: silently). */
+void app_held_drop(APP_CHAT *c, const char *why);
+
 /* ---- Byte queue and clock for the I/O loops (bytebuf.c) --------------------- */
 
-/* Bytes appended at len, taken from off; b->b[off..len) is what waits. */
-typedef struct app_buf {
-    uint8_t *b;
-    size_t len, off, cap;
-} APP_BUF;
+/* APP_BUF: see the top of this file. */
 
 /* Appends n bytes (first reclaiming the space when all was taken). 0 on
  * success, -1 when out of memory (the queue is unchanged). */

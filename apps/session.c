@@ -90,6 +90,8 @@ int app_chat_init(APP_CHAT *c, const APP_CHAT_OPTS *o, p11c_role role)
     memset(c, 0, sizeof(*c));
     c->verbose = o->verbose;
     c->raw = o->raw;
+    c->accept_unknown = o->accept_unknown;
+    c->tty = isatty(STDIN_FILENO);
     c->status = APP_FAIL;
     if (app_ossl_init(&c->ossl) != 0)
         return -1;
@@ -125,6 +127,7 @@ int app_chat_init(APP_CHAT *c, const APP_CHAT_OPTS *o, p11c_role role)
     cfg.identity = o->id;
     cfg.trust = c->trust;
     cfg.known_only = o->known_only;
+    cfg.expected_peer = o->peer;
     cfg.policy = (p11c_policy)o->policy;
     cfg.session_key_propq = "provider=default";
     if (o->token_session) {
@@ -148,6 +151,7 @@ void app_chat_free(APP_CHAT *c)
     EVP_PKEY_free(c->key);
     free(c->token_uri);
     free(c->sender);
+    app_buf_free(&c->held);
     free(c->ctl);
     if (c->ossl.libctx != NULL)
         app_ossl_free(&c->ossl);
@@ -184,6 +188,12 @@ void app_line_too_long(size_t len)
 
 int app_chat_send_line(APP_CHAT *c, const uint8_t *line, size_t len)
 {
+    if (c->asking) {
+        app_held_answer(c, line, len);
+        return 0;
+    }
+    if (!c->established)
+        return app_held_add(c, line, len);
     p11c_err e = p11c_session_send_data(c->s, line, len);
     if (e != P11C_OK) {
         if (e == P11C_ERR_LIMIT && len > P11C_MAX_DATA)
@@ -217,10 +227,13 @@ int app_chat_close(APP_CHAT *c)
     if (c->close_sent || c->finished)
         return 0;
     if (!c->established) {
-        /* Nothing to close: the handshake never finished. */
-        c->close_sent = 1;
+        /* Nothing to close yet: CLOSE follows the held lines once the
+         * session is up. */
+        c->close_wanted = 1;
         return 0;
     }
+    if (c->asking)
+        app_held_drop(c, "input ended before an answer");
     p11c_err e = p11c_session_send_close(c->s, NULL);
     if (e != P11C_OK) {
         app_msg("cannot send CLOSE: %s", p11c_strerror(e));
@@ -332,6 +345,7 @@ void app_chat_events(APP_CHAT *c)
                            "secure session, but check the fingerprint %s with the peer another "
                            "way, then 'p11chat trust add'",
                            hex);
+            app_held_release(c, &ev);
             break;
         }
         case P11C_EV_DATA:

@@ -385,8 +385,9 @@ static int chat_loop(APP_CHAT *c, int fd, unsigned timeout, int initiator)
         p[np].fd = fd;
         p[np].events = (c->finished ? 0 : POLLIN) | (pending ? POLLOUT : 0);
         p[np++].revents = 0;
-        int want_in = c->established && !c->finished && !io.in_eof && !c->close_sent &&
-                      io.out.len - io.out.off < OUT_HIGH;
+        /* Read before the session too: those lines are held (held.c). */
+        int want_in =
+            !c->finished && !io.in_eof && !c->close_sent && io.out.len - io.out.off < OUT_HIGH;
         if (want_in) {
             p[np].fd = STDIN_FILENO;
             p[np].events = POLLIN;

@@ -398,8 +398,8 @@ static int wrap_loop(WRAP *w, unsigned timeout)
             p[np].events = POLLOUT;
             p[np++].revents = 0;
         }
-        if (c->established && !c->finished && !c->close_sent && !w->user_eof &&
-            w->out.len - w->out.off < OUT_HIGH) {
+        /* Read before the session too: those lines are held (held.c). */
+        if (!c->finished && !c->close_sent && !w->user_eof && w->out.len - w->out.off < OUT_HIGH) {
             iu = (int)np;
             p[np].fd = STDIN_FILENO;
             p[np].events = POLLIN;

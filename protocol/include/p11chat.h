@@ -167,6 +167,9 @@ typedef struct p11c_config {
     const char *identity;    /* our identity (UTF-8, NUL-terminated) */
     const P11C_TRUST *trust; /* borrowed; NULL: an empty store */
     int known_only;          /* refuse peers that are not in the trust store */
+    /* The one peer wanted (spec section 7): any other, trusted or not, is
+     * refused with P11C_ERR_UNKNOWN_PEER. NULL: any peer the rules allow. */
+    const char *expected_peer;
     p11c_policy policy;
     /* Where S is made when no session_key_fn is given: the property query for
      * EVP_PKEY_keygen ("provider=p11chat" for an ephemeral token object).

@@ -293,6 +293,146 @@ static void test_known_only_named(void)
     free(e);
 }
 
+/* ---- The peer you meant, and nobody else ----------------------------------- */
+
+/* The attack of the report: Alice means to talk to Bob and types before the
+ * handshake; Carol, whom Alice also trusts, is the one who answers. With
+ * --peer bob, Carol gets no session and none of what was typed. */
+static void test_peer_refuses_trusted_carol(void)
+{
+    TPROC l, c;
+    const char *trust_c = ta_path("trust-carol"); /* carol trusts alice */
+    const char *t = strf("alice %s\n", ta_fp_hex("alice"));
+    ta_write_file(trust_c, t, strlen(t));
+    int port = tp_listen(&l, "--key", carol, "--id", "carol", "--trust", trust_c, NULL);
+    CU_ASSERT_FATAL(port > 0);
+    tp_p11chat(&c, "connect", strf("127.0.0.1:%d", port), "--key", alice, "--id", "alice",
+               "--trust", trust_a, "--peer", "bob", NULL);
+    tp_puts(&c, "Bob, the merger password is swordfish\n");
+    CU_ASSERT_EQUAL(tp_wait_exit(&c, W), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(
+        c.ebuf, strf("p11chat: NOT THE PEER ASKED FOR: 'carol' %s: refused: --peer asked for "
+                     "'bob'; this peer is trusted under its own name. Nothing was sent to it.\n",
+                     ta_fp_short("carol3072"))));
+    CU_ASSERT_PTR_NULL(strstr(c.ebuf, "secure session"));
+    tp_signal(&l, SIGINT);
+    tp_wait_exit(&l, W);
+    CU_ASSERT_PTR_NULL(strstr(l.obuf, "swordfish"));
+    CU_ASSERT_PTR_NULL(strstr(l.ebuf, "swordfish"));
+    CU_ASSERT_PTR_NULL(strstr(l.ebuf, "secure session"));
+    CU_ASSERT_STRING_EQUAL(l.obuf, "");
+    tp_free(&l);
+    tp_free(&c);
+
+    /* The same on the listening side: Bob waits for alice only; Carol, whom
+     * he trusts too, calls. */
+    const char *trust_bc = ta_path("trust-bob-carol");
+    t = strf("alice %s\ncarol %s\n", ta_fp_hex("alice"), ta_fp_hex("carol3072"));
+    ta_write_file(trust_bc, t, strlen(t));
+    port = tp_listen(&l, "--key", bob, "--id", "bob", "--trust", trust_bc, "--peer", "alice", NULL);
+    CU_ASSERT_FATAL(port > 0);
+    tp_puts(&l, "for alice only\n");
+    tp_p11chat(&c, "connect", strf("127.0.0.1:%d", port), "--key", carol, "--id", "carol",
+               "--trust", trust_a, NULL);
+    CU_ASSERT(tp_wait_for(&l, 2,
+                          strf("p11chat: NOT THE PEER ASKED FOR: 'carol' %s: refused: --peer "
+                               "asked for 'alice'",
+                               ta_fp_short("carol3072")),
+                          W));
+    CU_ASSERT_NOT_EQUAL(tp_wait_exit(&c, W), 0);
+    CU_ASSERT_STRING_EQUAL(c.obuf, "");
+    CU_ASSERT_PTR_NULL(strstr(c.ebuf, "secure session"));
+    tp_signal(&l, SIGINT);
+    tp_wait_exit(&l, W);
+    tp_free(&l);
+    tp_free(&c);
+
+    /* And the peer asked for gets the session. */
+    port = tp_listen(&l, "--key", bob, "--id", "bob", "--trust", trust_b, "--peer", "alice", NULL);
+    CU_ASSERT_FATAL(port > 0);
+    tp_p11chat(&c, "connect", strf("127.0.0.1:%d", port), "--key", alice, "--id", "alice",
+               "--trust", trust_a, "--peer", "bob", NULL);
+    tp_puts(&c, "typed early, for bob\n");
+    CU_ASSERT(tp_wait_for(&l, 1, "alice> typed early, for bob\n", W));
+    tp_close_in(&c);
+    CU_ASSERT_EQUAL(tp_wait_exit(&c, W), 0);
+    CU_ASSERT_EQUAL(tp_wait_exit(&l, W), 0);
+    tp_free(&l);
+    tp_free(&c);
+}
+
+/* Lines typed before the session, to a peer not in the trust store, input
+ * not a terminal: dropped with a count, unless --accept-unknown. */
+static void test_held_lines_unknown_peer(void)
+{
+    for (int accept = 0; accept < 2; accept++) {
+        TPROC l, c;
+        int port = tp_listen(&l, "--key", bob, "--id", "bob", "--trust", empty, NULL);
+        CU_ASSERT_FATAL(port > 0);
+        if (accept)
+            tp_p11chat(&c, "connect", strf("127.0.0.1:%d", port), "--key", alice, "--id", "alice",
+                       "--trust", empty, "--accept-unknown", NULL);
+        else
+            tp_p11chat(&c, "connect", strf("127.0.0.1:%d", port), "--key", alice, "--id", "alice",
+                       "--trust", empty, NULL);
+        tp_puts(&c, "early one\nearly two\n");
+        CU_ASSERT(tp_wait_for(&c, 2, "NOT IN TRUST STORE: 'bob' ", W));
+        if (!accept)
+            CU_ASSERT(tp_wait_for(&c, 2,
+                                  "NOT IN TRUST STORE: 'bob' 9f22:694b:a719:04f1: 2 line(s) typed "
+                                  "before the session were not sent to this peer (no terminal to "
+                                  "ask on; --accept-unknown sends them)\n",
+                                  W));
+        /* What is typed after the verdict was shown is sent. */
+        tp_puts(&c, "after the verdict\n");
+        CU_ASSERT(tp_wait_for(&l, 1, "alice> after the verdict\n", W));
+        tp_close_in(&c);
+        CU_ASSERT_EQUAL(tp_wait_exit(&c, W), 0);
+        CU_ASSERT_EQUAL(tp_wait_exit(&l, W), 0);
+        CU_ASSERT_STRING_EQUAL(l.obuf, accept ? "alice> early one\nalice> early two\nalice> "
+                                                "after the verdict\n"
+                                              : "alice> after the verdict\n");
+        tp_free(&l);
+        tp_free(&c);
+    }
+}
+
+/* On a terminal (a pseudo-terminal made by script(1)), the person is asked. */
+static void test_held_lines_asked(void)
+{
+    for (int yes = 0; yes < 2; yes++) {
+        TPROC l, c;
+        int port = tp_listen(&l, "--key", bob, "--id", "bob", "--trust", empty, NULL);
+        CU_ASSERT_FATAL(port > 0);
+        char *cmd = strf("'%s' connect 127.0.0.1:%d --key '%s' --id alice --trust '%s'",
+                         ta_p11chat(), port, alice, empty);
+        char *const argv[] = {"script", "-qfec", cmd, "/dev/null", NULL};
+        tp_start(&c, argv);
+        tp_puts(&c, "typed on the terminal first\n");
+        CU_ASSERT(tp_wait_for(&c, 1,
+                              "NOT IN TRUST STORE: 'bob' 9f22:694b:a719:04f1: 1 line(s) typed "
+                              "before the session are held: type 'yes' to send them to this "
+                              "peer, anything else to drop them",
+                              W));
+        tp_puts(&c, yes ? "yes\n" : "no\n");
+        CU_ASSERT(tp_wait_for(&c, 1,
+                              yes ? "sending the 1 held line(s)"
+                                  : "1 line(s) typed before the session were not sent: you did "
+                                    "not agree",
+                              W));
+        tp_puts(&c, "then this\n");
+        CU_ASSERT(tp_wait_for(&l, 1, "alice> then this\n", W));
+        tp_close_in(&l);
+        CU_ASSERT_EQUAL(tp_wait_exit(&l, W), 0);
+        CU_ASSERT_EQUAL(tp_wait_exit(&c, W), 0);
+        CU_ASSERT_STRING_EQUAL(l.obuf, yes ? "alice> typed on the terminal first\nalice> then "
+                                             "this\n"
+                                           : "alice> then this\n");
+        tp_free(&l);
+        tp_free(&c);
+    }
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -304,5 +444,11 @@ int main(void)
     CU_add_test(s, "messages imitating status and relay lines", test_messages_imitating_status);
     CU_add_test(s, "mismatch names the peer, both keys, the trust entry", test_mismatch_named);
     CU_add_test(s, "known-only names the peer refused", test_known_only_named);
+    CU_add_test(s, "--peer: a trusted Carol who answers gets nothing",
+                test_peer_refuses_trusted_carol);
+    CU_add_test(s, "lines typed before the session, unknown peer, no terminal",
+                test_held_lines_unknown_peer);
+    CU_add_test(s, "lines typed before the session, unknown peer, asked on a terminal",
+                test_held_lines_asked);
     return tu_main();
 }

@@ -869,6 +869,105 @@ static void test_truncation_in_handshake(void)
  * Bob signed Carol's key and identity, not hers. Carol cannot go on either: she
  * does not hold S.
  */
+/* A session with `key` as `id`, trusting `trust`, expecting the peer
+ * `expect` (NULL: any). */
+static P11C_SESSION *expect_session(p11c_role role, EVP_PKEY *key, const char *id,
+                                    P11C_TRUST *trust, const char *expect)
+{
+    P11C_CONFIG c = {0};
+    p11c_err err;
+    P11C_SESSION *s;
+
+    c.role = role;
+    c.key = key;
+    c.identity = id;
+    c.trust = trust;
+    c.expected_peer = expect;
+    c.session_key_fn = pt_session_key_fn;
+    s = p11c_session_new(&c, &err);
+    CU_ASSERT_FATAL(s != NULL);
+    return s;
+}
+
+/* Spec section 7: with an expected peer, a trusted Carol who answers where
+ * Alice wanted Bob, or who calls Bob wanting Alice, is refused as if unknown,
+ * and nothing is sent to her. */
+static void test_expected_peer(void)
+{
+    EVP_PKEY *ka = pt_key(NULL, "alice"), *kb = pt_key(NULL, "bob"),
+             *kc = pt_key(NULL, "carol3072");
+    uint8_t fa[P11C_FP_LEN], fb[P11C_FP_LEN], fc[P11C_FP_LEN];
+    P11C_TRUST *t = p11c_trust_new();
+    P11C_SESSION *a, *b;
+    PT_EVENTS ev = {0};
+    uint8_t *m;
+    size_t ml;
+    P11C_CONFIG bad = {0};
+    p11c_err err;
+
+    CU_ASSERT_FATAL(p11c_fingerprint(NULL, NULL, ka, fa) == P11C_OK);
+    CU_ASSERT_FATAL(p11c_fingerprint(NULL, NULL, kb, fb) == P11C_OK);
+    CU_ASSERT_FATAL(p11c_fingerprint(NULL, NULL, kc, fc) == P11C_OK);
+    /* One store that trusts all three, so that only the expectation refuses. */
+    CU_ASSERT_FATAL(p11c_trust_add(t, "Alice", fa) == P11C_OK);
+    CU_ASSERT_FATAL(p11c_trust_add(t, "Bob", fb) == P11C_OK);
+    CU_ASSERT_FATAL(p11c_trust_add(t, "Carol", fc) == P11C_OK);
+
+    /* Alice wants Bob; Carol answers. */
+    a = expect_session(P11C_INITIATOR, ka, "Alice", t, "Bob");
+    b = expect_session(P11C_RESPONDER, kc, "Carol", t, NULL);
+    CU_ASSERT_EQUAL(p11c_session_start(a), P11C_OK);
+    CU_ASSERT_EQUAL(pt_deliver(a, b), P11C_OK);
+    CU_ASSERT_EQUAL(pt_deliver(b, a), P11C_ERR_UNKNOWN_PEER);
+    CU_ASSERT_PTR_NULL(m = pt_pop(a, &ml)); /* no CONFIRM: Carol gets nothing */
+    OPENSSL_free(m);
+    pt_drain(a, &ev);
+    CU_ASSERT(ev.n == 1 && ev.ev[0].type == P11C_EV_ERROR &&
+              ev.ev[0].error == P11C_ERR_UNKNOWN_PEER && strcmp(ev.ev[0].peer_id, "Carol") == 0 &&
+              ev.ev[0].trust == P11C_TRUSTED && memcmp(ev.ev[0].fp, fc, P11C_FP_LEN) == 0);
+    pt_events_clear(&ev);
+    CU_ASSERT_EQUAL(p11c_session_send_data(a, (const uint8_t *)"x", 1), P11C_ERR_FAILED);
+    p11c_session_free(a);
+    p11c_session_free(b);
+
+    /* Bob wants Alice; Carol calls. */
+    a = expect_session(P11C_INITIATOR, kc, "Carol", t, NULL);
+    b = expect_session(P11C_RESPONDER, kb, "Bob", t, "Alice");
+    CU_ASSERT_EQUAL(p11c_session_start(a), P11C_OK);
+    CU_ASSERT_EQUAL(pt_deliver(a, b), P11C_ERR_UNKNOWN_PEER);
+    CU_ASSERT_PTR_NULL(m = pt_pop(b, &ml)); /* no REPLY */
+    OPENSSL_free(m);
+    pt_drain(b, &ev);
+    CU_ASSERT(ev.n == 1 && ev.ev[0].error == P11C_ERR_UNKNOWN_PEER &&
+              strcmp(ev.ev[0].peer_id, "Carol") == 0);
+    pt_events_clear(&ev);
+    p11c_session_free(a);
+    p11c_session_free(b);
+
+    /* The peer expected is accepted. */
+    a = expect_session(P11C_INITIATOR, ka, "Alice", t, "Bob");
+    b = expect_session(P11C_RESPONDER, kb, "Bob", t, "Alice");
+    CU_ASSERT_EQUAL(p11c_session_start(a), P11C_OK);
+    for (int i = 0; i < 4; i++)
+        CU_ASSERT_EQUAL(pt_deliver(i % 2 ? b : a, i % 2 ? a : b), P11C_OK);
+    CU_ASSERT(p11c_session_established(a) && p11c_session_established(b));
+    p11c_session_free(a);
+    p11c_session_free(b);
+
+    /* An expected name that is no identity: refused at once. */
+    bad.role = P11C_INITIATOR;
+    bad.key = ka;
+    bad.identity = "Alice";
+    bad.expected_peer = "Bob ";
+    CU_ASSERT_PTR_NULL(p11c_session_new(&bad, &err));
+    CU_ASSERT_EQUAL(err, P11C_ERR_IDENTITY);
+
+    p11c_trust_free(t);
+    EVP_PKEY_free(ka);
+    EVP_PKEY_free(kb);
+    EVP_PKEY_free(kc);
+}
+
 static void test_misbinding(void)
 {
     PT_PAIR p;
@@ -1452,6 +1551,7 @@ int main(void)
     CU_add_test(s, "truncation", test_truncation);
     CU_add_test(s, "truncation during the handshake", test_truncation_in_handshake);
     CU_add_test(s, "identity misbinding", test_misbinding);
+    CU_add_test(s, "expected peer: anyone else refused", test_expected_peer);
     CU_add_test(s, "trust mismatch", test_trust_mismatch);
     CU_add_test(s, "unknown peer, known-only and not", test_unknown_peer);
     CU_add_test(s, "records before the handshake ends", test_early_records);
