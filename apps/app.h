@@ -67,6 +67,11 @@ int app_is_uri(const char *spec);
  */
 EVP_PKEY *app_key_load(APP_OSSL *o, const char *spec, int need_private);
 
+/* For a token key (spec a pkcs11: URI), one signature: the token logs in
+ * and shows that the key signs. 0 when it does (or spec is a file), -1
+ * after a message. */
+int app_key_check(APP_OSSL *o, EVP_PKEY *key, const char *spec);
+
 /* The URI with --pin-source merged in as its pin-source attribute (or a copy
  * of it when there is none). NULL (after a message) when both give a PIN. */
 char *app_uri_with_pin(const char *uri, const char *pin_source);
@@ -151,6 +156,7 @@ struct app_chat {
     P11C_TRUST *trust;
     const char *trust_path; /* where the store was loaded from */
     const char *peer;       /* --peer NAME, or NULL */
+    P11C_CONFIG cfg;        /* what each session is made with */
     P11C_SESSION *s;
     int verbose;
     int raw;
@@ -210,6 +216,8 @@ int app_chat_check(const char *cmd, const APP_CHAT_OPTS *o);
 /* Loads key and trust, makes the session (not started). 0 on success. */
 int app_chat_init(APP_CHAT *c, const APP_CHAT_OPTS *o, p11c_role role);
 void app_chat_free(APP_CHAT *c);
+/* Another session like c->s (a listener's next candidate); NULL after a message. */
+P11C_SESSION *app_chat_session_new(APP_CHAT *c);
 /* Sends one line of the user's as DATA. 0 when queued, -1 when refused (a
  * message says why; the session goes on unless it failed). */
 int app_chat_send_line(APP_CHAT *c, const uint8_t *line, size_t len);

@@ -86,7 +86,6 @@ static EVP_PKEY *token_session_key(void *arg)
 
 int app_chat_init(APP_CHAT *c, const APP_CHAT_OPTS *o, p11c_role role)
 {
-    p11c_err e;
     memset(c, 0, sizeof(*c));
     c->verbose = o->verbose;
     c->raw = o->raw;
@@ -110,7 +109,7 @@ int app_chat_init(APP_CHAT *c, const APP_CHAT_OPTS *o, p11c_role role)
     c->trust_path = path;
     c->peer = o->peer;
     c->key = app_key_load(&c->ossl, o->key, 1);
-    if (c->key == NULL)
+    if (c->key == NULL || app_key_check(&c->ossl, c->key, o->key) != 0)
         return -1;
     if (o->token_session && app_ossl_need_provider(&c->ossl) != 0)
         return -1;
@@ -136,12 +135,18 @@ int app_chat_init(APP_CHAT *c, const APP_CHAT_OPTS *o, p11c_role role)
         cfg.session_key_fn = token_session_key;
         cfg.session_key_arg = c;
     }
-    c->s = p11c_session_new(&cfg, &e);
-    if (c->s == NULL) {
+    c->cfg = cfg;
+    c->s = app_chat_session_new(c);
+    return c->s == NULL ? -1 : 0;
+}
+
+P11C_SESSION *app_chat_session_new(APP_CHAT *c)
+{
+    p11c_err e;
+    P11C_SESSION *s = p11c_session_new(&c->cfg, &e);
+    if (s == NULL)
         app_ossl_msg("cannot start the session: %s", p11c_strerror(e));
-        return -1;
-    }
-    return 0;
+    return s;
 }
 
 void app_chat_free(APP_CHAT *c)

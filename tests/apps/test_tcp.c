@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "apps_util.h"
@@ -19,6 +20,13 @@
 
 static const char *alice, *bob, *carol;
 static const char *trust_a, *trust_b, *empty;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static int setup(void)
 {
@@ -142,8 +150,12 @@ static void test_known_only_refuses(void)
     /* The listener knows nobody: carol's key, named "alice", is unknown. */
     pair(&l, &c, bob, empty, carol, trust_a, "--known-only");
     tp_puts(&c, "must never arrive\n");
-    CU_ASSERT_EQUAL(tp_wait_exit(&l, W), 1);
+    /* The listener drops that connection and waits for the next one. */
+    CU_ASSERT(tp_wait_for(&l, 2, "; still listening\n", W));
     CU_ASSERT_NOT_EQUAL(tp_wait_exit(&c, W), 0);
+    tp_signal(&l, SIGINT);
+    CU_ASSERT_EQUAL(tp_wait_exit(&l, W), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(l.ebuf, "interrupted before the session was established\n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(l.ebuf, strf("p11chat: NOT IN TRUST STORE: 'alice' %s: refused "
                                                "(--known-only): its fingerprint is %s",
                                                ta_fp_short("carol3072"), ta_fp_hex("carol3072"))));
@@ -157,7 +169,11 @@ static void test_known_only_refuses(void)
     /* The initiator refusing an unknown responder. */
     pair(&l, &c, bob, trust_b, alice, empty, "--known-only");
     CU_ASSERT_EQUAL(tp_wait_exit(&c, W), 1);
-    CU_ASSERT_NOT_EQUAL(tp_wait_exit(&l, W), 0);
+    CU_ASSERT(tp_wait_for(&l, 2, "dropped the connection from 127.0.0.1:", W));
+    CU_ASSERT(
+        tp_wait_for(&l, 2, ": it ended the connection during the handshake; still listening\n", W));
+    tp_signal(&l, SIGINT);
+    CU_ASSERT_EQUAL(tp_wait_exit(&l, W), 1);
     CU_ASSERT_PTR_NOT_NULL(strstr(c.ebuf, "p11chat: NOT IN TRUST STORE: 'bob' "
                                           "9f22:694b:a719:04f1: refused (--known-only)"));
     CU_ASSERT_PTR_NULL(strstr(c.ebuf, "secure session"));
@@ -171,8 +187,10 @@ static void test_trust_mismatch_refused(void)
     /* Carol's key, claiming to be alice, whom bob knows with another key. */
     pair(&l, &c, bob, trust_b, carol, trust_a, NULL);
     tp_puts(&c, "must never arrive\n");
-    CU_ASSERT_EQUAL(tp_wait_exit(&l, W), 1);
     CU_ASSERT_EQUAL(tp_wait_exit(&c, W), 1);
+    CU_ASSERT(tp_wait_for(&l, 2, "; still listening\n", W));
+    tp_signal(&l, SIGINT);
+    CU_ASSERT_EQUAL(tp_wait_exit(&l, W), 1);
     CU_ASSERT_PTR_NOT_NULL(
         strstr(l.ebuf, strf("p11chat: MISMATCH: 'alice' %s: refused: it presented the key %s, "
                             "but %s line 1 binds 'alice' to the key %s. Someone may be posing as "
@@ -383,6 +401,48 @@ static void test_handshake_timeout_and_garbage(void)
     close(lfd);
 }
 
+/* A connection that never speaks does not hold the listener: the real peer
+ * that comes after it gets its session at once, and the silent one is
+ * dropped at its own deadline. */
+static void test_silent_connection(void)
+{
+    TPROC l, c;
+    int64_t t0;
+    int p = tp_listen(&l, "--key", bob, "--id", "bob", "--trust", trust_b, "--timeout", "3", NULL);
+    CU_ASSERT_FATAL(p > 0);
+    int silent = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)p)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CU_ASSERT_FATAL(silent >= 0 && connect(silent, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    CU_ASSERT(tp_wait_for(&l, 2, "connection from 127.0.0.1:", W));
+    t0 = now_ms();
+    tp_p11chat(&c, "connect", strf("127.0.0.1:%d", p), "--key", alice, "--id", "alice", "--trust",
+               trust_a, NULL);
+    CU_ASSERT(tp_wait_for(&l, 2, "trusted: 'alice' ", W));
+    CU_ASSERT(now_ms() - t0 < 2500); /* well before the silent one's 3 s */
+    tp_puts(&c, "not kept waiting\n");
+    CU_ASSERT(tp_wait_for(&l, 1, "alice> not kept waiting\n", W));
+    tp_close_in(&c);
+    CU_ASSERT_EQUAL(tp_wait_exit(&c, W), 0);
+    CU_ASSERT_EQUAL(tp_wait_exit(&l, W), 0);
+    close(silent);
+    tp_free(&l);
+    tp_free(&c);
+
+    /* Alone, the silent connection is dropped at its deadline; the listener
+     * goes on waiting. */
+    p = tp_listen(&l, "--key", bob, "--id", "bob", "--trust", trust_b, "--timeout", "1", NULL);
+    CU_ASSERT_FATAL(p > 0);
+    sa.sin_port = htons((uint16_t)p);
+    silent = socket(AF_INET, SOCK_STREAM, 0);
+    CU_ASSERT_FATAL(silent >= 0 && connect(silent, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    CU_ASSERT(tp_wait_for(&l, 2, ": no completed handshake within 1 s; still listening\n", W));
+    tp_signal(&l, SIGINT);
+    CU_ASSERT_EQUAL(tp_wait_exit(&l, W), 1);
+    close(silent);
+    tp_free(&l);
+}
+
 static void test_close_not_answered(void)
 {
     /* The listener is frozen once the session is up: our CLOSE goes unanswered. */
@@ -439,6 +499,7 @@ int main(void)
     CU_add_test(s, "window policy", test_window_policy);
     CU_add_test(s, "delayed ACK", test_delayed_ack);
     CU_add_test(s, "handshake timeout, malformed frames", test_handshake_timeout_and_garbage);
+    CU_add_test(s, "a silent connection does not hold the listener", test_silent_connection);
     CU_add_test(s, "CLOSE not answered", test_close_not_answered);
     CU_add_test(s, "SIGINT closes cleanly", test_interrupt_closes);
     return tu_main();

@@ -3,6 +3,7 @@
  * in every combination of token and software (PEM) keys. */
 #include <regex.h>
 #include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,8 +166,9 @@ static void test_keygen(void)
 
 static void test_wrong_pin(void)
 {
-    /* The key loads without a PIN (its public half); the wrong PIN shows when
-     * the token is asked to sign the handshake. */
+    /* The key loads without a PIN (its public half); the wrong PIN shows
+     * before connect connects and before listen listens: the token is asked
+     * to sign once at the start. */
     const char *bad = ta_path("badpin");
     ta_write_file(bad, "9999", 4);
     const char *trust = ta_path("trust-wrong-pin");
@@ -177,13 +179,26 @@ static void test_wrong_pin(void)
     tp_p11chat(&c, "connect", strf("127.0.0.1:%d", port), "--key", uri_alice, "--pin-source", bad,
                "--id", "alice", "--trust", ta_path("none"), NULL);
     CU_ASSERT_EQUAL(tp_wait_exit(&c, W), 1);
-    CU_ASSERT_EQUAL(tp_wait_exit(&l, W), 1);
-    CU_ASSERT_PTR_NOT_NULL(strstr(c.ebuf, "cannot start the handshake: "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(c.ebuf, "the token key cannot sign (check the PIN"));
+    CU_ASSERT_PTR_NULL(strstr(c.ebuf, "connected to"));
     CU_ASSERT_PTR_NULL(strstr(c.ebuf, "9999"));
-    CU_ASSERT_PTR_NULL(strstr(c.ebuf, "secure session"));
     CU_ASSERT_STRING_EQUAL(c.obuf, "");
+    /* Nobody came to the listener. */
+    CU_ASSERT_PTR_NULL(strstr(l.ebuf, "connection from"));
+    tp_signal(&l, SIGINT);
+    CU_ASSERT_EQUAL(tp_wait_exit(&l, W), 1);
     tp_free(&l);
     tp_free(&c);
+
+    char *o, *e;
+    CU_ASSERT_EQUAL(ta_run(NULL, &o, &e, W, "listen", "127.0.0.1:0", "--key", uri_alice,
+                           "--pin-source", bad, "--id", "alice", "--trust", trust, NULL),
+                    1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(e, "the token key cannot sign (check the PIN"));
+    CU_ASSERT_PTR_NULL(strstr(e, "listening on"));
+    CU_ASSERT_PTR_NULL(strstr(e, "9999"));
+    free(o);
+    free(e);
 }
 
 /* Bob listens with lkey, Alice connects with ckey; each trusts the other's

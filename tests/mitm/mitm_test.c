@@ -173,6 +173,28 @@ static int wait_exit(pid_t pid, int secs)
     return 999; /* hung */
 }
 
+static char *slurp(const char *path);
+
+/* Bob, the listener, drops a connection whose handshake failed and waits for
+ * the next one: once he says so, this scenario is over for him. */
+static int wait_exit_listener(pid_t pid, int secs, const char *err)
+{
+    for (int i = 0; i < secs * 20; i++) {
+        int st;
+        pid_t w = waitpid(pid, &st, WNOHANG);
+        if (w == pid)
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        char *e = slurp(err);
+        if (strstr(e, "; still listening\n") != NULL)
+            kill(pid, SIGTERM);
+        free(e);
+        nanosleep(&(struct timespec){0, 50000000}, NULL);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return 999; /* hung */
+}
+
 static char *slurp(const char *path)
 {
     char *out = NULL;
@@ -343,7 +365,7 @@ static void run(const scenario *sc)
 
     int st_a = wait_exit(alice, 20);
     close(in_b); /* Bob's standard input stays open until Alice is done */
-    int st_b = wait_exit(bob, 20);
+    int st_b = wait_exit_listener(bob, 20, err_b);
     char *oa = slurp(out_a), *ea = slurp(err_a), *ob = slurp(out_b), *eb = slurp(err_b);
 
     int ok = 1;
