@@ -261,7 +261,9 @@ uint64_t p11c_session_acked(const P11C_SESSION *s); /* our records the peer conf
  */
 typedef struct p11c_keypool P11C_KEYPOOL;
 P11C_KEYPOOL *p11c_keypool_new(OSSL_LIB_CTX *libctx, const char *propq, size_t size, p11c_err *err);
-/* Stops the thread and frees (destroys) every key not handed out. NULL: no-op. */
+/* After fork(), a child never gets a key made in its parent: its first call
+ * discards the inherited keys, and it makes each key when it is taken.
+ * Stops the thread and frees (destroys) every key not handed out. NULL: no-op. */
 void p11c_keypool_free(P11C_KEYPOOL *pool);
 /*
  * A p11c_session_key_fn: pass p11c_keypool_take as session_key_fn and the

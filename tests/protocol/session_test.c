@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <openssl/crypto.h>
@@ -230,6 +232,64 @@ static void test_keypool(void)
     CU_ASSERT_EQUAL(threads_at_nice(19), 0);
     p11c_keypool_free(NULL);
     CU_ASSERT_PTR_NULL(p11c_keypool_take(NULL));
+}
+
+/* After fork(), the child never takes a key its parent's pool made: it
+ * discards them and makes its own; the parent still has both of its keys. */
+static void test_keypool_fork(void)
+{
+    P11C_KEYPOOL *pool = p11c_keypool_new(NULL, NULL, 2, NULL);
+    struct timespec ms = {0, 1000000};
+    uint8_t *der = NULL, child_der[2048];
+    size_t dlen = 0;
+    ssize_t got = 0;
+    int fds[2], st = 0;
+    pid_t pid;
+
+    CU_ASSERT_FATAL(pool != NULL);
+    while (p11c_keypool_ready(pool) < 2)
+        nanosleep(&ms, NULL); /* full: the pool's thread is idle */
+    CU_ASSERT_FATAL(pipe(fds) == 0);
+    pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        EVP_PKEY *k;
+        size_t ready = p11c_keypool_ready(pool);
+
+        close(fds[0]);
+        k = p11c_keypool_take(pool);
+        if (ready == 0 && k != NULL && p11c_pub_der(k, &der, &dlen) == P11C_OK &&
+            write(fds[1], der, dlen) == (ssize_t)dlen)
+            st = 0;
+        else
+            st = 1;
+        EVP_PKEY_free(k);
+        OPENSSL_free(der);
+        p11c_keypool_free(pool);
+        _exit(st);
+    }
+    close(fds[1]);
+    while (got < (ssize_t)sizeof(child_der)) {
+        ssize_t n = read(fds[0], child_der + got, sizeof(child_der) - (size_t)got);
+        if (n <= 0)
+            break;
+        got += n;
+    }
+    close(fds[0]);
+    CU_ASSERT_EQUAL(waitpid(pid, &st, 0), pid);
+    CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CU_ASSERT(got > 256);
+    /* The parent's two keys are still there, and neither is the child's. */
+    CU_ASSERT_EQUAL(p11c_keypool_ready(pool), 2);
+    for (int i = 0; i < 2; i++) {
+        EVP_PKEY *k = p11c_keypool_take(pool);
+        CU_ASSERT_FATAL(k != NULL);
+        CU_ASSERT_FATAL(p11c_pub_der(k, &der, &dlen) == P11C_OK);
+        CU_ASSERT(dlen != (size_t)got || memcmp(der, child_der, dlen) != 0);
+        OPENSSL_free(der);
+        EVP_PKEY_free(k);
+    }
+    p11c_keypool_free(pool);
 }
 
 /* A pool whose generation fails hands out NULL rather than blocking, with the
@@ -1551,6 +1611,7 @@ int main(void)
     CU_add_test(s, "truncation", test_truncation);
     CU_add_test(s, "truncation during the handshake", test_truncation_in_handshake);
     CU_add_test(s, "identity misbinding", test_misbinding);
+    CU_add_test(s, "session-key pool after fork", test_keypool_fork);
     CU_add_test(s, "expected peer: anyone else refused", test_expected_peer);
     CU_add_test(s, "trust mismatch", test_trust_mismatch);
     CU_add_test(s, "unknown peer, known-only and not", test_unknown_peer);
