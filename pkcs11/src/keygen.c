@@ -171,30 +171,56 @@ CK_RV p11c_key_generate(P11C_TOKEN *t, unsigned int bits, const char *label, con
         return rv;
 
     CK_ULONG nl = label != NULL ? (CK_ULONG)strlen(label) : 0;
+    /* A long-term (persistent) key only ever signs: it can neither decrypt
+     * nor unwrap, so it can never serve as a decryption oracle, and where
+     * the token honours CKA_ALLOWED_MECHANISMS it signs with these only.
+     * A session object keeps both uses (S decrypts; callers also sign). */
+    CK_BBOOL session_obj = persistent ? CK_FALSE : CK_TRUE;
+    static const CK_MECHANISM_TYPE sign_mechs[] = {
+        CKM_RSA_PKCS_PSS, CKM_SHA256_RSA_PKCS_PSS, CKM_SHA384_RSA_PKCS_PSS, CKM_SHA512_RSA_PKCS_PSS,
+        CKM_RSA_PKCS,     CKM_SHA256_RSA_PKCS,     CKM_SHA384_RSA_PKCS,     CKM_SHA512_RSA_PKCS,
+    };
     CK_ATTRIBUTE pub[] = {
         {CKA_TOKEN, &tok, sizeof(tok)},
         {CKA_PRIVATE, &no, sizeof(no)},
         {CKA_VERIFY, &yes, sizeof(yes)},
-        {CKA_ENCRYPT, &yes, sizeof(yes)},
+        {CKA_ENCRYPT, &session_obj, sizeof(session_obj)},
+        {CKA_WRAP, &no, sizeof(no)},
         {CKA_MODULUS_BITS, &mbits, sizeof(mbits)},
         {CKA_PUBLIC_EXPONENT, (void *)f4, sizeof(f4)},
         {CKA_ID, (void *)id, (CK_ULONG)idlen},
         {CKA_LABEL, (void *)label, nl},
     };
     CK_ATTRIBUTE priv[] = {
-        {CKA_TOKEN, &tok, sizeof(tok)},        {CKA_PRIVATE, &yes, sizeof(yes)},
-        {CKA_SENSITIVE, &yes, sizeof(yes)},    {CKA_EXTRACTABLE, &no, sizeof(no)},
-        {CKA_SIGN, &yes, sizeof(yes)},         {CKA_DECRYPT, &yes, sizeof(yes)},
-        {CKA_ID, (void *)id, (CK_ULONG)idlen}, {CKA_LABEL, (void *)label, nl},
+        {CKA_TOKEN, &tok, sizeof(tok)},
+        {CKA_PRIVATE, &yes, sizeof(yes)},
+        {CKA_SENSITIVE, &yes, sizeof(yes)},
+        {CKA_EXTRACTABLE, &no, sizeof(no)},
+        {CKA_SIGN, &yes, sizeof(yes)},
+        {CKA_DECRYPT, &session_obj, sizeof(session_obj)},
+        {CKA_UNWRAP, &no, sizeof(no)},
+        {CKA_ID, (void *)id, (CK_ULONG)idlen},
+        {CKA_LABEL, (void *)label, nl},
+        {CKA_ALLOWED_MECHANISMS, (void *)sign_mechs, sizeof(sign_mechs)},
     };
     CK_ULONG npub = sizeof(pub) / sizeof(pub[0]) - (label == NULL);
-    CK_ULONG npriv = sizeof(priv) / sizeof(priv[0]) - (label == NULL);
+    CK_ULONG npriv = sizeof(priv) / sizeof(priv[0]) - 2; /* the label and the mechanisms */
+
+    if (label != NULL)
+        npriv++;
+    if (persistent)
+        priv[npriv++] = priv[sizeof(priv) / sizeof(priv[0]) - 1];
 
     for (int again_login = 0, again_session = 0;;) {
         rv = P11C_CALL(t->m, err, C_GenerateKeyPair, s, &mech, pub, npub, priv, npriv, &hpub,
                        &hpriv);
         if (rv == CKR_OK)
             break;
+        if ((rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_VALUE_INVALID) && persistent &&
+            priv[npriv - 1].type == CKA_ALLOWED_MECHANISMS) {
+            npriv--; /* a token without CKA_ALLOWED_MECHANISMS: sign-only still */
+            continue;
+        }
         if (rv == CKR_USER_NOT_LOGGED_IN && !again_login) {
             again_login = 1;
             p11c_session_put(t, s, rv);
