@@ -55,6 +55,7 @@ P11C_TRUST *app_trust_load(const char *path)
         app_msg("out of memory");
         return NULL;
     }
+    app_warn_shared("the trust store", path);
     p11c_err e = p11c_trust_load(t, path, &bad);
     if (e != P11C_OK) {
         if (bad != 0)
@@ -255,8 +256,8 @@ int cmd_trust(int argc, char **argv)
         if (nargs != 1)
             return app_usage("trust add", nargs == 0 ? "NAME is required" : "too many arguments");
         if (!p11c_identity_valid((const uint8_t *)name, strlen(name)))
-            return app_usage("trust add",
-                             "NAME must be 1 to 255 bytes of UTF-8 without control characters");
+            return app_usage("trust add", "NAME must be 1 to 255 bytes of UTF-8 without control, "
+                                          "format or separator characters or edge spaces");
         if ((key == NULL) == (hex == NULL))
             return app_usage("trust add", "give exactly one of --key KEY and --fingerprint HEX");
     } else if (strcmp(action, "remove") == 0) {

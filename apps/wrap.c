@@ -36,43 +36,29 @@ static const char wrap_usage[] =
     "and carries an end-to-end encrypted session inside its text. Each line typed\n"
     "on standard input is sent as armored text ('?P11C:...') to COMMAND's input;\n"
     "armored lines in COMMAND's output, anywhere in the line, are decrypted and\n"
-    "shown; other lines are shown as '[unencrypted] ...'. One side starts the\n"
+    "shown as 'NAME> message'; other lines are shown as '[unencrypted] ...'.\n"
+    "Status lines on standard error start with the verdict on the peer\n"
+    "('trusted:', 'NOT IN TRUST STORE:'). One side starts the\n"
     "handshake with --initiate once the other is in the chat. The window policy\n"
     "is used: lost or injected lines do not end the session.\n"
     "\n"
-    "  --initiate                send the first handshake message\n"
-    "  --key KEY                 our long-term key: pkcs11: URI or PEM file\n"
-    "  --id NAME                 our identity, as the peer will see it\n"
-    "  --pin-source FILE         the token PIN, read from FILE\n"
-    "  --trust FILE              the trust store (see 'p11chat trust --help')\n"
-    "  --known-only              refuse a peer that is not in the trust store\n"
-    "  --session-key software|token\n"
-    "                            where the one-time session key is made\n"
-    "  --suite 1|2               the protocol suite to offer (--initiate) or the only\n"
-    "                            one to accept; default: 2 when our key is EC, else 1\n"
-    "                            to offer, either to accept\n"
+    "  --initiate                send the first handshake message\n";
+
+static const char wrap_usage_own[] =
     "  --max-line N              longest line COMMAND takes, prefix included;\n"
     "                            longer messages are cut into pieces (default: none)\n"
     "  --line-delay MS           wait MS between lines written to COMMAND (for relays\n"
     "                            that read in blocks, or limit floods; default 0)\n"
     "  --send-prefix TEXT        put TEXT before each line sent (a channel command)\n"
-    "  --timeout SECONDS         the wait for the peer's CLOSE (30)\n"
-    "  --verbose                 also show the peer's confirmations as they come\n";
+    "  --timeout SECONDS         the wait for the peer's CLOSE (30)\n";
 
 static const struct option wrap_opts[] = {
+    APP_CHAT_LONGOPTS,
     {"initiate", no_argument, NULL, 'I'},
-    {"key", required_argument, NULL, 'k'},
-    {"id", required_argument, NULL, 'i'},
-    {"trust", required_argument, NULL, 't'},
-    {"pin-source", required_argument, NULL, 'p'},
-    {"known-only", no_argument, NULL, 'K'},
-    {"session-key", required_argument, NULL, 'S'},
-    {"suite", required_argument, NULL, 'U'},
     {"max-line", required_argument, NULL, 'M'},
     {"line-delay", required_argument, NULL, 'D'},
     {"send-prefix", required_argument, NULL, 'X'},
     {"timeout", required_argument, NULL, 'T'},
-    {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -413,8 +399,8 @@ static int wrap_loop(WRAP *w, unsigned timeout)
             p[np].events = POLLOUT;
             p[np++].revents = 0;
         }
-        if (c->established && !c->finished && !c->close_sent && !w->user_eof &&
-            w->out.len - w->out.off < OUT_HIGH) {
+        /* Read before the session too: those lines are held (held.c). */
+        if (!c->finished && !c->close_sent && !w->user_eof && w->out.len - w->out.off < OUT_HIGH) {
             iu = (int)np;
             p[np].fd = STDIN_FILENO;
             p[np].events = POLLIN;
@@ -461,6 +447,8 @@ int cmd_wrap(int argc, char **argv)
         switch (c) {
         case 'h':
             fputs(wrap_usage, stdout);
+            fputs(app_chat_help, stdout);
+            fputs(wrap_usage_own, stdout);
             return APP_OK;
         case 'I':
             initiate = 1;
@@ -489,12 +477,8 @@ int cmd_wrap(int argc, char **argv)
     }
     if (optind >= argc)
         return app_usage("wrap", "the chat program to run is required (after --)");
-    if (o.key == NULL)
-        return app_usage("wrap", "--key KEY is required");
-    if (o.id == NULL)
-        return app_usage("wrap", "--id NAME is required");
-    if (!p11c_identity_valid((const uint8_t *)o.id, strlen(o.id)))
-        return app_usage("wrap", "--id must be 1 to 255 bytes of UTF-8 without control characters");
+    if (app_chat_check("wrap", &o) != APP_OK)
+        return APP_USAGE;
     size_t plen = prefix != NULL ? strlen(prefix) : 0;
     /* The shortest fragment line "?P11C,xxxxxxxx,64,64,AAAA," must fit. */
     if (max_line != 0 && max_line < plen + 32)

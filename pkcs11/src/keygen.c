@@ -180,24 +180,45 @@ static CK_RV generate_rsa(P11C_TOKEN *t, unsigned int bits, const char *label, c
         return rv;
 
     CK_ULONG nl = label != NULL ? (CK_ULONG)strlen(label) : 0;
+    /* A long-term (persistent) key only ever signs: it can neither decrypt
+     * nor unwrap, so it can never serve as a decryption oracle, and where
+     * the token honours CKA_ALLOWED_MECHANISMS it signs with these only.
+     * A session object keeps both uses (S decrypts; callers also sign). */
+    CK_BBOOL session_obj = persistent ? CK_FALSE : CK_TRUE;
+    static const CK_MECHANISM_TYPE sign_mechs[] = {
+        CKM_RSA_PKCS_PSS, CKM_SHA256_RSA_PKCS_PSS, CKM_SHA384_RSA_PKCS_PSS, CKM_SHA512_RSA_PKCS_PSS,
+        CKM_RSA_PKCS,     CKM_SHA256_RSA_PKCS,     CKM_SHA384_RSA_PKCS,     CKM_SHA512_RSA_PKCS,
+    };
     CK_ATTRIBUTE pub[] = {
         {CKA_TOKEN, &tok, sizeof(tok)},
         {CKA_PRIVATE, &no, sizeof(no)},
         {CKA_VERIFY, &yes, sizeof(yes)},
-        {CKA_ENCRYPT, &yes, sizeof(yes)},
+        {CKA_ENCRYPT, &session_obj, sizeof(session_obj)},
+        {CKA_WRAP, &no, sizeof(no)},
         {CKA_MODULUS_BITS, &mbits, sizeof(mbits)},
         {CKA_PUBLIC_EXPONENT, (void *)f4, sizeof(f4)},
         {CKA_ID, (void *)id, (CK_ULONG)idlen},
         {CKA_LABEL, (void *)label, nl},
     };
-    CK_ATTRIBUTE priv[9] = {
-        {CKA_TOKEN, &tok, sizeof(tok)},        {CKA_PRIVATE, &yes, sizeof(yes)},
-        {CKA_SENSITIVE, &yes, sizeof(yes)},    {CKA_EXTRACTABLE, &no, sizeof(no)},
-        {CKA_SIGN, &yes, sizeof(yes)},         {CKA_DECRYPT, &yes, sizeof(yes)},
-        {CKA_ID, (void *)id, (CK_ULONG)idlen}, {CKA_LABEL, (void *)label, nl},
+    CK_ATTRIBUTE priv[11] = {
+        {CKA_TOKEN, &tok, sizeof(tok)},
+        {CKA_PRIVATE, &yes, sizeof(yes)},
+        {CKA_SENSITIVE, &yes, sizeof(yes)},
+        {CKA_EXTRACTABLE, &no, sizeof(no)},
+        {CKA_SIGN, &yes, sizeof(yes)},
+        {CKA_DECRYPT, &session_obj, sizeof(session_obj)},
+        {CKA_UNWRAP, &no, sizeof(no)},
+        {CKA_ID, (void *)id, (CK_ULONG)idlen},
+        {CKA_LABEL, (void *)label, nl},
+        {CKA_ALLOWED_MECHANISMS, (void *)sign_mechs, sizeof(sign_mechs)},
     };
     CK_ULONG npub = sizeof(pub) / sizeof(pub[0]) - (label == NULL);
-    CK_ULONG npriv = 8 - (label == NULL);
+    CK_ULONG npriv = 10 - 2; /* the label and the mechanisms come next, when wanted */
+
+    if (label != NULL)
+        npriv++;
+    if (persistent)
+        priv[npriv++] = priv[9];
     if (per_use)
         priv[npriv++] = (CK_ATTRIBUTE){CKA_ALWAYS_AUTHENTICATE, &yes, sizeof(yes)};
 
@@ -206,6 +227,11 @@ static CK_RV generate_rsa(P11C_TOKEN *t, unsigned int bits, const char *label, c
                        &hpriv);
         if (rv == CKR_OK)
             break;
+        if ((rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_VALUE_INVALID) && persistent &&
+            priv[npriv - 1].type == CKA_ALLOWED_MECHANISMS) {
+            npriv--; /* a token without CKA_ALLOWED_MECHANISMS: sign-only still */
+            continue;
+        }
         if (rv == CKR_USER_NOT_LOGGED_IN && !again_login) {
             again_login = 1;
             p11c_session_put(t, s, rv);

@@ -39,6 +39,7 @@ struct p11c_session {
     size_t idlen;
     const P11C_TRUST *trust;
     int known_only;
+    char *expected_peer; /* NULL: any */
     p11c_policy policy;
     char *sk_propq;
     p11c_session_key_fn sk_fn;

@@ -120,14 +120,12 @@ static void test_through_relay(void)
     join(&r, &a, alice, "alice", trust_a,
          (const char *const[]){"--initiate", "--max-line=1000", NULL});
 
-    CU_ASSERT(
-        tp_wait_for(&a, 2, "secure session with 'bob', key 9f22:694b:a719:04f1: trusted\n", W));
-    CU_ASSERT(
-        tp_wait_for(&b, 2, "secure session with 'alice', key 0856:e264:f021:50cc: trusted\n", W));
+    CU_ASSERT(tp_wait_for(&a, 2, "trusted: 'bob' 9f22:694b:a719:04f1: secure session\n", W));
+    CU_ASSERT(tp_wait_for(&b, 2, "trusted: 'alice' 0856:e264:f021:50cc: secure session\n", W));
     tp_puts(&a, "the secret plan\n");
-    CU_ASSERT(tp_wait_for(&b, 1, "\nthe secret plan\n", W));
+    CU_ASSERT(tp_wait_for(&b, 1, "\nalice> the secret plan\n", W));
     tp_puts(&b, "sounds good \x1b[1m\n");
-    CU_ASSERT(tp_wait_for(&a, 1, "\nsounds good \\x1b[1m\n", W));
+    CU_ASSERT(tp_wait_for(&a, 1, "\nbob> sounds good \\x1b[1m\n", W));
 
     /* A plain line in the room is shown, marked, on both sides. */
     tp_puts(&r.watch, "hello, anyone?\n");
@@ -136,7 +134,7 @@ static void test_through_relay(void)
     CU_ASSERT(tp_wait_for(&b, 1, "> hello, anyone?\n", W));
 
     tp_puts(&a, "last one\n");
-    CU_ASSERT(tp_wait_for(&b, 1, "\nlast one\n", W));
+    CU_ASSERT(tp_wait_for(&b, 1, "\nalice> last one\n", W));
     tp_close_in(&a);
     CU_ASSERT_EQUAL(tp_wait_exit(&a, W), 0);
     CU_ASSERT_EQUAL(tp_wait_exit(&b, W), 0);
@@ -289,11 +287,11 @@ static void test_injection_and_replay(void)
     CU_ASSERT_FATAL(room_open(&r));
     join(&r, &b, bob, "bob", trust_b, NULL);
     join(&r, &a, alice, "alice", trust_a, (const char *const[]){"--initiate", NULL});
-    CU_ASSERT(tp_wait_for(&b, 2, "secure session with 'alice'", W));
-    CU_ASSERT(tp_wait_for(&a, 2, "secure session with 'bob'", W));
+    CU_ASSERT(tp_wait_for(&b, 2, "trusted: 'alice' ", W));
+    CU_ASSERT(tp_wait_for(&a, 2, "trusted: 'bob' ", W));
 
     tp_puts(&a, "pay 10\n");
-    CU_ASSERT(tp_wait_for(&b, 1, "\npay 10\n", W));
+    CU_ASSERT(tp_wait_for(&b, 1, "\nalice> pay 10\n", W));
     /* The watcher replays Alice's record verbatim and injects a forged one:
      * each is rejected, nothing is shown, and the session goes on. */
     CU_ASSERT(tp_wait_for(&r.watch, 1, "?P11C:ARAA", W));
@@ -318,14 +316,14 @@ static void test_injection_and_replay(void)
              p11c_strerror(P11C_ERR_MAC));
     CU_ASSERT(tp_wait_for(&b, 2, want, W));
     tp_puts(&a, "still here\n");
-    CU_ASSERT(tp_wait_for(&b, 1, "\nstill here\n", W));
+    CU_ASSERT(tp_wait_for(&b, 1, "\nalice> still here\n", W));
     tp_close_in(&b);
     CU_ASSERT_EQUAL(tp_wait_exit(&b, W), 0);
     CU_ASSERT_EQUAL(tp_wait_exit(&a, W), 0);
     /* Exactly once each, and no rejected byte printed. */
-    const char *first = strstr(b.obuf, "\npay 10\n");
+    const char *first = strstr(b.obuf, "\nalice> pay 10\n");
     CU_ASSERT_PTR_NOT_NULL(first);
-    CU_ASSERT_PTR_NULL(first ? strstr(first + 8, "pay 10") : NULL);
+    CU_ASSERT_PTR_NULL(first ? strstr(first + 15, "pay 10") : NULL);
     CU_ASSERT_PTR_NULL(strstr(b.obuf, "forged"));
     CU_ASSERT_PTR_NULL(strstr(a.obuf, "forged"));
     /* Alice rejects the forgery as carrying her own direction; her replayed
@@ -360,7 +358,7 @@ static void test_max_message_in_pieces(void)
     CU_ASSERT_FATAL(room_open(&r));
     join(&r, &b, bob, "bob", trust_b, opts_b);
     join(&r, &a, alice, "alice", trust_a, opts_a);
-    CU_ASSERT(tp_wait_for(&a, 2, "secure session with 'bob'", W));
+    CU_ASSERT(tp_wait_for(&a, 2, "trusted: 'bob' ", W));
     tp_puts(&a, big);
     CU_ASSERT(tp_wait_for(&b, 1, big, W));
     tp_close_in(&a);
@@ -401,7 +399,7 @@ static void test_chat_program_dies_truncated(void)
     CU_ASSERT(tp_wait_for(&b, 2, "secure session", W));
     CU_ASSERT(tp_wait_for(&a, 2, "secure session", W));
     tp_puts(&a, "cut short\n");
-    CU_ASSERT(tp_wait_for(&b, 1, "\ncut short\n", W));
+    CU_ASSERT(tp_wait_for(&b, 1, "\nalice> cut short\n", W));
     /* Alice's chat program dies: her side ends as truncated. */
     pid_t ncat = a.pid > 0 ? child_of(a.pid) : 0;
     CU_ASSERT(ncat > 0);

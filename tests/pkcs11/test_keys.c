@@ -611,13 +611,28 @@ static void test_generate_persistent(void)
     CU_ASSERT_EQUAL(pkcs11_tool(&out, "--login --pin 1234 --list-objects"), 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "label:      carol"));
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "ID:         4711"));
-    /* the private half: sensitive, never extractable */
+    /* the private half: sensitive, never extractable, sign only (a
+     * long-term key never decrypts or unwraps), with the signing mechanisms
+     * it may use */
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "label:      carol\n  ID:         4711\n"
-                                       "  Usage:      decrypt, sign, unwrap\n"
+                                       "  Usage:      sign\n"
                                        "  Access:     sensitive, always sensitive, never "
                                        "extractable, local\n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "label:      carol\n  ID:         4711\n"
-                                       "  Usage:      encrypt, verify, wrap\n"));
+                                       "  Usage:      verify\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(
+        out, "extractable, local\n  Allowed mechanisms: RSA-PKCS,RSA-PKCS-PSS,SHA256-RSA-PKCS,"
+             "SHA384-RSA-PKCS,SHA512-RSA-PKCS,SHA256-RSA-PKCS-PSS,SHA384-RSA-PKCS-PSS,"
+             "SHA512-RSA-PKCS-PSS\n"));
+    {
+        /* and the token refuses to decrypt with it */
+        uint8_t ct[256], pt[256];
+        size_t ctlen = sizeof(ct), ptlen = sizeof(pt);
+        P11C_MECH oaep = {.type = CKM_RSA_PKCS_OAEP, .hash = CKM_SHA256, .mgf = CKG_MGF1_SHA256};
+        CU_ASSERT_FATAL(th_encrypt(k, RSA_PKCS1_OAEP_PADDING, EVP_sha256(), NULL, 0,
+                                   (const uint8_t *)"x", 1, ct, &ctlen));
+        CU_ASSERT_NOT_EQUAL(p11c_key_decrypt(k, &oaep, ct, ctlen, pt, &ptlen, &err), CKR_OK);
+    }
     free(out);
     out = NULL;
 

@@ -351,6 +351,11 @@ static p11c_err expected_hello_error(const char *comment, uint8_t suite, int onl
         {"session key as a compressed point", P11C_ERR_KEY},
         {"long-term key on P-521", P11C_ERR_KEY},
         {"identity with a right-to-left override U+202E", P11C_ERR_IDENTITY},
+        {"identity with a line separator U+2028", P11C_ERR_IDENTITY},
+        {"identity with a zero-width space U+200B", P11C_ERR_IDENTITY},
+        {"identity with a byte order mark U+FEFF", P11C_ERR_IDENTITY},
+        {"identity ending with a space", P11C_ERR_IDENTITY},
+        {"identity starting with a space", P11C_ERR_IDENTITY},
     };
 
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
@@ -452,8 +457,8 @@ static void test_hello_reject(void)
     EVP_PKEY *kae = pt_key(NULL, "alice_p256");
 
     /* A responder of suite 0x01 only, as every one before suite 0x02, and one of either. */
-    CU_ASSERT_EQUAL(hello_reject_run("hello_reject.json", kb, P11C_SUITE_1, ka, kae), 17);
-    CU_ASSERT_EQUAL(hello_reject_run("hello_reject.json", kb, 0, ka, kae), 17);
+    CU_ASSERT_EQUAL(hello_reject_run("hello_reject.json", kb, P11C_SUITE_1, ka, kae), 23);
+    CU_ASSERT_EQUAL(hello_reject_run("hello_reject.json", kb, 0, ka, kae), 23);
     EVP_PKEY_free(ka);
     EVP_PKEY_free(kb);
     EVP_PKEY_free(kae);
