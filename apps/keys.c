@@ -426,8 +426,9 @@ int app_key_check(APP_OSSL *o, EVP_PKEY *key, const char *spec)
      * that a wrong PIN shows before anyone is waiting on the other side. */
     md = EVP_MD_CTX_new();
     if (md == NULL || EVP_DigestSignInit_ex(md, &pctx, "SHA256", o->libctx, NULL, key, NULL) != 1 ||
-        EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
-        EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, 32) != 1 ||
+        (EVP_PKEY_is_a(key, "RSA") &&
+         (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
+          EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, 32) != 1)) ||
         EVP_DigestSign(md, NULL, &siglen, probe, sizeof(probe) - 1) != 1 ||
         (sig = OPENSSL_malloc(siglen)) == NULL ||
         EVP_DigestSign(md, sig, &siglen, probe, sizeof(probe) - 1) != 1) {

@@ -345,7 +345,6 @@ void app_chat_events(APP_CHAT *c)
         case P11C_EV_ESTABLISHED: {
             char hex[2 * P11C_FP_LEN + 1];
             c->established = 1;
-            app_suite_established(c);
             free(c->sender);
             c->sender = app_sender_name(ev.peer_id);
             p11c_fingerprint_hex(ev.fp, hex);
@@ -357,6 +356,7 @@ void app_chat_events(APP_CHAT *c)
                            "secure session, but check the fingerprint %s with the peer another "
                            "way, then 'p11chat trust add'",
                            hex);
+            app_suite_established(c);
             app_held_release(c, &ev);
             break;
         }
