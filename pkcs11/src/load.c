@@ -254,6 +254,10 @@ CK_RV p11c_key_load(P11C_MODULE *m, const char *uri, p11c_want want, P11C_KEY **
                               "%s: different keys match", u.desc);
             goto end;
         }
+        if (rv == P11C_CKR_NOT_RSA) {
+            nonrsa++; /* a key, but of a kind or on a curve we do not use */
+            continue;
+        }
         if (rv != CKR_OK) {
             p11c_err_what(err, "%s", u.desc);
             goto end;

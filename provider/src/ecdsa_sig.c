@@ -137,6 +137,8 @@ static int ecdsa_sign(void *vctx, unsigned char *sig, size_t *siglen, size_t sig
                    c->s.md->len, tbslen);
         return 0;
     }
+    if (c->s.pk->host_private)
+        return p11c_sig_host_sign(&c->s, 1, sig, siglen, sigsize, tbs, tbslen);
     if (!p11c_prov_alive(c->s.prov))
         return 0;
     /* A digest longer than the group order is cut to its leading bytes, as
@@ -248,7 +250,7 @@ static int ecdsa_get_ctx_params(void *vctx, OSSL_PARAM params[])
     if (p != NULL) {
         int sig_nid = NID_undef;
         if (c->s.md == NULL ||
-            !OBJ_find_sigid_by_algs(&sig_nid, OBJ_txt2nid(c->s.md->name),
+            !OBJ_find_sigid_by_algs(&sig_nid, EVP_MD_get_type(p11c_prov_md(c->s.prov, c->s.md)),
                                     NID_X9_62_id_ecPublicKey) ||
             !p11c_sig_algorithm_id(p, sig_nid))
             return 0;
