@@ -18,8 +18,8 @@ def main():
         with open(os.path.join(vec, 'protocol', name)) as f:
             return json.load(f)
 
-    seeds = {t: [] for t in ('hello', 'reply', 'confirm', 'finish', 'record', 'stream', 'text',
-                             'trust', 'uri')}
+    seeds = {t: [] for t in ('hello', 'reply', 'reply2', 'confirm', 'finish', 'record', 'stream',
+                             'text', 'trust', 'uri')}
     hs = load('handshake.json')
     msgs = {k: bytes.fromhex(hs[k]) for k in ('hello', 'reply', 'confirm', 'finish')}
     for k, m in msgs.items():
@@ -30,6 +30,8 @@ def main():
     for sess in load('handshake_suite2.json')['sessions'].values():
         for k in ('hello', 'reply', 'confirm', 'finish'):
             seeds[k].append(bytes.fromhex(sess[k]))
+        seeds['reply2'].append(bytes.fromhex(sess['reply']))
+    seeds['reply2'].append(msgs['reply'])
     for t in load('hello_reject_suite2.json')['tests']:
         seeds['hello'].append(bytes.fromhex(t['hello']))
 

@@ -261,6 +261,16 @@ CK_RV p11c_key_generate_ec(P11C_TOKEN *t, const char *curve, const char *label, 
     }
     if (c->kt == CKK_EC_EDWARDS)
         mech.mechanism = CKM_EC_EDWARDS_KEY_PAIR_GEN;
+    /* A token without the mechanism is told apart from a failed attempt. */
+    if (p11c_token_mechanism(t, mech.mechanism, CKF_GENERATE_KEY_PAIR, NULL, NULL) ==
+        CKR_MECHANISM_INVALID) {
+        char name[48], detail[160];
+        snprintf(detail, sizeof(detail),
+                 "the token does not offer %s: make %s keys on a token that offers it",
+                 p11c_mech_name(mech.mechanism, name, sizeof(name)), c->name);
+        p11c_what_detail(err, detail);
+        return p11c_err_rv(err, CKR_MECHANISM_INVALID, "C_GenerateKeyPair");
+    }
     rv = p11c_keygen_prepare(t, label, &id, &idlen, rid, persistent, &s, err);
     if (rv != CKR_OK)
         return rv;
@@ -339,7 +349,7 @@ CK_RV p11c_key_import_ec(P11C_TOKEN *t, const char *curve, const uint8_t *priv, 
     CK_BBOOL yes = CK_TRUE, no = CK_FALSE, tok = persistent ? CK_TRUE : CK_FALSE;
     CK_OBJECT_HANDLE hpub = CK_INVALID_HANDLE, hpriv = CK_INVALID_HANDLE;
     uint8_t rid[P11C_RANDOM_ID_LEN];
-    uint8_t wrapped[2 + 133];
+    uint8_t wrapped[3 + 2 * 66 + 1]; /* tag, long-form length, P-521 point */
     CK_SESSION_HANDLE s;
     CK_RV rv;
 

@@ -110,6 +110,9 @@ p11c_err p11c_hello_read(P11C_SESSION *s, const uint8_t *msg, size_t len)
         goto end;
     ret = p11c_reply_write(s);
 end:
+    /* A refused HELLO leaves no suite behind (p11c_session_suite() says 0). */
+    if (ret != P11C_OK)
+        s->kex = NULL;
     p11c_wbuf_cleanup(&tbs);
     return ret;
 }

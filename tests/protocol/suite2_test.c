@@ -132,6 +132,7 @@ static p11c_err bob_answers(EVP_PKEY *kb, EVP_PKEY *ka, const uint8_t *hello, si
     out = pt_pop(p.b, &ol);
     if (e != P11C_OK)
         CU_ASSERT_PTR_NULL(out); /* nothing is sent back */
+    CU_ASSERT_EQUAL(p11c_session_suite(p.b), e == P11C_OK ? hello[2] : 0);
     OPENSSL_free(out);
     pt_pair_free(&p);
     return e;
@@ -248,6 +249,7 @@ static void test_suite_refused(void)
     CU_ASSERT_FATAL(p.b != NULL);
     CU_ASSERT(!pt_pair_handshake(&p));
     CU_ASSERT_EQUAL(p11c_session_error(p.b), P11C_ERR_SUITE);
+    CU_ASSERT_EQUAL(p11c_session_suite(p.b), 0); /* a refused HELLO names no suite */
     CU_ASSERT(!p11c_session_established(p.a));
     pt_pair_free(&p);
 
