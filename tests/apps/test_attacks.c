@@ -427,10 +427,11 @@ static void test_held_lines_bounded(void)
     close(lfd);
 }
 
-/* On a terminal (a pseudo-terminal made by script(1)), the person is asked. */
+/* On a terminal (a pseudo-terminal made by script(1)), the person is asked:
+ * answered no (0), yes (1), or input ends instead (2). */
 static void test_held_lines_asked(void)
 {
-    for (int yes = 0; yes < 2; yes++) {
+    for (int yes = 0; yes < 3; yes++) {
         TPROC l, c;
         int port = tp_listen(&l, "--key", bob, "--id", "bob", "--trust", empty, NULL);
         CU_ASSERT_FATAL(port > 0);
@@ -444,6 +445,20 @@ static void test_held_lines_asked(void)
                               "before the session are held: type 'yes' to send them to this "
                               "peer, anything else to drop them",
                               W));
+        if (yes == 2) {
+            /* Input ends instead of an answer: dropped, and the session closes. */
+            tp_close_in(&c);
+            CU_ASSERT(tp_wait_for(&c, 1,
+                                  "1 line(s) typed before the session were not sent: input "
+                                  "ended before an answer",
+                                  W));
+            CU_ASSERT_EQUAL(tp_wait_exit(&c, W), 0);
+            CU_ASSERT_EQUAL(tp_wait_exit(&l, W), 0);
+            CU_ASSERT_STRING_EQUAL(l.obuf, "");
+            tp_free(&l);
+            tp_free(&c);
+            continue;
+        }
         tp_puts(&c, yes ? "yes\n" : "no\n");
         CU_ASSERT(tp_wait_for(&c, 1,
                               yes ? "sending the 1 held line(s)"
