@@ -38,9 +38,10 @@ static const char wrap_usage[] =
     "armored lines in COMMAND's output, anywhere in the line, are decrypted and\n"
     "shown as 'NAME> message'; other lines are shown as '[unencrypted] ...'.\n"
     "Status lines on standard error start with the verdict on the peer\n"
-    "('trusted:', 'NOT IN TRUST STORE:'). One side starts the\n"
-    "handshake with --initiate once the other is in the chat. The window policy\n"
-    "is used: lost or injected lines do not end the session.\n"
+    "('trusted:', 'NOT IN TRUST STORE:'). One side starts the handshake with\n"
+    "--initiate once the other is in the chat. The window policy is used: lost\n"
+    "or injected lines do not end the session; late ones are marked\n"
+    "'[late #N]'.\n"
     "\n"
     "  --initiate                send the first handshake message\n";
 

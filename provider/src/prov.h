@@ -247,20 +247,22 @@ typedef struct p11c_gen {
     uint8_t id[64];
     size_t idlen;
     int has_id;
-    int persistent; /* -1: by default, persistent when a label or an id is given */
-    int per_use;    /* CKA_ALWAYS_AUTHENTICATE on the private key */
+    int persistent;   /* -1: by default, persistent when a label or an id is given */
+    int per_use;      /* CKA_ALWAYS_AUTHENTICATE on the private key */
+    int decrypt_only; /* usage=decrypt: a session key S that only decrypts */
 } P11C_GEN;
 
 /* NULL unless selection asks for a key pair. */
 P11C_GEN *p11c_gen_new(void *provctx, int selection);
-/* uri, label, id, persistent, per-use-pin. */
+/* uri, label, id, persistent, per-use-pin, usage. */
 int p11c_gen_set_common(P11C_GEN *g, const OSSL_PARAM params[]);
 #define P11C_GEN_SETTABLE_COMMON                                                                   \
     OSSL_PARAM_utf8_string(P11CHAT_PKEY_PARAM_URI, NULL, 0),                                       \
         OSSL_PARAM_utf8_string(P11CHAT_PKEY_PARAM_LABEL, NULL, 0),                                 \
         OSSL_PARAM_octet_string(P11CHAT_PKEY_PARAM_ID, NULL, 0),                                   \
-        OSSL_PARAM_int(P11CHAT_PKEY_PARAM_PERSISTENT, NULL),                                      \
-        OSSL_PARAM_int(P11CHAT_PKEY_PARAM_PER_USE_PIN, NULL)
+        OSSL_PARAM_int(P11CHAT_PKEY_PARAM_PERSISTENT, NULL),                                       \
+        OSSL_PARAM_int(P11CHAT_PKEY_PARAM_PER_USE_PIN, NULL),                                      \
+        OSSL_PARAM_utf8_string(P11CHAT_PKEY_PARAM_USAGE, NULL, 0)
 typedef CK_RV p11c_gen_make_fn(P11C_TOKEN *t, const P11C_GEN *g, int persistent, P11C_KEY **out,
                                P11C_ERR *err);
 /* Finds the token (URI, configuration, or the last one used), logs in with a

@@ -713,6 +713,23 @@ static void test_generate_ephemeral(void)
         ASSERT_RV(p11c_key_decrypt(k, &oaep, ct, ctlen, pt, &ptlen, &err), CKR_OK);
         CU_ASSERT(ptlen == 2 && memcmp(pt, "hi", 2) == 0);
     }
+    /* a session key S: decrypts, and the token refuses to sign with it */
+    {
+        P11C_KEY *sk = NULL;
+        uint8_t ct[256], pt[256];
+        size_t ctlen = sizeof(ct), ptlen = sizeof(pt);
+        P11C_MECH oaep = {.type = CKM_RSA_PKCS_OAEP, .hash = CKM_SHA_1};
+        ASSERT_RV(p11c_key_generate(t, 2048, NULL, NULL, 0, P11C_GEN_DECRYPT_ONLY, &sk, &err),
+                  CKR_OK);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(sk);
+        CU_ASSERT(p11c_key_is_ephemeral(sk));
+        CU_ASSERT(th_encrypt(sk, RSA_PKCS1_OAEP_PADDING, EVP_sha1(), NULL, 0, (const uint8_t *)"hi",
+                             2, ct, &ctlen));
+        ASSERT_RV(p11c_key_decrypt(sk, &oaep, ct, ctlen, pt, &ptlen, &err), CKR_OK);
+        CU_ASSERT(ptlen == 2 && memcmp(pt, "hi", 2) == 0);
+        CU_ASSERT_FALSE(th_sign_ok(sk, &err));
+        p11c_key_free(sk);
+    }
     /* visible to this process while it lives, never stored in the token */
     k2 = load(m, TH_TOKEN_URI ";object=eph", P11C_WANT_ANY);
     CU_ASSERT(k2 != NULL && th_sign_ok(k2, &err));
