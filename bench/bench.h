@@ -137,6 +137,7 @@ void bench_engine_free(void);
 
 void bench_records(void);
 void bench_rsa(void);
+void bench_ec(void);
 void bench_handshake(void);
 void bench_tcp(void);
 

@@ -29,7 +29,7 @@ static const char usage[] =
     "  --quick         a short smoke run (about 20 s): fewer, shorter rounds\n"
     "  --json FILE     also write the figures, ratios and targets as JSON\n"
     "  --only SECTION  run the sections whose name contains SECTION:\n"
-    "                  records, sign, decrypt, load, handshake, tcp\n";
+    "                  records, sign, decrypt, derive, load, handshake, tcp\n";
 
 int bench_section_wanted(const char *name)
 {
@@ -214,6 +214,11 @@ int main(int argc, char **argv)
         bench_section_wanted("load")) {
         progress("signatures, decryption, key load");
         bench_rsa();
+    }
+    if (bench_section_wanted("sign") || bench_section_wanted("derive") ||
+        bench_section_wanted("load")) {
+        progress("EC and Ed25519: signatures, ECDH, key load");
+        bench_ec();
     }
     if (bench_section_wanted("handshake")) {
         progress("handshakes");

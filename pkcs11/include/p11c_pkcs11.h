@@ -25,22 +25,25 @@
 
 /* Errors of our own, in the vendor-defined CK_RV range. */
 #define P11C_CKR_BASE            (CKR_VENDOR_DEFINED | 0x50310000UL)
-#define P11C_CKR_URI_MALFORMED   (P11C_CKR_BASE + 1)  /* not a pkcs11: URI p11-kit accepts */
-#define P11C_CKR_URI_UNSUPPORTED (P11C_CKR_BASE + 2)  /* parses, but asks for what we lack */
-#define P11C_CKR_NO_TOKEN        (P11C_CKR_BASE + 3)  /* no token matches the URI */
-#define P11C_CKR_TOKEN_AMBIGUOUS (P11C_CKR_BASE + 4)  /* several tokens match */
-#define P11C_CKR_NO_KEY          (P11C_CKR_BASE + 5)  /* no key matches the URI */
-#define P11C_CKR_KEY_AMBIGUOUS   (P11C_CKR_BASE + 6)  /* two different keys match */
-#define P11C_CKR_NO_PIN          (P11C_CKR_BASE + 7)  /* login needed, no PIN known */
-#define P11C_CKR_PIN_SOURCE      (P11C_CKR_BASE + 8)  /* pin-source file unreadable */
-#define P11C_CKR_MODULE_LOAD     (P11C_CKR_BASE + 9)  /* p11-kit could not load the module */
-#define P11C_CKR_NOT_RSA         (P11C_CKR_BASE + 10) /* the object is not an RSA key */
+#define P11C_CKR_URI_MALFORMED   (P11C_CKR_BASE + 1) /* not a pkcs11: URI p11-kit accepts */
+#define P11C_CKR_URI_UNSUPPORTED (P11C_CKR_BASE + 2) /* parses, but asks for what we lack */
+#define P11C_CKR_NO_TOKEN        (P11C_CKR_BASE + 3) /* no token matches the URI */
+#define P11C_CKR_TOKEN_AMBIGUOUS (P11C_CKR_BASE + 4) /* several tokens match */
+#define P11C_CKR_NO_KEY          (P11C_CKR_BASE + 5) /* no key matches the URI */
+#define P11C_CKR_KEY_AMBIGUOUS   (P11C_CKR_BASE + 6) /* two different keys match */
+#define P11C_CKR_NO_PIN          (P11C_CKR_BASE + 7) /* login needed, no PIN known */
+#define P11C_CKR_PIN_SOURCE      (P11C_CKR_BASE + 8) /* pin-source file unreadable */
+#define P11C_CKR_MODULE_LOAD     (P11C_CKR_BASE + 9) /* p11-kit could not load the module */
+#define P11C_CKR_NOT_RSA         (P11C_CKR_BASE + 10) /* not a key of a kind we use (RSA, EC, EdDSA) */
 #define P11C_CKR_KEY_EXISTS      (P11C_CKR_BASE + 11) /* label or id already taken */
 #define P11C_CKR_NO_PRIVATE      (P11C_CKR_BASE + 12) /* operation needs the private half */
 #define P11C_CKR_SESSION_LIMIT   (P11C_CKR_BASE + 13) /* pool exhausted, token allows no more */
 
 /* "CKR_PIN_INCORRECT", "P11C_NO_KEY", or "CKR_0x%08lx" for unknown values. */
 const char *p11c_rv_name(CK_RV rv);
+
+/* "CKM_RSA_PKCS_PSS" or "mechanism 0x%lx" into buf. */
+const char *p11c_mech_name(CK_MECHANISM_TYPE mech, char *buf, size_t len);
 
 typedef struct p11c_err {
     CK_RV rv;
@@ -136,7 +139,8 @@ typedef enum {
 } p11c_want;
 
 /*
- * Loads the RSA key named by `uri`. The private and public halves of one key
+ * Loads the key named by `uri`: RSA, EC (P-256, P-384, P-521) or Edwards
+ * (Ed25519, Ed448). The private and public halves of one key
  * pair (same CKA_ID, or same label when ids are absent) are one key. A URI
  * without type= names the pair; type=private / type=public restrict it.
  * PIN: the URI's pin-value, its pin-source (a file path, "file:" allowed),
@@ -148,7 +152,7 @@ typedef enum {
  */
 CK_RV p11c_key_load(P11C_MODULE *m, const char *uri, p11c_want want, P11C_KEY **out, P11C_ERR *err);
 /*
- * Every RSA key on the tokens matching `uri` (object attributes optional),
+ * Every key (of the kinds above) on the tokens matching `uri` (object attributes optional),
  * one callback per key (pair); the callback takes a reference. Returns the
  * first error, or CKR_OK (also when nothing matched).
  */
@@ -170,12 +174,20 @@ unsigned int p11c_key_bits(const P11C_KEY *k);
 void p11c_key_public(const P11C_KEY *k, const uint8_t **n, size_t *nlen, const uint8_t **e,
                      size_t *elen);
 const char *p11c_key_label(const P11C_KEY *k); /* "" when none */
+/* The key's pkcs11: URI (token label, manufacturer, model, serial; object;
+ * id; type=public for a public key alone), malloc'd into *out. Never a PIN. */
+CK_RV p11c_key_uri(const P11C_KEY *k, int public_only, char **out);
+/* CKK_RSA, CKK_EC or CKK_EC_EDWARDS. */
+CK_KEY_TYPE p11c_key_type(const P11C_KEY *k);
+/* "P-256", "P-384", "P-521", "Ed25519" or "Ed448"; NULL for RSA keys. */
+const char *p11c_key_curve(const P11C_KEY *k);
+/* The public point, raw (04||X||Y for EC, the 32 or 57 bytes of an Edwards
+ * key), whichever form the token stores CKA_EC_POINT in. Owned by the key. */
+void p11c_key_ec_point(const P11C_KEY *k, const uint8_t **pt, size_t *len);
+/* Bytes of a signature: the modulus size, or r||s (EC), or R||S (EdDSA). */
+size_t p11c_key_sig_len(const P11C_KEY *k);
 const uint8_t *p11c_key_id(const P11C_KEY *k, size_t *len);
 P11C_TOKEN *p11c_key_token(const P11C_KEY *k);
-/* A pkcs11: URI naming this key again: the token's label, serial,
- * manufacturer and model, the key's label and id; no type, no PIN. *out is
- * released with free(). */
-CK_RV p11c_key_uri(const P11C_KEY *k, char **out, P11C_ERR *err);
 
 /* Mechanism and its parameters for sign and decrypt. Zero fields are never
  * sent to the token as zero: the caller fills what the mechanism needs. */
@@ -190,7 +202,8 @@ typedef struct p11c_mech {
 } P11C_MECH;
 
 /* Signs `in` (a digest for the bare mechanisms, the message for the
- * hash-and-sign ones). *siglen: in, the buffer size; out, the length. */
+ * hash-and-sign ones and CKM_EDDSA). *siglen: in, the buffer size; out, the
+ * length. CKM_ECDSA gives r||s, each as long as the curve's field. */
 CK_RV p11c_key_sign(P11C_KEY *k, const P11C_MECH *mech, const uint8_t *in, size_t inlen,
                     uint8_t *sig, size_t *siglen, P11C_ERR *err);
 /* Decrypts; *outlen: in, the buffer size; out, the length. */
@@ -206,6 +219,29 @@ CK_RV p11c_key_decrypt(P11C_KEY *k, const P11C_MECH *mech, const uint8_t *in, si
  */
 CK_RV p11c_key_generate(P11C_TOKEN *t, unsigned int bits, const char *label, const uint8_t *id,
                         size_t idlen, int persistent, P11C_KEY **out, P11C_ERR *err);
+
+/*
+ * ECDH (CKM_ECDH1_DERIVE, no KDF) of an EC key with the peer's uncompressed
+ * point: the shared x coordinate, as long as the curve's field, into out
+ * (NULL: *outlen gets that length). The secret passes through a session
+ * object that is read once and destroyed before this returns.
+ */
+CK_RV p11c_key_derive(P11C_KEY *k, const uint8_t *peer, size_t peerlen, uint8_t *out,
+                      size_t *outlen, P11C_ERR *err);
+
+/*
+ * Generates an EC ("P-256", "P-384", "P-521") or Edwards ("Ed25519",
+ * "Ed448") key pair on `t`; persistent, label and id as for RSA.
+ */
+CK_RV p11c_key_generate_ec(P11C_TOKEN *t, const char *curve, const char *label, const uint8_t *id,
+                           size_t idlen, int persistent, P11C_KEY **out, P11C_ERR *err);
+/* Imports an EC or Edwards key (for tests and migration): the raw public
+ * point, and the private value (big-endian scalar, or the Edwards seed) when
+ * priv is not NULL. */
+CK_RV p11c_key_import_ec(P11C_TOKEN *t, const char *curve, const uint8_t *priv, size_t privlen,
+                         const uint8_t *point, size_t pointlen, const char *label,
+                         const uint8_t *id, size_t idlen, int persistent, P11C_KEY **out,
+                         P11C_ERR *err);
 
 /* RSA components, big-endian. Public only when d is NULL. */
 typedef struct p11c_rsa_parts {

@@ -18,17 +18,24 @@ void p11c_key_drop_copy(P11C_KEY *k)
         p11c_keeper_acquire(t, &s, NULL) == CKR_OK) {
         /* The copy may have died (a lost keeper, a logout) and a token may
          * reuse its handle for another object: destroy only what is still a
-         * session object with this key's modulus. Otherwise it goes with the
-         * keeper session at the latest. */
+         * session object of this key (its modulus; for EC keys, whose
+         * private objects show no point, its kind and id). Otherwise it goes
+         * with the keeper session at the latest. */
         CK_BBOOL token = CK_TRUE;
+        CK_KEY_TYPE kt = (CK_KEY_TYPE)-1;
         uint8_t n[P11C_MAX_MODULUS];
-        CK_ATTRIBUTE a[2] = {{CKA_TOKEN, &token, sizeof(token)}, {CKA_MODULUS, n, sizeof(n)}};
-        CK_RV rv = P11C_CALL(t->m, NULL, C_GetAttributeValue, s, k->priv, a, 2);
+        int rsa = k->kt == CKK_RSA;
+        CK_ATTRIBUTE a[3] = {{CKA_TOKEN, &token, sizeof(token)},
+                             {CKA_KEY_TYPE, &kt, sizeof(kt)},
+                             {rsa ? CKA_MODULUS : CKA_ID, n, sizeof(n)}};
+        CK_RV rv = P11C_CALL(t->m, NULL, C_GetAttributeValue, s, k->priv, a, 3);
         size_t skip = 0;
-        while (rv == CKR_OK && skip + 1 < a[1].ulValueLen && n[skip] == 0)
+        while (rsa && rv == CKR_OK && skip + 1 < a[2].ulValueLen && n[skip] == 0)
             skip++;
-        if (rv == CKR_OK && token == CK_FALSE &&
-            p11c_bytes_eq(n + skip, a[1].ulValueLen - skip, k->n, k->nlen))
+        const uint8_t *want = rsa ? k->n : k->id;
+        size_t wantlen = rsa ? k->nlen : k->idlen;
+        if (rv == CKR_OK && token == CK_FALSE && kt == k->kt &&
+            p11c_bytes_eq(n + skip, a[2].ulValueLen - skip, want, wantlen))
             rv = P11C_CALL(t->m, NULL, C_DestroyObject, s, k->priv);
         p11c_keeper_release(t, s, rv);
     }

@@ -220,6 +220,11 @@ static const struct {
     M(CKM_SHA256),
     M(CKM_SHA384),
     M(CKM_SHA512),
+    M(CKM_EC_KEY_PAIR_GEN),
+    M(CKM_ECDSA),
+    M(CKM_ECDH1_DERIVE),
+    M(CKM_EC_EDWARDS_KEY_PAIR_GEN),
+    M(CKM_EDDSA),
 };
 
 const char *p11c_mech_name(CK_MECHANISM_TYPE mech, char *buf, size_t len)

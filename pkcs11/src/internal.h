@@ -19,8 +19,6 @@ CK_RV p11c_err_set(P11C_ERR *err, CK_RV rv, const char *func, const char *fmt, .
 CK_RV p11c_err_rv(P11C_ERR *err, CK_RV rv, const char *func);
 /* Sets err->what only. */
 void p11c_err_what(P11C_ERR *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* "CKM_RSA_PKCS_PSS" or "mechanism 0x%lx" into buf. */
-const char *p11c_mech_name(CK_MECHANISM_TYPE mech, char *buf, size_t len);
 
 /* ---- Modules ------------------------------------------------------------ */
 
@@ -170,6 +168,8 @@ typedef struct p11c_found {
     CK_BBOOL token; /* CKA_TOKEN; true when the token does not say */
     uint8_t *id, *label, *n, *e;
     size_t idlen, labellen, nlen, elen;
+    uint8_t *params, *point; /* EC: CKA_EC_PARAMS, CKA_EC_POINT as the token gives them */
+    size_t paramslen, pointlen;
     size_t group;
 } P11C_FOUND;
 
@@ -181,8 +181,9 @@ CK_RV p11c_find_objects(P11C_TOKEN *t, CK_SESSION_HANDLE s, CK_ATTRIBUTE *tmpl, 
 /* Reads one variable-length attribute (malloc'd; *len 0 and NULL when absent). */
 CK_RV p11c_get_attr(P11C_TOKEN *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE obj,
                     CK_ATTRIBUTE_TYPE type, uint8_t **val, size_t *len, P11C_ERR *err);
-/* Objects of class cls matching extra (class added here), read; RSA keys only.
- * *nonrsa (when not NULL) counts the other key objects that matched. */
+/* Objects of class cls matching extra (class added here), read; keys of the
+ * kinds we use only (RSA, EC, EC Edwards). *nonrsa (when not NULL) counts
+ * the other key objects that matched. */
 CK_RV p11c_objects_search(P11C_TOKEN *t, CK_OBJECT_CLASS cls, const CK_ATTRIBUTE *extra,
                           CK_ULONG nextra, P11C_FOUND **out, size_t *nout, size_t *nonrsa,
                           P11C_ERR *err);
@@ -202,8 +203,12 @@ struct p11c_key {
     char *label;
     uint8_t *id;
     size_t idlen;
-    uint8_t *n, *e;
+    CK_KEY_TYPE kt; /* CKK_RSA, CKK_EC or CKK_EC_EDWARDS */
+    uint8_t *n, *e; /* RSA */
     size_t nlen, elen;
+    const struct p11c_curve *curve; /* EC and Edwards */
+    uint8_t *point;                 /* the raw point: 04||X||Y, or the Edwards bytes */
+    size_t pointlen;
     unsigned int bits;
     int ephemeral;   /* session objects held by `hold` */
     int public_only; /* loaded with type=public */
@@ -231,6 +236,53 @@ CK_RV p11c_key_set_public(P11C_KEY *k, const uint8_t *n, size_t nlen, const uint
                           size_t elen);
 /* Reads CKA_MODULUS and CKA_PUBLIC_EXPONENT of obj into k. */
 CK_RV p11c_key_read_public(P11C_KEY *k, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE obj, P11C_ERR *err);
+/* ---- EC and Edwards curves (ec.c) ----------------------------------------- */
+
+typedef struct p11c_curve {
+    const char *name;   /* "P-256", "Ed25519", ... (p11c_key_curve) */
+    CK_KEY_TYPE kt;     /* CKK_EC or CKK_EC_EDWARDS */
+    const uint8_t *oid; /* DER OID: the CKA_EC_PARAMS we write */
+    size_t oidlen;
+    const char *printable; /* Edwards: the PrintableString form some tokens use */
+    size_t flen;           /* bytes of a coordinate (EC) or of the key (Edwards) */
+    unsigned int bits;
+} P11C_CURVE;
+
+/* The curve CKA_EC_PARAMS names (OID, or PrintableString for Edwards);
+ * NULL when we do not know it. */
+const P11C_CURVE *p11c_curve_by_params(const uint8_t *p, size_t len);
+const P11C_CURVE *p11c_curve_by_name(const char *name);
+/* The raw point from CKA_EC_POINT, DER OCTET STRING wrapped or not (both
+ * are seen); 0 when it is neither for this curve. Points into `in`. */
+int p11c_point_unwrap(const P11C_CURVE *c, const uint8_t *in, size_t len, const uint8_t **pt,
+                      size_t *ptlen);
+/* Reads CKA_EC_PARAMS and CKA_EC_POINT of obj into k. */
+CK_RV p11c_key_read_ec_public(P11C_KEY *k, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE obj,
+                              P11C_ERR *err);
+/* Sets the EC or Edwards public half (copied) of k from token attributes. */
+CK_RV p11c_key_set_ec_public(P11C_KEY *k, const uint8_t *params, size_t paramslen,
+                             const uint8_t *point, size_t pointlen);
+
+/* ---- Generation and import (keygen.c) -------------------------------------- */
+
+#define P11C_RANDOM_ID_LEN 16
+
+/* Checks, login, id (rid gets a random one when none is given), the
+ * P11C_CKR_KEY_EXISTS test for persistent keys, a session in *s. */
+CK_RV p11c_keygen_prepare(P11C_TOKEN *t, const char *label, const uint8_t **id, size_t *idlen,
+                          uint8_t *rid, int persistent, CK_SESSION_HANDLE *s, P11C_ERR *err);
+/* The key object for freshly made objects of kind kt; takes over session s. */
+CK_RV p11c_keygen_finish(P11C_TOKEN *t, CK_SESSION_HANDLE s, CK_KEY_TYPE kt, CK_OBJECT_HANDLE pub,
+                         CK_OBJECT_HANDLE priv, const char *label, const uint8_t *id, size_t idlen,
+                         int persistent, P11C_KEY **out, P11C_ERR *err);
+/* "token 'x', new key 'y'" into err. */
+void p11c_keygen_what(P11C_TOKEN *t, const char *label, P11C_ERR *err);
+
+/* One C_DeriveKey (CKM_ECDH1_DERIVE) on s with private key h: the secret read
+ * into out and its object destroyed (ec.c). */
+CK_RV p11c_ecdh_run(P11C_KEY *k, CK_SESSION_HANDLE s, const CK_MECHANISM *ck, CK_OBJECT_HANDLE h,
+                    uint8_t *out, CK_ULONG *outlen, P11C_ERR *err);
+
 /* "token 'x', key 'alice'" for k. */
 void p11c_key_what(const P11C_KEY *k, P11C_ERR *err);
 /* Appends ": detail" to err->what. */
@@ -242,10 +294,13 @@ CK_RV p11c_key_objects(P11C_KEY *k, CK_OBJECT_CLASS cls, CK_OBJECT_HANDLE *hs, C
 /* The private half's handle: cached, else found once (after login); a token
  * object is used through its session copy. */
 CK_RV p11c_key_private(P11C_KEY *k, CK_OBJECT_HANDLE *h, P11C_ERR *err);
-/* One private-key operation (sign, or decrypt when decrypt is 1) with the
+#define P11C_OP_SIGN    0
+#define P11C_OP_DECRYPT 1
+#define P11C_OP_DERIVE  2 /* ck is CKM_ECDH1_DERIVE; in is unused */
+/* One private-key operation (P11C_OP_*) with the
  * recoveries the token allows: a lost session replaced, a logged-out token
  * logged in again, a stale handle found again; each once. */
-CK_RV p11c_key_op(P11C_KEY *k, int decrypt, const CK_MECHANISM *ck, const uint8_t *in, size_t inlen,
+CK_RV p11c_key_op(P11C_KEY *k, int op, const CK_MECHANISM *ck, const uint8_t *in, size_t inlen,
                   uint8_t *out, size_t *outlen, P11C_ERR *err);
 /* 1 when a login with pin (or the module's) can be tried, or none is needed. */
 int p11c_pin_known(P11C_TOKEN *t, const char *pin);

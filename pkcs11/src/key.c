@@ -60,6 +60,7 @@ P11C_KEY *p11c_key_new(P11C_TOKEN *t)
     }
     atomic_init(&k->refs, 1);
     k->t = t;
+    k->kt = CKK_RSA;
     k->pub = k->priv = CK_INVALID_HANDLE;
     k->hold = CK_INVALID_HANDLE;
     k->epoch = atomic_load(&t->m->epoch);
@@ -72,6 +73,8 @@ CK_RV p11c_key_read_public(P11C_KEY *k, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE ob
 {
     uint8_t *n = NULL, *e = NULL;
     size_t nlen = 0, elen = 0;
+    if (k->kt != CKK_RSA)
+        return p11c_key_read_ec_public(k, s, obj, err);
     CK_RV rv = p11c_get_attr(k->t, s, obj, CKA_MODULUS, &n, &nlen, err);
     if (rv == CKR_OK)
         rv = p11c_get_attr(k->t, s, obj, CKA_PUBLIC_EXPONENT, &e, &elen, err);
@@ -121,7 +124,7 @@ static void key_refresh_locked(P11C_KEY *k)
 }
 
 /* Template naming this key's objects of class cls: by id, else label, else
- * modulus. */
+ * modulus (RSA) or kind (the point is then compared). */
 static CK_ULONG key_template(const P11C_KEY *k, CK_ATTRIBUTE *a)
 {
     if (k->idlen != 0) {
@@ -132,10 +135,14 @@ static CK_ULONG key_template(const P11C_KEY *k, CK_ATTRIBUTE *a)
         a[0].type = CKA_LABEL;
         a[0].pValue = k->label;
         a[0].ulValueLen = strlen(k->label);
-    } else {
+    } else if (k->kt == CKK_RSA) {
         a[0].type = CKA_MODULUS;
         a[0].pValue = k->n;
         a[0].ulValueLen = k->nlen;
+    } else {
+        a[0].type = CKA_KEY_TYPE;
+        a[0].pValue = (void *)&k->kt;
+        a[0].ulValueLen = sizeof(k->kt);
     }
     return 1;
 }
@@ -154,8 +161,11 @@ CK_RV p11c_key_objects(P11C_KEY *k, CK_OBJECT_CLASS cls, CK_OBJECT_HANDLE *hs, C
     CK_RV rv = p11c_objects_search(k->t, cls, a, key_template(k, a), &f, &nf, NULL, err);
     if (rv != CKR_OK)
         return rv;
+    me.kt = k->kt;
     me.n = k->n;
     me.nlen = k->nlen;
+    me.point = k->point;
+    me.pointlen = k->pointlen;
     me.id = k->id;
     me.idlen = k->idlen;
     me.label = (uint8_t *)k->label;
@@ -307,6 +317,7 @@ void p11c_key_free(P11C_KEY *k)
     free(k->id);
     free(k->n);
     free(k->e);
+    free(k->point);
     p11c_pin_free(k->pin);
     pthread_mutex_destroy(&k->lock);
     free(k);
@@ -370,7 +381,7 @@ P11C_TOKEN *p11c_key_token(const P11C_KEY *k)
 /* One private-key operation, with the recoveries the token allows: a lost
  * session is replaced, a logged-out token logged in again, a stale handle
  * found again; each once. */
-CK_RV p11c_key_op(P11C_KEY *k, int decrypt, const CK_MECHANISM *ck, const uint8_t *in, size_t inlen,
+CK_RV p11c_key_op(P11C_KEY *k, int op, const CK_MECHANISM *ck, const uint8_t *in, size_t inlen,
                   uint8_t *out, size_t *outlen, P11C_ERR *err)
 {
     P11C_TOKEN *t = k->t;
@@ -388,7 +399,9 @@ CK_RV p11c_key_op(P11C_KEY *k, int decrypt, const CK_MECHANISM *ck, const uint8_
         rv = p11c_session_get(t, &s, err);
         if (rv != CKR_OK)
             break;
-        if (decrypt) {
+        if (op == P11C_OP_DERIVE) {
+            rv = p11c_ecdh_run(k, s, ck, h, out, &len, err);
+        } else if (op == P11C_OP_DECRYPT) {
             rv = P11C_CALL(m, err, C_DecryptInit, s, (CK_MECHANISM *)ck, h);
             if (rv == CKR_OK)
                 rv = P11C_CALL(m, err, C_Decrypt, s, (CK_BYTE *)in, (CK_ULONG)inlen, out, &len);
@@ -418,7 +431,10 @@ CK_RV p11c_key_op(P11C_KEY *k, int decrypt, const CK_MECHANISM *ck, const uint8_
              * with a logout: they cannot be found again. */
             p11c_what_detail(err, "the session key is gone (its session closed or the token "
                                   "logged out)");
-            rv = p11c_err_rv(err, P11C_CKR_NO_KEY, decrypt ? "C_DecryptInit" : "C_SignInit");
+            rv = p11c_err_rv(err, P11C_CKR_NO_KEY,
+                             op == P11C_OP_DERIVE    ? "C_DeriveKey"
+                             : op == P11C_OP_DECRYPT ? "C_DecryptInit"
+                                                     : "C_SignInit");
             break;
         }
         if ((rv == CKR_KEY_HANDLE_INVALID || rv == CKR_OBJECT_HANDLE_INVALID) && !again_handle) {
@@ -495,4 +511,49 @@ CK_RV p11c_key_destroy(P11C_KEY *k, P11C_ERR *err)
         return p11c_err_rv(err, P11C_CKR_NO_KEY, "C_DestroyObject");
     }
     return CKR_OK;
+}
+
+/* ---- Naming ---------------------------------------------------------------- */
+
+CK_RV p11c_key_uri(const P11C_KEY *k, int public_only, char **out)
+{
+    P11KitUri *u;
+    CK_OBJECT_CLASS cls = CKO_PUBLIC_KEY;
+    CK_ATTRIBUTE a;
+    CK_RV rv = CKR_HOST_MEMORY;
+
+    *out = NULL;
+    if (k == NULL)
+        return CKR_ARGUMENTS_BAD;
+    u = p11_kit_uri_new();
+    if (u == NULL)
+        return CKR_HOST_MEMORY;
+    memcpy(p11_kit_uri_get_token_info(u), &k->t->info, sizeof(CK_TOKEN_INFO));
+    if (k->label[0] != '\0') {
+        a.type = CKA_LABEL;
+        a.pValue = k->label;
+        a.ulValueLen = strlen(k->label);
+        if (p11_kit_uri_set_attribute(u, &a) != P11_KIT_URI_OK)
+            goto end;
+    }
+    if (k->idlen != 0) {
+        a.type = CKA_ID;
+        a.pValue = k->id;
+        a.ulValueLen = k->idlen;
+        if (p11_kit_uri_set_attribute(u, &a) != P11_KIT_URI_OK)
+            goto end;
+    }
+    /* A pair is named without type=, as it is loaded. */
+    if (public_only || k->public_only) {
+        a.type = CKA_CLASS;
+        a.pValue = &cls;
+        a.ulValueLen = sizeof(cls);
+        if (p11_kit_uri_set_attribute(u, &a) != P11_KIT_URI_OK)
+            goto end;
+    }
+    if (p11_kit_uri_format(u, P11_KIT_URI_FOR_OBJECT_ON_TOKEN, out) == P11_KIT_URI_OK)
+        rv = CKR_OK;
+end:
+    p11_kit_uri_free(u);
+    return rv;
 }

@@ -81,11 +81,11 @@ end:
     return rv;
 }
 
-/* Key object for freshly made objects; takes over session s (held for
- * session objects, given back for token objects). */
-static CK_RV finish(P11C_TOKEN *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE pub, CK_OBJECT_HANDLE priv,
-                    const char *label, const uint8_t *id, size_t idlen, int persistent,
-                    P11C_KEY **out, P11C_ERR *err)
+/* Key object of kind kt for freshly made objects; takes over session s (held
+ * for session objects, given back for token objects). */
+static CK_RV finish_kind(P11C_TOKEN *t, CK_SESSION_HANDLE s, CK_KEY_TYPE kt, CK_OBJECT_HANDLE pub,
+                         CK_OBJECT_HANDLE priv, const char *label, const uint8_t *id, size_t idlen,
+                         int persistent, P11C_KEY **out, P11C_ERR *err)
 {
     P11C_MODULE *m = t->m;
     P11C_KEY *k = p11c_key_new(t);
@@ -93,6 +93,7 @@ static CK_RV finish(P11C_TOKEN *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE pub, CK
 
     if (k == NULL)
         goto end;
+    k->kt = kt;
     if (label != NULL) {
         free(k->label);
         k->label = p11c_pin_dup(label);
@@ -132,6 +133,13 @@ end:
         p11c_key_free(k);
     }
     return rv;
+}
+
+static CK_RV finish(P11C_TOKEN *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE pub, CK_OBJECT_HANDLE priv,
+                    const char *label, const uint8_t *id, size_t idlen, int persistent,
+                    P11C_KEY **out, P11C_ERR *err)
+{
+    return finish_kind(t, s, CKK_RSA, pub, priv, label, id, idlen, persistent, out, err);
 }
 
 static void what_new(P11C_TOKEN *t, const char *label, P11C_ERR *err)
@@ -311,4 +319,24 @@ CK_RV p11c_key_import(P11C_TOKEN *t, const P11C_RSA_PARTS *parts, const char *la
         return rv;
     }
     return finish(t, s, hpub, hpriv, label, id, idlen, persistent, out, err);
+}
+
+/* ---- Shared with the other kinds' generation and import (ec.c) ------------ */
+
+CK_RV p11c_keygen_prepare(P11C_TOKEN *t, const char *label, const uint8_t **id, size_t *idlen,
+                          uint8_t *rid, int persistent, CK_SESSION_HANDLE *s, P11C_ERR *err)
+{
+    return prepare(t, label, id, idlen, rid, persistent, s, err);
+}
+
+CK_RV p11c_keygen_finish(P11C_TOKEN *t, CK_SESSION_HANDLE s, CK_KEY_TYPE kt, CK_OBJECT_HANDLE pub,
+                         CK_OBJECT_HANDLE priv, const char *label, const uint8_t *id, size_t idlen,
+                         int persistent, P11C_KEY **out, P11C_ERR *err)
+{
+    return finish_kind(t, s, kt, pub, priv, label, id, idlen, persistent, out, err);
+}
+
+void p11c_keygen_what(P11C_TOKEN *t, const char *label, P11C_ERR *err)
+{
+    what_new(t, label, err);
 }

@@ -5,18 +5,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Label, id and public components of the key from the objects of group g,
- * public objects first. */
+/* Label, id, kind and public components of the key from the objects of
+ * group g, public objects first. P11C_CKR_NOT_RSA when no object shows the
+ * public components (k->kt then says which kind to read elsewhere). */
 static CK_RV key_fill(P11C_KEY *k, const P11C_FOUND *f, size_t n, size_t g, P11C_ERR *err)
 {
-    const P11C_FOUND *withn = NULL, *withid = NULL, *withlabel = NULL;
+    const P11C_FOUND *withn = NULL, *withpt = NULL, *withid = NULL, *withlabel = NULL;
+    const P11C_FOUND *any = NULL;
     for (int pass = 0; pass < 2; pass++) {
         CK_OBJECT_CLASS cls = pass == 0 ? CKO_PUBLIC_KEY : CKO_PRIVATE_KEY;
         for (size_t i = 0; i < n; i++) {
             if (f[i].group != g || f[i].cls != cls)
                 continue;
+            if (any == NULL)
+                any = &f[i];
             if (withn == NULL && f[i].nlen != 0 && f[i].elen != 0)
                 withn = &f[i];
+            if (withpt == NULL && f[i].pointlen != 0 && f[i].paramslen != 0)
+                withpt = &f[i];
             if (withid == NULL && f[i].idlen != 0)
                 withid = &f[i];
             if (withlabel == NULL && f[i].labellen != 0)
@@ -32,10 +38,8 @@ static CK_RV key_fill(P11C_KEY *k, const P11C_FOUND *f, size_t n, size_t g, P11C
             }
         }
     }
-    if (withn == NULL)
-        return p11c_err_rv(err, P11C_CKR_NOT_RSA, "C_GetAttributeValue");
-    if (p11c_key_set_public(k, withn->n, withn->nlen, withn->e, withn->elen) != CKR_OK)
-        return p11c_err_rv(err, CKR_HOST_MEMORY, "C_GetAttributeValue");
+    if (any != NULL)
+        k->kt = any->kt;
     if (withid != NULL) {
         k->id = p11c_dup_bytes(withid->id, withid->idlen);
         if (k->id == NULL)
@@ -48,7 +52,15 @@ static CK_RV key_fill(P11C_KEY *k, const P11C_FOUND *f, size_t n, size_t g, P11C
         if (k->label == NULL)
             return p11c_err_rv(err, CKR_HOST_MEMORY, "C_GetAttributeValue");
     }
-    return CKR_OK;
+    if (k->kt == CKK_RSA && withn != NULL) {
+        if (p11c_key_set_public(k, withn->n, withn->nlen, withn->e, withn->elen) != CKR_OK)
+            return p11c_err_rv(err, CKR_HOST_MEMORY, "C_GetAttributeValue");
+        return CKR_OK;
+    }
+    if (k->kt != CKK_RSA && withpt != NULL)
+        return p11c_key_set_ec_public(k, withpt->params, withpt->paramslen, withpt->point,
+                                      withpt->pointlen);
+    return p11c_err_rv(err, P11C_CKR_NOT_RSA, "C_GetAttributeValue");
 }
 
 /* URI object attributes (label, id) as a template. */
@@ -242,6 +254,10 @@ CK_RV p11c_key_load(P11C_MODULE *m, const char *uri, p11c_want want, P11C_KEY **
                               "%s: different keys match", u.desc);
             goto end;
         }
+        if (rv == P11C_CKR_NOT_RSA) {
+            nonrsa++; /* a key, but of a kind or on a curve we do not use */
+            continue;
+        }
         if (rv != CKR_OK) {
             p11c_err_what(err, "%s", u.desc);
             goto end;
@@ -250,7 +266,10 @@ CK_RV p11c_key_load(P11C_MODULE *m, const char *uri, p11c_want want, P11C_KEY **
     }
     if (key == NULL) {
         if (nonrsa > 0)
-            rv = p11c_err_set(err, P11C_CKR_NOT_RSA, "p11c_key_load", "%s: not an RSA key", u.desc);
+            rv = p11c_err_set(err, P11C_CKR_NOT_RSA, "p11c_key_load",
+                              "%s: not a key of a kind p11chat uses (RSA; EC on P-256, P-384 or "
+                              "P-521; Ed25519 or Ed448)",
+                              u.desc);
         else
             rv = p11c_err_set(err, P11C_CKR_NO_KEY, "p11c_key_load", "%s: %s", u.desc,
                               detail != NULL ? detail : "no such key");

@@ -11,6 +11,8 @@ void p11c_found_clear(P11C_FOUND *f)
     free(f->label);
     free(f->n);
     free(f->e);
+    free(f->params);
+    free(f->point);
     memset(f, 0, sizeof(*f));
 }
 
@@ -114,42 +116,44 @@ CK_RV p11c_get_attr(P11C_TOKEN *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE obj,
     return CKR_OK;
 }
 
-/* Class, key type, CKA_TOKEN, id, label, modulus and exponent of one object,
- * in two calls. */
+/* Class, key type, CKA_TOKEN, id, label, and the public components (modulus
+ * and exponent, or EC parameters and point) of one object, in two calls. */
 static CK_RV read_found(P11C_TOKEN *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, P11C_FOUND *f,
                         P11C_ERR *err)
 {
-    CK_ATTRIBUTE a[7] = {
+    CK_ATTRIBUTE a[9] = {
         {CKA_CLASS, &f->cls, sizeof(f->cls)},
         {CKA_KEY_TYPE, &f->kt, sizeof(f->kt)},
+        {CKA_TOKEN, &f->token, sizeof(f->token)},
         {CKA_ID, NULL, 0},
         {CKA_LABEL, NULL, 0},
         {CKA_MODULUS, NULL, 0},
         {CKA_PUBLIC_EXPONENT, NULL, 0},
-        {CKA_TOKEN, &f->token, sizeof(f->token)},
+        {CKA_EC_PARAMS, NULL, 0},
+        {CKA_EC_POINT, NULL, 0},
     };
-    uint8_t **dst[4] = {&f->id, &f->label, &f->n, &f->e};
-    size_t *dlen[4] = {&f->idlen, &f->labellen, &f->nlen, &f->elen};
-    CK_ATTRIBUTE b[4];
-    size_t which[4];
+    uint8_t **dst[6] = {&f->id, &f->label, &f->n, &f->e, &f->params, &f->point};
+    size_t *dlen[6] = {&f->idlen, &f->labellen, &f->nlen, &f->elen, &f->paramslen, &f->pointlen};
+    CK_ATTRIBUTE b[6];
+    size_t which[6];
     CK_ULONG nb = 0;
 
     memset(f, 0, sizeof(*f));
     f->h = h;
     a[0].pValue = &f->cls;
     a[1].pValue = &f->kt;
-    a[6].pValue = &f->token;
-    CK_RV rv = P11C_CALL(t->m, err, C_GetAttributeValue, s, h, a, 7);
+    a[2].pValue = &f->token;
+    CK_RV rv = P11C_CALL(t->m, err, C_GetAttributeValue, s, h, a, 9);
     if (!attr_ok(rv))
         return rv;
     if (a[0].ulValueLen != sizeof(f->cls))
         f->cls = (CK_OBJECT_CLASS)-1;
     if (a[1].ulValueLen != sizeof(f->kt))
         f->kt = (CK_KEY_TYPE)-1;
-    if (a[6].ulValueLen != sizeof(f->token))
+    if (a[2].ulValueLen != sizeof(f->token))
         f->token = CK_TRUE;
-    for (size_t i = 0; i < 4; i++) {
-        CK_ULONG len = a[2 + i].ulValueLen;
+    for (size_t i = 0; i < 6; i++) {
+        CK_ULONG len = a[3 + i].ulValueLen;
         if (len == CK_UNAVAILABLE_INFORMATION || len == 0)
             continue;
         if (len > P11C_MAX_ATTR)
@@ -157,7 +161,7 @@ static CK_RV read_found(P11C_TOKEN *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, 
         *dst[i] = malloc(len);
         if (*dst[i] == NULL)
             return p11c_err_rv(err, CKR_HOST_MEMORY, "C_GetAttributeValue");
-        b[nb].type = a[2 + i].type;
+        b[nb].type = a[3 + i].type;
         b[nb].pValue = *dst[i];
         b[nb].ulValueLen = len;
         which[nb++] = i;
@@ -175,6 +179,21 @@ static CK_RV read_found(P11C_TOKEN *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, 
             *dlen[i] = 0;
         } else {
             *dlen[i] = b[j].ulValueLen;
+        }
+    }
+    /* Points are kept raw, whichever form the token stores them in, so that
+     * the halves of a pair compare equal. */
+    if (f->pointlen != 0) {
+        const P11C_CURVE *c = p11c_curve_by_params(f->params, f->paramslen);
+        const uint8_t *pt;
+        size_t ptlen;
+        if (c != NULL && p11c_point_unwrap(c, f->point, f->pointlen, &pt, &ptlen)) {
+            memmove(f->point, pt, ptlen);
+            f->pointlen = ptlen;
+        } else {
+            free(f->point);
+            f->point = NULL;
+            f->pointlen = 0;
         }
     }
     return CKR_OK;
@@ -213,7 +232,8 @@ CK_RV p11c_objects_search(P11C_TOKEN *t, CK_OBJECT_CLASS cls, const CK_ATTRIBUTE
         }
         for (CK_ULONG i = 0; rv == CKR_OK && i < nh; i++) {
             rv = read_found(t, s, hs[i], &f[nf], err);
-            if (rv == CKR_OK && f[nf].kt == CKK_RSA && f[nf].cls == cls) {
+            int kind = f[nf].kt == CKK_RSA || f[nf].kt == CKK_EC || f[nf].kt == CKK_EC_EDWARDS;
+            if (rv == CKR_OK && kind && f[nf].cls == cls) {
                 nf++;
                 continue;
             }
@@ -247,12 +267,17 @@ int p11c_bytes_eq(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
     return alen == blen && (alen == 0 || memcmp(a, b, alen) == 0);
 }
 
-/* The two halves of one pair, or two copies of one key: same modulus when both
- * show it, else the same id, else (no id on either) the same label. */
+/* The two halves of one pair, or two copies of one key: same kind, same
+ * modulus or EC point when both show it, else the same id, else (no id on
+ * either) the same label. */
 int p11c_same_key(const P11C_FOUND *a, const P11C_FOUND *b)
 {
+    if (a->kt != b->kt && a->kt != (CK_KEY_TYPE)-1 && b->kt != (CK_KEY_TYPE)-1)
+        return 0;
     if (a->nlen != 0 && b->nlen != 0)
         return p11c_bytes_eq(a->n, a->nlen, b->n, b->nlen);
+    if (a->pointlen != 0 && b->pointlen != 0)
+        return p11c_bytes_eq(a->point, a->pointlen, b->point, b->pointlen);
     if (a->idlen != 0 || b->idlen != 0)
         return p11c_bytes_eq(a->id, a->idlen, b->id, b->idlen);
     return a->labellen != 0 && p11c_bytes_eq(a->label, a->labellen, b->label, b->labellen);

@@ -95,11 +95,11 @@ CK_RV p11c_key_sign(P11C_KEY *k, const P11C_MECH *mech, const uint8_t *in, size_
     if (k == NULL || mech == NULL || siglen == NULL || (in == NULL && inlen != 0))
         return p11c_err_set(err, CKR_ARGUMENTS_BAD, "C_Sign", "no key, mechanism or buffer");
     if (sig == NULL) {
-        *siglen = k->nlen;
+        *siglen = p11c_key_sig_len(k);
         return CKR_OK;
     }
-    if (*siglen < k->nlen) {
-        *siglen = k->nlen;
+    if (*siglen < p11c_key_sig_len(k)) {
+        *siglen = p11c_key_sig_len(k);
         p11c_key_what(k, err);
         return p11c_err_rv(err, CKR_BUFFER_TOO_SMALL, "C_Sign");
     }

@@ -43,7 +43,6 @@ static int uenc_encode(void *ctx, OSSL_CORE_BIO *cout, const void *obj_raw,
     unsigned char *der = NULL;
     char *uri = NULL, *data = NULL;
     BIO *mem = NULL;
-    P11C_ERR err;
     long len = 0;
     size_t written = 0;
     int derlen, ret = 0;
@@ -56,9 +55,8 @@ static int uenc_encode(void *ctx, OSSL_CORE_BIO *cout, const void *obj_raw,
         P11C_RAISE(prov, P11C_R_NO_KEY, "only a key in a token can be named in a key file");
         return 0;
     }
-    memset(&err, 0, sizeof(err));
-    if (p11c_key_uri(pk->key, &uri, &err) != CKR_OK) {
-        P11C_RAISE_RV(prov, &err);
+    if (p11c_key_uri(pk->key, 0, &uri) != CKR_OK) {
+        P11C_RAISE(prov, P11C_R_INTERNAL, "cannot make the key's pkcs11: URI");
         return 0;
     }
     derlen = p11c_uri_file_der(uri, &der);

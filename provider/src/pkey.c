@@ -1,5 +1,6 @@
 /* The key object every operation shares: a token key and its public half. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/bn.h>
@@ -62,11 +63,108 @@ end:
     return ret;
 }
 
+int p11c_pkey_set_ec_public(P11C_PKEY *pk, const char *curve, const uint8_t *pt, size_t ptlen)
+{
+    OSSL_LIB_CTX *sw = p11c_prov_sw(pk->prov);
+    OSSL_PARAM params[3];
+    EVP_PKEY_CTX *ctx = NULL;
+    EVP_PKEY *pub = NULL;
+    int ed25519 = strcmp(curve, "Ed25519") == 0, ed448 = strcmp(curve, "Ed448") == 0;
+    int ret = 0;
+
+    if (sw == NULL)
+        goto end;
+    if (ed25519 || ed448) {
+        pub = EVP_PKEY_new_raw_public_key_ex(sw, ed25519 ? "ED25519" : "ED448", "provider=default",
+                                             pt, ptlen);
+        pk->kind = ed25519 ? P11C_KIND_ED25519 : P11C_KIND_ED448;
+    } else {
+        params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)curve, 0);
+        params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)pt, ptlen);
+        params[2] = OSSL_PARAM_construct_end();
+        ctx = EVP_PKEY_CTX_new_from_name(sw, "EC", "provider=default");
+        if (ctx == NULL || EVP_PKEY_fromdata_init(ctx) <= 0 ||
+            EVP_PKEY_fromdata(ctx, &pub, EVP_PKEY_PUBLIC_KEY, params) <= 0)
+            goto end;
+        pk->kind = P11C_KIND_EC;
+    }
+    if (pub == NULL)
+        goto end;
+    EVP_PKEY_free(pk->pub);
+    pk->pub = pub;
+    pk->bits = (unsigned int)EVP_PKEY_get_bits(pub);
+    pub = NULL;
+    ret = 1;
+end:
+    if (!ret)
+        P11C_RAISE(pk->prov, P11C_R_BAD_PARAM, "invalid %s public key", curve);
+    EVP_PKEY_free(pub);
+    EVP_PKEY_CTX_free(ctx);
+    return ret;
+}
+
+int p11c_pkey_import_public(P11C_PKEY *pk, const char *type, int kind, int selection,
+                            const OSSL_PARAM params[])
+{
+    OSSL_LIB_CTX *sw = p11c_prov_sw(pk->prov);
+    EVP_PKEY_CTX *ctx = NULL;
+    EVP_PKEY *pub = NULL;
+    OSSL_PARAM public_only[16];
+    size_t n;
+    int ret = 0;
+
+    if (pk->key != NULL || sw == NULL)
+        return 0;
+    /* A key pair of another provider (the peer of an ECDH, say) gives its
+     * public half only: no private key is ever held here. */
+    if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0 &&
+        OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_PUB_KEY) == NULL) {
+        P11C_RAISE(pk->prov, P11C_R_UNSUPPORTED,
+                   "private keys are not imported through OpenSSL; create them in the token");
+        return 0;
+    }
+    if ((selection & OSSL_KEYMGMT_SELECT_KEYPAIR) == 0)
+        return 0;
+    for (n = 0; params[n].key != NULL && n + 1 < sizeof(public_only) / sizeof(public_only[0]); n++)
+        public_only[n] = params[n];
+    public_only[n] = OSSL_PARAM_construct_end();
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(public_only[i].key, OSSL_PKEY_PARAM_PRIV_KEY) == 0)
+            public_only[i].key = "p11chat-ignored";
+    ctx = EVP_PKEY_CTX_new_from_name(sw, type, "provider=default");
+    if (ctx == NULL || EVP_PKEY_fromdata_init(ctx) <= 0 ||
+        EVP_PKEY_fromdata(ctx, &pub, EVP_PKEY_PUBLIC_KEY, (OSSL_PARAM *)public_only) <= 0)
+        goto end;
+    EVP_PKEY_free(pk->pub);
+    pk->pub = pub;
+    pk->kind = kind;
+    pk->bits = (unsigned int)EVP_PKEY_get_bits(pub);
+    pk->public_only = 1;
+    pk->priv = 0;
+    ret = 1;
+end:
+    EVP_PKEY_CTX_free(ctx);
+    return ret;
+}
+
+int p11c_pkey_export_public(P11C_PKEY *pk, OSSL_CALLBACK *cb, void *cbarg)
+{
+    OSSL_PARAM *params = NULL;
+    int ret;
+
+    if (pk->pub == NULL || EVP_PKEY_todata(pk->pub, EVP_PKEY_PUBLIC_KEY, &params) <= 0)
+        return 0;
+    ret = cb(params, cbarg);
+    OSSL_PARAM_free(params);
+    return ret;
+}
+
 P11C_PKEY *p11c_pkey_from_key(P11C_PROV *prov, P11C_KEY *key, int public_only)
 {
     P11C_PKEY *pk = p11c_pkey_new(prov);
-    const uint8_t *n, *e;
-    size_t nlen, elen;
+    const uint8_t *n, *e, *pt;
+    size_t nlen, elen, ptlen;
+    int ok;
 
     if (pk == NULL) {
         p11c_key_free(key);
@@ -76,8 +174,14 @@ P11C_PKEY *p11c_pkey_from_key(P11C_PROV *prov, P11C_KEY *key, int public_only)
     pk->public_only = public_only;
     if (public_only)
         pk->priv = 0;
-    p11c_key_public(key, &n, &nlen, &e, &elen);
-    if (!p11c_pkey_set_public(pk, n, nlen, e, elen)) {
+    if (p11c_key_type(key) == CKK_RSA) {
+        p11c_key_public(key, &n, &nlen, &e, &elen);
+        ok = p11c_pkey_set_public(pk, n, nlen, e, elen);
+    } else {
+        p11c_key_ec_point(key, &pt, &ptlen);
+        ok = p11c_pkey_set_ec_public(pk, p11c_key_curve(key), pt, ptlen);
+    }
+    if (!ok) {
         p11c_pkey_free(pk);
         return NULL;
     }
@@ -117,7 +221,20 @@ int p11c_pkey_has_private(P11C_PKEY *pk)
 
 size_t p11c_pkey_size(const P11C_PKEY *pk)
 {
-    return (pk->bits + 7) / 8;
+    if (pk->kind == P11C_KIND_RSA || pk->pub == NULL)
+        return (pk->bits + 7) / 8;
+    return (size_t)EVP_PKEY_get_size(pk->pub);
+}
+
+char *p11c_pkey_uri(const P11C_PKEY *pk)
+{
+    char *uri = NULL, *copy = NULL;
+
+    if (pk->key == NULL || p11c_key_uri(pk->key, pk->public_only, &uri) != CKR_OK)
+        return NULL;
+    copy = OPENSSL_strdup(uri);
+    free(uri);
+    return copy;
 }
 
 const char *p11c_pkey_describe(const P11C_PKEY *pk, char *buf, size_t len)

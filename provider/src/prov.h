@@ -34,6 +34,11 @@
 /* One name list per key type (style: one header of algorithm names). */
 #define P11C_NAMES_RSA     "RSA:rsaEncryption:1.2.840.113549.1.1.1"
 #define P11C_NAMES_RSA_PSS "RSA-PSS:RSASSA-PSS:1.2.840.113549.1.1.10"
+#define P11C_NAMES_EC      "EC:id-ecPublicKey:1.2.840.10045.2.1"
+#define P11C_NAMES_ECDSA   "ECDSA"
+#define P11C_NAMES_ECDH    "ECDH"
+#define P11C_NAMES_ED25519 "ED25519:1.3.101.112"
+#define P11C_NAMES_ED448   "ED448:1.3.101.113"
 #define P11C_PROPS         "provider=p11chat"
 
 /* Reasons of our own; PKCS#11 reasons are derived from the CK_RV. */
@@ -129,16 +134,23 @@ int p11c_reason_of_rv(CK_RV rv);
 
 #define P11C_PKEY_MAGIC 0x70313163u
 
+/* Key kinds (P11C_PKEY.kind). */
+enum { P11C_KIND_RSA = 0, P11C_KIND_EC, P11C_KIND_ED25519, P11C_KIND_ED448 };
+
 typedef struct p11c_pkey {
     uint32_t magic;
     int refs;
     P11C_PROV *prov;
+    int kind;        /* P11C_KIND_* */
     P11C_KEY *key;   /* token key; NULL for a public key held on the host only */
     EVP_PKEY *pub;   /* the public half, in prov->sw, for verify/encrypt/encode */
     int public_only; /* the URI or the import named the public half only */
     int priv;        /* private half: -1 not asked yet, 0 absent, 1 present */
     unsigned int bits;
-    int mechs;             /* P11C_MECHS_*: what the token signs digests with, once asked */
+    int mechs; /* P11C_MECHS_*: what the token signs digests with, once asked */
+    /* Other mechanisms asked about once (bit n: the n-th of p11c_sig's
+     * list), and those the token offers. */
+    int asked, offered;
     atomic_int oaep_label; /* the token checks OAEP labels: 0 not asked, 1 yes, -1 no */
 } P11C_PKEY;
 
@@ -152,19 +164,93 @@ P11C_PKEY *p11c_pkey_from_key(P11C_PROV *prov, P11C_KEY *key, int public_only);
 /* Sets the public half from big-endian n and e (host only). */
 int p11c_pkey_set_public(P11C_PKEY *pk, const uint8_t *n, size_t nlen, const uint8_t *e,
                          size_t elen);
+/* Sets the public half of an EC ("P-256", ...) or Edwards ("Ed25519",
+ * "Ed448") key from its raw point. */
+int p11c_pkey_set_ec_public(P11C_PKEY *pk, const char *curve, const uint8_t *pt, size_t ptlen);
+/* Sets the public half from another provider's parameters (import), with
+ * OpenSSL's key type name ("EC", "ED25519", ...); private parts refused. */
+int p11c_pkey_import_public(P11C_PKEY *pk, const char *type, int kind, int selection,
+                            const OSSL_PARAM params[]);
+/* Hands the public half's parameters to cb (export). */
+int p11c_pkey_export_public(P11C_PKEY *pk, OSSL_CALLBACK *cb, void *cbarg);
+/* The key's pkcs11: URI (token, object, id, type), OPENSSL_free'd; NULL for
+ * a key held on the host. */
+char *p11c_pkey_uri(const P11C_PKEY *pk);
 P11C_PKEY *p11c_pkey_up_ref(P11C_PKEY *pk);
 void p11c_pkey_free(P11C_PKEY *pk);
 /* 1 when a private half exists (may log in once when a PIN is known). */
 int p11c_pkey_has_private(P11C_PKEY *pk);
-/* Modulus bytes. */
+/* Modulus bytes (RSA), the largest DER signature (ECDSA), or the signature
+ * bytes (EdDSA). */
 size_t p11c_pkey_size(const P11C_PKEY *pk);
 /* A short "token 'x', key 'y'" description for errors. */
 const char *p11c_pkey_describe(const P11C_PKEY *pk, char *buf, size_t len);
+
+/* ---- Key management: what every kind shares (keymgmt.c) ------------------- */
+
+OSSL_FUNC_keymgmt_new_fn p11c_km_new;
+OSSL_FUNC_keymgmt_free_fn p11c_km_free;
+OSSL_FUNC_keymgmt_has_fn p11c_km_has;
+OSSL_FUNC_keymgmt_match_fn p11c_km_match;
+OSSL_FUNC_keymgmt_load_fn p11c_km_load;
+OSSL_FUNC_keymgmt_dup_fn p11c_km_dup;
+/* 1 when the public half may be exported under selection; raises when the
+ * private half is asked for (it stays in the token). */
+int p11c_km_export_check(P11C_PKEY *pk, int selection);
+#define P11C_KM_SHARED                                                                             \
+    P11C_DISPATCH(KEYMGMT, keymgmt, NEW, new, p11c_km_new),                                        \
+        P11C_DISPATCH(KEYMGMT, keymgmt, FREE, free, p11c_km_free),                                 \
+        P11C_DISPATCH(KEYMGMT, keymgmt, HAS, has, p11c_km_has),                                    \
+        P11C_DISPATCH(KEYMGMT, keymgmt, MATCH, match, p11c_km_match),                              \
+        P11C_DISPATCH(KEYMGMT, keymgmt, LOAD, load, p11c_km_load),                                 \
+        P11C_DISPATCH(KEYMGMT, keymgmt, DUP, dup, p11c_km_dup)
+
+/* Kinds whose public half OpenSSL describes: get_params asks it, export
+ * hands over its public parameters. */
+OSSL_FUNC_keymgmt_get_params_fn p11c_km_host_get_params;
+OSSL_FUNC_keymgmt_export_fn p11c_km_host_export;
+
+/* Key generation in a token: the parameters every kind takes. */
+typedef struct p11c_gen {
+    P11C_PROV *prov;
+    unsigned int bits; /* RSA */
+    const char *curve; /* EC and Edwards: "P-256", "Ed25519", ... */
+    char *uri;
+    char *label;
+    uint8_t id[64];
+    size_t idlen;
+    int has_id;
+    int persistent; /* -1: by default, persistent when a label or an id is given */
+} P11C_GEN;
+
+/* NULL unless selection asks for a key pair. */
+P11C_GEN *p11c_gen_new(void *provctx, int selection);
+/* uri, label, id, persistent. */
+int p11c_gen_set_common(P11C_GEN *g, const OSSL_PARAM params[]);
+#define P11C_GEN_SETTABLE_COMMON                                                                   \
+    OSSL_PARAM_utf8_string(P11CHAT_PKEY_PARAM_URI, NULL, 0),                                       \
+        OSSL_PARAM_utf8_string(P11CHAT_PKEY_PARAM_LABEL, NULL, 0),                                 \
+        OSSL_PARAM_octet_string(P11CHAT_PKEY_PARAM_ID, NULL, 0),                                   \
+        OSSL_PARAM_int(P11CHAT_PKEY_PARAM_PERSISTENT, NULL)
+typedef CK_RV p11c_gen_make_fn(P11C_TOKEN *t, const P11C_GEN *g, int persistent, P11C_KEY **out,
+                               P11C_ERR *err);
+/* Finds the token (URI, configuration, or the last one used), logs in with a
+ * PIN the URI gives, and has `make` create the key there. */
+P11C_PKEY *p11c_gen_run(P11C_GEN *g, p11c_gen_make_fn *make);
+OSSL_FUNC_keymgmt_gen_cleanup_fn p11c_gen_free;
 
 /* The dispatch tables. */
 extern const OSSL_DISPATCH p11c_rsa_keymgmt_functions[];
 extern const OSSL_DISPATCH p11c_rsa_pss_keymgmt_functions[];
 extern const OSSL_DISPATCH p11c_rsa_signature_functions[];
+extern const OSSL_DISPATCH p11c_ec_keymgmt_functions[];
+extern const OSSL_DISPATCH p11c_ed25519_keymgmt_functions[];
+extern const OSSL_DISPATCH p11c_ed448_keymgmt_functions[];
+extern const OSSL_DISPATCH p11c_ecdsa_signature_functions[];
+extern const OSSL_DISPATCH p11c_ed25519_signature_functions[];
+extern const OSSL_DISPATCH p11c_ed448_signature_functions[];
+extern const OSSL_DISPATCH p11c_ecdh_keyexch_functions[];
+extern const OSSL_DISPATCH p11c_text_encoder_functions[];
 extern const OSSL_DISPATCH p11c_rsa_asym_cipher_functions[];
 extern const OSSL_DISPATCH p11c_store_functions[];
 extern const OSSL_DISPATCH p11c_spki_der_encoder_functions[];
@@ -175,6 +261,9 @@ extern const OSSL_DISPATCH p11c_pkcs1_pem_encoder_functions[];
 extern const OSSL_DISPATCH p11c_uri_pem_encoder_functions[];
 extern const OSSL_DISPATCH p11c_uri_pem_decoder_functions[];
 extern const OSSL_DISPATCH p11c_uri_rsa_decoder_functions[];
+extern const OSSL_DISPATCH p11c_uri_ec_decoder_functions[];
+extern const OSSL_DISPATCH p11c_uri_ed25519_decoder_functions[];
+extern const OSSL_DISPATCH p11c_uri_ed448_decoder_functions[];
 
 /* The first key `uri` names, through the store, handed to object_cb as the
  * store hands it to OpenSSL (store.c). -1 when the URI cannot be opened (an

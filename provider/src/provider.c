@@ -239,10 +239,22 @@ static const OSSL_ALGORITHM keymgmt_algs[] = {
     {P11C_NAMES_RSA, P11C_PROPS, p11c_rsa_keymgmt_functions, "RSA keys in a PKCS#11 token"},
     {P11C_NAMES_RSA_PSS, P11C_PROPS, p11c_rsa_pss_keymgmt_functions,
      "RSA keys in a PKCS#11 token, for PSS"},
+    {P11C_NAMES_EC, P11C_PROPS, p11c_ec_keymgmt_functions, "EC keys in a PKCS#11 token"},
+    {P11C_NAMES_ED25519, P11C_PROPS, p11c_ed25519_keymgmt_functions,
+     "Ed25519 keys in a PKCS#11 token"},
+    {P11C_NAMES_ED448, P11C_PROPS, p11c_ed448_keymgmt_functions, "Ed448 keys in a PKCS#11 token"},
     {NULL, NULL, NULL, NULL},
 };
 static const OSSL_ALGORITHM signature_algs[] = {
     {P11C_NAMES_RSA, P11C_PROPS, p11c_rsa_signature_functions, "RSA signatures in a token"},
+    {P11C_NAMES_ECDSA, P11C_PROPS, p11c_ecdsa_signature_functions, "ECDSA signatures in a token"},
+    {P11C_NAMES_ED25519, P11C_PROPS, p11c_ed25519_signature_functions,
+     "Ed25519 signatures in a token"},
+    {P11C_NAMES_ED448, P11C_PROPS, p11c_ed448_signature_functions, "Ed448 signatures in a token"},
+    {NULL, NULL, NULL, NULL},
+};
+static const OSSL_ALGORITHM keyexch_algs[] = {
+    {P11C_NAMES_ECDH, P11C_PROPS, p11c_ecdh_keyexch_functions, "ECDH in a token"},
     {NULL, NULL, NULL, NULL},
 };
 static const OSSL_ALGORITHM asym_cipher_algs[] = {
@@ -262,8 +274,33 @@ static const OSSL_ALGORITHM encoder_algs[] = {
      p11c_pkcs1_der_encoder_functions, "public key as PKCS#1 RSAPublicKey, DER"},
     {P11C_NAMES_RSA, P11C_PROPS ",output=pem,structure=type-specific",
      p11c_pkcs1_pem_encoder_functions, "public key as PKCS#1 RSAPublicKey, PEM"},
-    {P11C_NAMES_RSA, P11C_PROPS ",output=pem,structure=" P11C_URI_STRUCTURE,
-     p11c_uri_pem_encoder_functions, "a key file naming the token key (PKCS#11 PROVIDER URI)"},
+#define P11C_SPKI_ENCODERS(names)                                                                  \
+    {names, P11C_PROPS ",output=der,structure=SubjectPublicKeyInfo",                               \
+     p11c_spki_der_encoder_functions, "public key as SubjectPublicKeyInfo, DER"},                  \
+    {                                                                                              \
+        names, P11C_PROPS ",output=pem,structure=SubjectPublicKeyInfo",                            \
+            p11c_spki_pem_encoder_functions, "public key as SubjectPublicKeyInfo, PEM"             \
+    }
+    P11C_SPKI_ENCODERS(P11C_NAMES_EC),
+    P11C_SPKI_ENCODERS(P11C_NAMES_ED25519),
+    P11C_SPKI_ENCODERS(P11C_NAMES_ED448),
+    {P11C_NAMES_RSA, P11C_PROPS ",output=text", p11c_text_encoder_functions,
+     "kind, size and pkcs11: URI of a token key"},
+    {P11C_NAMES_EC, P11C_PROPS ",output=text", p11c_text_encoder_functions,
+     "kind, curve and pkcs11: URI of a token key"},
+    {P11C_NAMES_ED25519, P11C_PROPS ",output=text", p11c_text_encoder_functions,
+     "kind and pkcs11: URI of a token key"},
+    {P11C_NAMES_ED448, P11C_PROPS ",output=text", p11c_text_encoder_functions,
+     "kind and pkcs11: URI of a token key"},
+#define P11C_URI_ENCODER(names)                                                                    \
+    {                                                                                              \
+        names, P11C_PROPS ",output=pem,structure=" P11C_URI_STRUCTURE,                             \
+            p11c_uri_pem_encoder_functions, "a key file naming the token key"                      \
+    }
+    P11C_URI_ENCODER(P11C_NAMES_RSA),
+    P11C_URI_ENCODER(P11C_NAMES_EC),
+    P11C_URI_ENCODER(P11C_NAMES_ED25519),
+    P11C_URI_ENCODER(P11C_NAMES_ED448),
     {NULL, NULL, NULL, NULL},
 };
 static const OSSL_ALGORITHM decoder_algs[] = {
@@ -271,6 +308,12 @@ static const OSSL_ALGORITHM decoder_algs[] = {
      "key files naming a token key: PEM to DER"},
     {P11C_NAMES_RSA, P11C_PROPS ",input=der,structure=" P11C_URI_STRUCTURE,
      p11c_uri_rsa_decoder_functions, "key files naming a token key: the RSA key"},
+    {P11C_NAMES_EC, P11C_PROPS ",input=der,structure=" P11C_URI_STRUCTURE,
+     p11c_uri_ec_decoder_functions, "key files naming a token key: the EC key"},
+    {P11C_NAMES_ED25519, P11C_PROPS ",input=der,structure=" P11C_URI_STRUCTURE,
+     p11c_uri_ed25519_decoder_functions, "key files naming a token key: the Ed25519 key"},
+    {P11C_NAMES_ED448, P11C_PROPS ",input=der,structure=" P11C_URI_STRUCTURE,
+     p11c_uri_ed448_decoder_functions, "key files naming a token key: the Ed448 key"},
     {NULL, NULL, NULL, NULL},
 };
 
@@ -285,6 +328,8 @@ static const OSSL_ALGORITHM *p11c_query(void *provctx, int operation_id, int *no
         return keymgmt_algs;
     case OSSL_OP_SIGNATURE:
         return signature_algs;
+    case OSSL_OP_KEYEXCH:
+        return keyexch_algs;
     case OSSL_OP_ASYM_CIPHER:
         return asym_cipher_algs;
     case OSSL_OP_STORE:

@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include <openssl/err.h>
+#include <openssl/objects.h>
+#include <openssl/x509.h>
 
 #include "sig.h"
 
@@ -151,4 +153,62 @@ void p11c_der_wrap(P11C_DER *d, size_t start, uint8_t tag)
     d->p[start] = tag;
     d->p[start + 1] = (uint8_t)n;
     d->len += 2;
+}
+
+/* ---- What the token offers ------------------------------------------------- */
+
+static const CK_MECHANISM_TYPE asked_mechs[] = {CKM_ECDSA, CKM_EDDSA, CKM_ECDH1_DERIVE};
+
+int p11c_pkey_token_offers(P11C_PKEY *pk, CK_MECHANISM_TYPE mech, CK_FLAGS flags, const char *what)
+{
+    P11C_TOKEN *t = p11c_key_token(pk->key);
+    char name[64], desc[300];
+    int bit = -1, offered;
+
+    for (size_t i = 0; i < sizeof(asked_mechs) / sizeof(asked_mechs[0]); i++)
+        if (asked_mechs[i] == mech)
+            bit = 1 << i;
+    if (bit < 0 || t == NULL)
+        return 1;
+    if ((__atomic_load_n(&pk->asked, __ATOMIC_ACQUIRE) & bit) != 0) {
+        offered = (__atomic_load_n(&pk->offered, __ATOMIC_RELAXED) & bit) != 0;
+    } else {
+        P11C_ERR err;
+        memset(&err, 0, sizeof(err));
+        ERR_set_mark(); /* drop what the module's own OpenSSL queued */
+        offered = p11c_token_mechanism(t, mech, flags, NULL, &err) == CKR_OK;
+        ERR_pop_to_mark();
+        if (offered)
+            __atomic_or_fetch(&pk->offered, bit, __ATOMIC_RELAXED);
+        __atomic_or_fetch(&pk->asked, bit, __ATOMIC_RELEASE);
+    }
+    if (!offered)
+        P11C_RAISE(pk->prov, p11c_reason_of_rv(CKR_MECHANISM_INVALID),
+                   "%s with %s: token '%s' does not offer %s; use a key on a token that offers "
+                   "it (pkcs11-tool --list-mechanisms shows what a token offers)",
+                   what, p11c_pkey_describe(pk, desc, sizeof(desc)), p11c_token_label(t),
+                   p11c_mech_name(mech, name, sizeof(name)));
+    return offered;
+}
+
+int p11c_sig_token_offers(P11C_SIG *s, CK_MECHANISM_TYPE mech, CK_FLAGS flags, const char *what)
+{
+    return p11c_pkey_token_offers(s->pk, mech, flags, what);
+}
+
+int p11c_sig_algorithm_id(OSSL_PARAM *p, int sig_nid)
+{
+    X509_ALGOR *alg = X509_ALGOR_new();
+    unsigned char *der = NULL;
+    int len = -1, ret = 0;
+
+    if (alg == NULL || sig_nid == NID_undef ||
+        !X509_ALGOR_set0(alg, OBJ_nid2obj(sig_nid), V_ASN1_UNDEF, NULL))
+        goto end;
+    len = i2d_X509_ALGOR(alg, &der);
+    ret = len > 0 && OSSL_PARAM_set_octet_string(p, der, (size_t)len);
+end:
+    OPENSSL_free(der);
+    X509_ALGOR_free(alg);
+    return ret;
 }

@@ -263,7 +263,8 @@ static int st_load(void *loaderctx, OSSL_CALLBACK *object_cb, void *object_cbarg
     P11C_PKEY *pk;
     OSSL_PARAM params[4];
     int type = OSSL_OBJECT_PKEY;
-    char data_type[] = "RSA";
+    static const char *const types[] = {"RSA", "EC", "ED25519", "ED448"};
+    char data_type[8];
 
     (void)pw_cb;
     (void)pw_cbarg;
@@ -288,6 +289,7 @@ static int st_load(void *loaderctx, OSSL_CALLBACK *object_cb, void *object_cbarg
         return object_cb(params, object_cbarg);
     }
     pk = c->keys[c->next++];
+    strcpy(data_type, types[pk->kind]);
     params[0] = OSSL_PARAM_construct_int(OSSL_OBJECT_PARAM_TYPE, &type);
     params[1] = OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DATA_TYPE, data_type, 0);
     params[2] = OSSL_PARAM_construct_octet_string(OSSL_OBJECT_PARAM_REFERENCE, &pk, sizeof(pk));

@@ -7,6 +7,7 @@
 #include <openssl/core_names.h>
 #include <openssl/param_build.h>
 #include <openssl/rsa.h>
+#include <p11-kit/p11-kit.h>
 
 P11C_MODULE *th_module(int with_pin)
 {
@@ -112,4 +113,32 @@ int th_sign_ok(P11C_KEY *k, P11C_ERR *err)
     if (p11c_key_sign(k, &mech, dgst, sizeof(dgst), sig, &siglen, err) != CKR_OK)
         return 0;
     return th_verify(k, EVP_sha256(), 1, 32, dgst, sizeof(dgst), sig, siglen);
+}
+
+CK_FUNCTION_LIST *th_raw(CK_SLOT_ID *slot)
+{
+    CK_SLOT_ID slots[8];
+    CK_ULONG n = 8;
+    CK_FUNCTION_LIST *raw = p11_kit_module_load(tu_softhsm_module(), P11_KIT_MODULE_UNMANAGED);
+
+    *slot = (CK_SLOT_ID)-1;
+    if (raw == NULL)
+        return NULL;
+    CK_RV rv = p11_kit_module_initialize(raw);
+    if ((rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) ||
+        raw->C_GetSlotList(CK_TRUE, slots, &n) != CKR_OK) {
+        p11_kit_module_release(raw);
+        return NULL;
+    }
+    for (CK_ULONG i = 0; i < n; i++) {
+        CK_TOKEN_INFO ti;
+        if (raw->C_GetTokenInfo(slots[i], &ti) == CKR_OK &&
+            memcmp(ti.label, TU_TOKEN_LABEL, strlen(TU_TOKEN_LABEL)) == 0)
+            *slot = slots[i];
+    }
+    if (*slot == (CK_SLOT_ID)-1) {
+        p11_kit_module_release(raw);
+        return NULL;
+    }
+    return raw;
 }

@@ -31,4 +31,10 @@ int th_sh(char **out, const char *cmd);
 /* Signs SHA-256 of "msg" with PSS (SHA-256, salt 32) and verifies it: 1 on success. */
 int th_sign_ok(P11C_KEY *k, P11C_ERR *err);
 
+/* The same SoftHSM2 instance seen directly, unmanaged by p11-kit, once the
+ * module under test has initialised it (session objects are the
+ * application's, visible to all its sessions); the test token's slot in
+ * *slot. Released with p11_kit_module_release. NULL when not found. */
+CK_FUNCTION_LIST *th_raw(CK_SLOT_ID *slot);
+
 #endif

@@ -29,28 +29,12 @@ static P11C_KEY *load(P11C_MODULE *m, const char *uri)
     return k;
 }
 
-/* Opens the raw view once the module under test has initialised SoftHSM2. */
+/* The raw view of the same SoftHSM2 instance (helpers.c). */
 static int raw_open(void)
 {
-    CK_SLOT_ID slots[8];
-    CK_ULONG n = 8;
-
-    if (raw != NULL)
-        return 1;
-    raw = p11_kit_module_load(tu_softhsm_module(), P11_KIT_MODULE_UNMANAGED);
     if (raw == NULL)
-        return 0;
-    CK_RV rv = p11_kit_module_initialize(raw);
-    if ((rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) ||
-        raw->C_GetSlotList(CK_TRUE, slots, &n) != CKR_OK)
-        return 0;
-    for (CK_ULONG i = 0; i < n; i++) {
-        CK_TOKEN_INFO ti;
-        if (raw->C_GetTokenInfo(slots[i], &ti) == CKR_OK &&
-            memcmp(ti.label, TU_TOKEN_LABEL, strlen(TU_TOKEN_LABEL)) == 0)
-            slot = slots[i];
-    }
-    return slot != (CK_SLOT_ID)-1;
+        raw = th_raw(&slot);
+    return raw != NULL;
 }
 
 /* Private session objects with CKA_ID id (the application is logged in):

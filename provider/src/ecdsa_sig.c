@@ -1,0 +1,339 @@
+/*
+ * ECDSA over the shared core of signature.c. The digest is made on the host
+ * (the default provider in our private context) and signed in the token with
+ * CKM_ECDSA, whose raw r||s becomes the DER ECDSA-Sig-Value OpenSSL expects.
+ * Verification runs on the host with the public half.
+ */
+#include <string.h>
+
+#include <openssl/ec.h>
+#include <openssl/objects.h>
+#include <openssl/x509.h>
+
+#include "prov.h"
+#include "sig.h"
+
+static OSSL_FUNC_signature_newctx_fn ecdsa_newctx;
+static OSSL_FUNC_signature_freectx_fn ecdsa_freectx;
+static OSSL_FUNC_signature_dupctx_fn ecdsa_dupctx;
+static OSSL_FUNC_signature_sign_init_fn ecdsa_sign_init;
+static OSSL_FUNC_signature_sign_fn ecdsa_sign;
+static OSSL_FUNC_signature_verify_init_fn ecdsa_verify_init;
+static OSSL_FUNC_signature_verify_fn ecdsa_verify;
+static OSSL_FUNC_signature_digest_sign_init_fn ecdsa_digest_sign_init;
+static OSSL_FUNC_signature_digest_sign_update_fn ecdsa_digest_update;
+static OSSL_FUNC_signature_digest_sign_final_fn ecdsa_digest_sign_final;
+static OSSL_FUNC_signature_digest_verify_init_fn ecdsa_digest_verify_init;
+static OSSL_FUNC_signature_digest_verify_update_fn ecdsa_digest_update;
+static OSSL_FUNC_signature_digest_verify_final_fn ecdsa_digest_verify_final;
+static OSSL_FUNC_signature_get_ctx_params_fn ecdsa_get_ctx_params;
+static OSSL_FUNC_signature_gettable_ctx_params_fn ecdsa_gettable_ctx_params;
+static OSSL_FUNC_signature_set_ctx_params_fn ecdsa_set_ctx_params;
+static OSSL_FUNC_signature_settable_ctx_params_fn ecdsa_settable_ctx_params;
+
+typedef struct {
+    P11C_SIG s;
+} ECDSA_CTX;
+
+static void *ecdsa_newctx(void *provctx, const char *propq)
+{
+    ECDSA_CTX *c = OPENSSL_zalloc(sizeof(*c));
+
+    (void)propq;
+    if (c != NULL)
+        p11c_sig_init(&c->s, provctx);
+    return c;
+}
+
+static void ecdsa_freectx(void *vctx)
+{
+    ECDSA_CTX *c = vctx;
+
+    if (c == NULL)
+        return;
+    p11c_sig_cleanup(&c->s);
+    OPENSSL_free(c);
+}
+
+static void *ecdsa_dupctx(void *vctx)
+{
+    ECDSA_CTX *c = vctx, *d = OPENSSL_memdup(c, sizeof(*c));
+
+    if (d != NULL && !p11c_sig_dup(&d->s, &c->s)) {
+        OPENSSL_free(d);
+        d = NULL;
+    }
+    return d;
+}
+
+static int init(ECDSA_CTX *c, void *provkey, const OSSL_PARAM params[], int sign)
+{
+    P11C_PKEY *pk = provkey;
+
+    if (pk != NULL && pk->kind != P11C_KIND_EC) {
+        P11C_RAISE(c->s.prov, P11C_R_NO_KEY, "ECDSA needs an EC key");
+        return 0;
+    }
+    if (!p11c_sig_set_key(&c->s, provkey, sign, "EC"))
+        return 0;
+    if (sign && !p11c_sig_token_offers(&c->s, CKM_ECDSA, CKF_SIGN, "ECDSA signing"))
+        return 0;
+    return ecdsa_set_ctx_params(c, params);
+}
+
+static int ecdsa_sign_init(void *vctx, void *provkey, const OSSL_PARAM params[])
+{
+    return init(vctx, provkey, params, 1);
+}
+
+static int ecdsa_verify_init(void *vctx, void *provkey, const OSSL_PARAM params[])
+{
+    return init(vctx, provkey, params, 0);
+}
+
+/* r||s of n bytes each, as DER. */
+static int raw_to_der(const uint8_t *raw, size_t n, unsigned char *sig, size_t *siglen,
+                      size_t sigsize)
+{
+    ECDSA_SIG *es = ECDSA_SIG_new();
+    BIGNUM *r = BN_bin2bn(raw, (int)n, NULL), *s = BN_bin2bn(raw + n, (int)n, NULL);
+    unsigned char *p = sig;
+    int len, ret = 0;
+
+    if (es == NULL || r == NULL || s == NULL || !ECDSA_SIG_set0(es, r, s))
+        goto end;
+    r = s = NULL; /* owned by es */
+    len = i2d_ECDSA_SIG(es, NULL);
+    if (len <= 0 || (size_t)len > sigsize)
+        goto end;
+    *siglen = (size_t)i2d_ECDSA_SIG(es, &p);
+    ret = 1;
+end:
+    BN_free(r);
+    BN_free(s);
+    ECDSA_SIG_free(es);
+    return ret;
+}
+
+static int ecdsa_sign(void *vctx, unsigned char *sig, size_t *siglen, size_t sigsize,
+                      const unsigned char *tbs, size_t tbslen)
+{
+    ECDSA_CTX *c = vctx;
+    P11C_MECH mech;
+    P11C_ERR err;
+    uint8_t raw[2 * 66];
+    size_t rawlen = sizeof(raw), max, flen;
+    CK_RV rv;
+
+    if (c->s.pk == NULL)
+        return 0;
+    max = p11c_pkey_size(c->s.pk);
+    if (sig == NULL) {
+        *siglen = max;
+        return 1;
+    }
+    if (c->s.md != NULL && tbslen != c->s.md->len) {
+        P11C_RAISE(c->s.prov, P11C_R_BAD_PARAM, "a %s digest is %zu bytes, got %zu", c->s.md->name,
+                   c->s.md->len, tbslen);
+        return 0;
+    }
+    if (!p11c_prov_alive(c->s.prov))
+        return 0;
+    /* A digest longer than the group order is cut to its leading bytes, as
+     * ECDSA says (the orders of P-256 and P-384 are whole bytes; P-521's is
+     * longer than any digest). */
+    flen = p11c_key_sig_len(c->s.pk->key) / 2;
+    if (tbslen > flen)
+        tbslen = flen;
+    memset(&mech, 0, sizeof(mech));
+    mech.type = CKM_ECDSA;
+    memset(&err, 0, sizeof(err));
+    ERR_set_mark(); /* drop what the module's own OpenSSL queued */
+    rv = p11c_key_sign(c->s.pk->key, &mech, tbs, tbslen, raw, &rawlen, &err);
+    ERR_pop_to_mark();
+    if (rv != CKR_OK) {
+        P11C_RAISE_RV(c->s.prov, &err);
+        return 0;
+    }
+    if (rawlen != 2 * flen || !raw_to_der(raw, flen, sig, siglen, sigsize)) {
+        P11C_RAISE(c->s.prov, P11C_R_BUFFER_SMALL,
+                   "ECDSA signature: %zu bytes from the token, buffer of %zu", rawlen, sigsize);
+        return 0;
+    }
+    return 1;
+}
+
+static int ecdsa_verify(void *vctx, const unsigned char *sig, size_t siglen,
+                        const unsigned char *tbs, size_t tbslen)
+{
+    ECDSA_CTX *c = vctx;
+    EVP_PKEY_CTX *v = NULL;
+    int ok = 0;
+
+    if (c->s.pk == NULL)
+        return 0;
+    ERR_set_mark();
+    v = EVP_PKEY_CTX_new_from_pkey(p11c_prov_sw(c->s.prov), c->s.pk->pub, "provider=default");
+    ok = v != NULL && EVP_PKEY_verify_init(v) > 0 &&
+         EVP_PKEY_verify(v, sig, siglen, tbs, tbslen) == 1;
+    EVP_PKEY_CTX_free(v);
+    ERR_pop_to_mark();
+    if (!ok)
+        P11C_RAISE(c->s.prov, P11C_R_BAD_SIGNATURE, "signature verification failed");
+    return ok;
+}
+
+static int digest_init(ECDSA_CTX *c, const char *mdname, void *provkey, const OSSL_PARAM params[],
+                       int sign)
+{
+    return init(c, provkey, params, sign) && p11c_sig_digest_start(&c->s, mdname, "SHA256");
+}
+
+static int ecdsa_digest_sign_init(void *vctx, const char *mdname, void *provkey,
+                                  const OSSL_PARAM params[])
+{
+    return digest_init(vctx, mdname, provkey, params, 1);
+}
+
+static int ecdsa_digest_verify_init(void *vctx, const char *mdname, void *provkey,
+                                    const OSSL_PARAM params[])
+{
+    return digest_init(vctx, mdname, provkey, params, 0);
+}
+
+static int ecdsa_digest_update(void *vctx, const unsigned char *data, size_t datalen)
+{
+    ECDSA_CTX *c = vctx;
+
+    return p11c_sig_update(&c->s, data, datalen);
+}
+
+static int ecdsa_digest_sign_final(void *vctx, unsigned char *sig, size_t *siglen, size_t sigsize)
+{
+    ECDSA_CTX *c = vctx;
+    unsigned char dgst[EVP_MAX_MD_SIZE];
+    unsigned int dlen = 0;
+    int ret;
+
+    if (c->s.pk == NULL || c->s.mdctx == NULL)
+        return 0;
+    if (sig == NULL)
+        return ecdsa_sign(c, NULL, siglen, sigsize, NULL, 0);
+    if (!p11c_sig_digest_final(&c->s, dgst, &dlen))
+        return 0;
+    ret = ecdsa_sign(c, sig, siglen, sigsize, dgst, dlen);
+    OPENSSL_cleanse(dgst, sizeof(dgst));
+    return ret;
+}
+
+static int ecdsa_digest_verify_final(void *vctx, const unsigned char *sig, size_t siglen)
+{
+    ECDSA_CTX *c = vctx;
+    unsigned char dgst[EVP_MAX_MD_SIZE];
+    unsigned int dlen = 0;
+
+    if (c->s.pk == NULL || !p11c_sig_digest_final(&c->s, dgst, &dlen))
+        return 0;
+    return ecdsa_verify(c, sig, siglen, dgst, dlen);
+}
+
+/* ---- Parameters ------------------------------------------------------------ */
+
+static int ecdsa_get_ctx_params(void *vctx, OSSL_PARAM params[])
+{
+    ECDSA_CTX *c = vctx;
+    OSSL_PARAM *p;
+
+    p = OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_ALGORITHM_ID);
+    if (p != NULL) {
+        int sig_nid = NID_undef;
+        if (c->s.md == NULL ||
+            !OBJ_find_sigid_by_algs(&sig_nid, EVP_MD_get_type(p11c_prov_md(c->s.prov, c->s.md)),
+                                    NID_X9_62_id_ecPublicKey) ||
+            !p11c_sig_algorithm_id(p, sig_nid))
+            return 0;
+    }
+    p = OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_DIGEST);
+    if (p != NULL && !OSSL_PARAM_set_utf8_string(p, c->s.md != NULL ? c->s.md->name : ""))
+        return 0;
+    p = OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_DIGEST_SIZE);
+    if (p != NULL && !OSSL_PARAM_set_size_t(p, c->s.md != NULL ? c->s.md->len : 0))
+        return 0;
+    return 1;
+}
+
+static const OSSL_PARAM ecdsa_gettable[] = {
+    OSSL_PARAM_octet_string(OSSL_SIGNATURE_PARAM_ALGORITHM_ID, NULL, 0),
+    OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, NULL, 0),
+    OSSL_PARAM_size_t(OSSL_SIGNATURE_PARAM_DIGEST_SIZE, NULL),
+    OSSL_PARAM_END,
+};
+
+static const OSSL_PARAM *ecdsa_gettable_ctx_params(void *vctx, void *provctx)
+{
+    (void)vctx;
+    (void)provctx;
+    return ecdsa_gettable;
+}
+
+static int ecdsa_set_ctx_params(void *vctx, const OSSL_PARAM params[])
+{
+    ECDSA_CTX *c = vctx;
+    const OSSL_PARAM *p;
+
+    if (params == NULL)
+        return 1;
+    p = OSSL_PARAM_locate_const(params, OSSL_SIGNATURE_PARAM_DIGEST);
+    if (p != NULL) {
+        const P11C_HASH *md = p11c_hash_from_param(c->s.prov, p, "");
+        if (md == NULL)
+            return 0;
+        if (c->s.md_locked && md != c->s.md) {
+            P11C_RAISE(c->s.prov, P11C_R_BAD_PARAM, "the digest cannot change while hashing");
+            return 0;
+        }
+        c->s.md = md;
+    }
+    return 1;
+}
+
+static const OSSL_PARAM ecdsa_settable[] = {
+    OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, NULL, 0),
+    OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_PROPERTIES, NULL, 0),
+    OSSL_PARAM_END,
+};
+
+static const OSSL_PARAM *ecdsa_settable_ctx_params(void *vctx, void *provctx)
+{
+    (void)vctx;
+    (void)provctx;
+    return ecdsa_settable;
+}
+
+const OSSL_DISPATCH p11c_ecdsa_signature_functions[] = {
+    P11C_DISPATCH(SIGNATURE, signature, NEWCTX, newctx, ecdsa_newctx),
+    P11C_DISPATCH(SIGNATURE, signature, FREECTX, freectx, ecdsa_freectx),
+    P11C_DISPATCH(SIGNATURE, signature, DUPCTX, dupctx, ecdsa_dupctx),
+    P11C_DISPATCH(SIGNATURE, signature, SIGN_INIT, sign_init, ecdsa_sign_init),
+    P11C_DISPATCH(SIGNATURE, signature, SIGN, sign, ecdsa_sign),
+    P11C_DISPATCH(SIGNATURE, signature, VERIFY_INIT, verify_init, ecdsa_verify_init),
+    P11C_DISPATCH(SIGNATURE, signature, VERIFY, verify, ecdsa_verify),
+    P11C_DISPATCH(SIGNATURE, signature, DIGEST_SIGN_INIT, digest_sign_init, ecdsa_digest_sign_init),
+    P11C_DISPATCH(SIGNATURE, signature, DIGEST_SIGN_UPDATE, digest_sign_update,
+                  ecdsa_digest_update),
+    P11C_DISPATCH(SIGNATURE, signature, DIGEST_SIGN_FINAL, digest_sign_final,
+                  ecdsa_digest_sign_final),
+    P11C_DISPATCH(SIGNATURE, signature, DIGEST_VERIFY_INIT, digest_verify_init,
+                  ecdsa_digest_verify_init),
+    P11C_DISPATCH(SIGNATURE, signature, DIGEST_VERIFY_UPDATE, digest_verify_update,
+                  ecdsa_digest_update),
+    P11C_DISPATCH(SIGNATURE, signature, DIGEST_VERIFY_FINAL, digest_verify_final,
+                  ecdsa_digest_verify_final),
+    P11C_DISPATCH(SIGNATURE, signature, GET_CTX_PARAMS, get_ctx_params, ecdsa_get_ctx_params),
+    P11C_DISPATCH(SIGNATURE, signature, GETTABLE_CTX_PARAMS, gettable_ctx_params,
+                  ecdsa_gettable_ctx_params),
+    P11C_DISPATCH(SIGNATURE, signature, SET_CTX_PARAMS, set_ctx_params, ecdsa_set_ctx_params),
+    P11C_DISPATCH(SIGNATURE, signature, SETTABLE_CTX_PARAMS, settable_ctx_params,
+                  ecdsa_settable_ctx_params),
+    P11C_DISPATCH_END,
+};
