@@ -261,6 +261,16 @@ CK_RV p11c_key_generate_ec(P11C_TOKEN *t, const char *curve, const char *label, 
     }
     if (c->kt == CKK_EC_EDWARDS)
         mech.mechanism = CKM_EC_EDWARDS_KEY_PAIR_GEN;
+    /* A token without the mechanism is told apart from a failed attempt. */
+    if (p11c_token_mechanism(t, mech.mechanism, CKF_GENERATE_KEY_PAIR, NULL, NULL) ==
+        CKR_MECHANISM_INVALID) {
+        char name[48], detail[160];
+        snprintf(detail, sizeof(detail),
+                 "the token does not offer %s: make %s keys on a token that offers it",
+                 p11c_mech_name(mech.mechanism, name, sizeof(name)), c->name);
+        p11c_what_detail(err, detail);
+        return p11c_err_rv(err, CKR_MECHANISM_INVALID, "C_GenerateKeyPair");
+    }
     rv = p11c_keygen_prepare(t, label, &id, &idlen, rid, persistent, &s, err);
     if (rv != CKR_OK)
         return rv;

@@ -80,39 +80,30 @@ static int ecdh_init(void *vctx, void *provkey, const OSSL_PARAM params[])
     return ecdh_set_ctx_params(c, params);
 }
 
-/* The group's name, "" when none. */
-static void group_of(const P11C_PKEY *pk, char *buf, size_t len)
-{
-    buf[0] = '\0';
-    if (!EVP_PKEY_get_utf8_string_param(pk->pub, OSSL_PKEY_PARAM_GROUP_NAME, buf, len, NULL))
-        buf[0] = '\0';
-}
-
 static int ecdh_set_peer(void *vctx, void *provkey)
 {
     ECDH_CTX *c = vctx;
     P11C_PKEY *peer = provkey;
-    char ours[64], theirs[64], enc[32];
+    const char *ours;
 
     if (c->pk == NULL || peer == NULL || peer->kind != P11C_KIND_EC || peer->pub == NULL) {
         P11C_RAISE(c->prov, P11C_R_NO_KEY, "ECDH: the peer key is not an EC key");
         return 0;
     }
     /* A peer that spells its curve out (explicit parameters) may carry a
-     * cofactor or generator of its own: only named curves are taken. */
-    if (!EVP_PKEY_get_utf8_string_param(peer->pub, OSSL_PKEY_PARAM_EC_ENCODING, enc, sizeof(enc),
-                                        NULL) ||
-        strcmp(enc, OSSL_PKEY_EC_ENCODING_GROUP) != 0) {
+     * cofactor or generator of its own: only named curves are taken. The
+     * peer's curve and point were read once, when it was imported. */
+    if (peer->curve == NULL || peer->pointlen == 0) {
         P11C_RAISE(c->prov, P11C_R_BAD_PARAM,
-                   "ECDH: the peer key gives explicit curve parameters; only named curves are "
-                   "used");
+                   "ECDH: the peer key gives explicit curve parameters or no point; only named "
+                   "curves are used");
         return 0;
     }
-    group_of(c->pk, ours, sizeof(ours));
-    group_of(peer, theirs, sizeof(theirs));
-    if (strcmp(ours, theirs) != 0) {
+    ours = c->pk->curve;
+    if (ours == NULL || strcmp(ours, peer->curve) != 0) {
         P11C_RAISE(c->prov, P11C_R_BAD_PARAM,
-                   "ECDH: the peer key is on curve %s, the token key on %s", theirs, ours);
+                   "ECDH: the peer key is on curve %s, the token key on %s", peer->curve,
+                   ours != NULL ? ours : "?");
         return 0;
     }
     p11c_pkey_free(c->peer);
@@ -120,33 +111,25 @@ static int ecdh_set_peer(void *vctx, void *provkey)
     return 1;
 }
 
-/* The peer's point uncompressed, as CKM_ECDH1_DERIVE takes it: a key that
- * came compressed is asked for the other form. */
-static int peer_point(P11C_PKEY *peer, uint8_t *buf, size_t cap, size_t *len)
+/* A key pair held on the host (host_private): the default provider derives. */
+static int host_derive(ECDH_CTX *c, unsigned char *secret, size_t *secretlen, size_t outlen)
 {
-    EVP_PKEY *copy = NULL;
-    int ok;
+    EVP_PKEY_CTX *d =
+        EVP_PKEY_CTX_new_from_pkey(p11c_prov_sw(c->prov), c->pk->pub, "provider=default");
+    int ok = d != NULL && EVP_PKEY_derive_init(d) > 0 &&
+             EVP_PKEY_derive_set_peer_ex(d, c->peer->pub, 0) > 0;
 
-    if (!EVP_PKEY_get_octet_string_param(peer->pub, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, buf, cap,
-                                         len))
-        return 0;
-    if (*len > 0 && buf[0] == 0x04)
-        return 1;
-    copy = EVP_PKEY_dup(peer->pub);
-    ok = copy != NULL &&
-         EVP_PKEY_set_utf8_string_param(copy, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
-                                        "uncompressed") &&
-         EVP_PKEY_get_octet_string_param(copy, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, buf, cap, len);
-    EVP_PKEY_free(copy);
+    *secretlen = outlen;
+    ok = ok && EVP_PKEY_derive(d, secret, secretlen) > 0;
+    EVP_PKEY_CTX_free(d);
     return ok;
 }
 
 static int ecdh_derive(void *vctx, unsigned char *secret, size_t *secretlen, size_t outlen)
 {
     ECDH_CTX *c = vctx;
-    uint8_t point[2 * 66 + 1];
     uint8_t buf[66];
-    size_t ptlen = 0, n = sizeof(buf);
+    size_t n = sizeof(buf);
     P11C_ERR err;
     CK_RV rv;
     int ret = 0;
@@ -155,6 +138,8 @@ static int ecdh_derive(void *vctx, unsigned char *secret, size_t *secretlen, siz
         P11C_RAISE(c->prov, P11C_R_NO_KEY, "ECDH: %s", c->pk == NULL ? "no key" : "no peer key");
         return 0;
     }
+    if (c->pk->host_private)
+        return host_derive(c, secret, secretlen, outlen);
     n = p11c_key_sig_len(c->pk->key) / 2;
     if (secret == NULL) {
         *secretlen = n;
@@ -162,13 +147,9 @@ static int ecdh_derive(void *vctx, unsigned char *secret, size_t *secretlen, siz
     }
     if (!p11c_prov_alive(c->prov))
         return 0;
-    if (!peer_point(c->peer, point, sizeof(point), &ptlen)) {
-        P11C_RAISE(c->prov, P11C_R_BAD_PARAM, "ECDH: the peer's point cannot be read");
-        return 0;
-    }
     memset(&err, 0, sizeof(err));
     ERR_set_mark(); /* drop what the module's own OpenSSL queued */
-    rv = p11c_key_derive(c->pk->key, point, ptlen, buf, &n, &err);
+    rv = p11c_key_derive(c->pk->key, c->peer->point, c->peer->pointlen, buf, &n, &err);
     ERR_pop_to_mark();
     if (rv != CKR_OK) {
         P11C_RAISE_RV(c->prov, &err);

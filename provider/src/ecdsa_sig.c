@@ -137,6 +137,8 @@ static int ecdsa_sign(void *vctx, unsigned char *sig, size_t *siglen, size_t sig
                    c->s.md->len, tbslen);
         return 0;
     }
+    if (c->s.pk->host_private)
+        return p11c_sig_host_sign(&c->s, 1, sig, siglen, sigsize, tbs, tbslen);
     if (!p11c_prov_alive(c->s.prov))
         return 0;
     /* A digest longer than the group order is cut to its leading bytes, as

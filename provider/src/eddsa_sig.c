@@ -108,6 +108,8 @@ static int eddsa_digest_sign(void *vctx, unsigned char *sig, size_t *siglen, siz
                    sigsize, n);
         return 0;
     }
+    if (c->s.pk->host_private)
+        return p11c_sig_host_sign(&c->s, 0, sig, siglen, sigsize, tbs, tbslen);
     if (!p11c_prov_alive(c->s.prov))
         return 0;
     memset(&mech, 0, sizeof(mech));

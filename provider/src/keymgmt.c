@@ -70,7 +70,8 @@ int p11c_km_export_check(P11C_PKEY *pk, int selection)
 {
     if (pk == NULL || pk->pub == NULL)
         return 0;
-    if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0 && p11c_pkey_has_private(pk)) {
+    if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0 && p11c_pkey_has_private(pk) &&
+        !pk->host_private) {
         char what[300];
         P11C_RAISE(pk->prov, P11C_R_PRIVATE_EXPORT,
                    "%s: the private key stays in the token; only the public key can be exported",

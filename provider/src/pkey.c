@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include <openssl/bn.h>
+#include <openssl/ec.h>
+#include <openssl/objects.h>
 #include <openssl/param_build.h>
 
 #include "prov.h"
@@ -103,45 +105,69 @@ end:
     return ret;
 }
 
+/* The curve (named curves only) and the uncompressed point of an EC key
+ * held on the host. */
+static int ec_peer_fill(P11C_PKEY *pk)
+{
+    char group[64], enc[32];
+    EVP_PKEY *copy = NULL;
+    int nid, ok;
+
+    pk->curve = NULL;
+    if (EVP_PKEY_get_utf8_string_param(pk->pub, OSSL_PKEY_PARAM_EC_ENCODING, enc, sizeof(enc),
+                                       NULL) &&
+        strcmp(enc, OSSL_PKEY_EC_ENCODING_GROUP) == 0 &&
+        EVP_PKEY_get_utf8_string_param(pk->pub, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
+                                       NULL)) {
+        nid = EC_curve_nist2nid(group);
+        if (nid == NID_undef)
+            nid = OBJ_sn2nid(group);
+        pk->curve = nid != NID_undef ? EC_curve_nid2nist(nid) : NULL;
+    }
+    ok = EVP_PKEY_get_octet_string_param(pk->pub, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pk->point,
+                                         sizeof(pk->point), &pk->pointlen);
+    if (ok && pk->pointlen > 0 && pk->point[0] != 0x04) {
+        /* compressed: CKM_ECDH1_DERIVE takes the uncompressed form */
+        copy = EVP_PKEY_dup(pk->pub);
+        ok = copy != NULL &&
+             EVP_PKEY_set_utf8_string_param(copy, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
+                                            "uncompressed") &&
+             EVP_PKEY_get_octet_string_param(copy, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pk->point,
+                                             sizeof(pk->point), &pk->pointlen);
+        EVP_PKEY_free(copy);
+    }
+    if (!ok)
+        pk->pointlen = 0;
+    return 1;
+}
+
 int p11c_pkey_import_public(P11C_PKEY *pk, const char *type, int kind, int selection,
                             const OSSL_PARAM params[])
 {
     OSSL_LIB_CTX *sw = p11c_prov_sw(pk->prov);
     EVP_PKEY_CTX *ctx = NULL;
     EVP_PKEY *pub = NULL;
-    OSSL_PARAM public_only[16];
-    size_t n;
-    int ret = 0;
+    int host_private, ret = 0;
 
     if (pk->key != NULL || sw == NULL)
         return 0;
-    /* A key pair of another provider (the peer of an ECDH, say) gives its
-     * public half only: no private key is ever held here. */
-    if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0 &&
-        OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_PUB_KEY) == NULL) {
-        P11C_RAISE(pk->prov, P11C_R_UNSUPPORTED,
-                   "private keys are not imported through OpenSSL; create them in the token");
-        return 0;
-    }
     if ((selection & OSSL_KEYMGMT_SELECT_KEYPAIR) == 0)
         return 0;
-    for (n = 0; params[n].key != NULL && n + 1 < sizeof(public_only) / sizeof(public_only[0]); n++)
-        public_only[n] = params[n];
-    public_only[n] = OSSL_PARAM_construct_end();
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(public_only[i].key, OSSL_PKEY_PARAM_PRIV_KEY) == 0)
-            public_only[i].key = "p11chat-ignored";
+    host_private = (selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0 &&
+                   OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_PRIV_KEY) != NULL;
     ctx = EVP_PKEY_CTX_new_from_name(sw, type, "provider=default");
     if (ctx == NULL || EVP_PKEY_fromdata_init(ctx) <= 0 ||
-        EVP_PKEY_fromdata(ctx, &pub, EVP_PKEY_PUBLIC_KEY, (OSSL_PARAM *)public_only) <= 0)
+        EVP_PKEY_fromdata(ctx, &pub, host_private ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY,
+                          (OSSL_PARAM *)params) <= 0)
         goto end;
     EVP_PKEY_free(pk->pub);
     pk->pub = pub;
     pk->kind = kind;
     pk->bits = (unsigned int)EVP_PKEY_get_bits(pub);
-    pk->public_only = 1;
-    pk->priv = 0;
-    ret = 1;
+    pk->host_private = host_private;
+    pk->public_only = !host_private;
+    pk->priv = host_private;
+    ret = kind != P11C_KIND_EC || ec_peer_fill(pk);
 end:
     EVP_PKEY_CTX_free(ctx);
     return ret;
@@ -152,7 +178,9 @@ int p11c_pkey_export_public(P11C_PKEY *pk, OSSL_CALLBACK *cb, void *cbarg)
     OSSL_PARAM *params = NULL;
     int ret;
 
-    if (pk->pub == NULL || EVP_PKEY_todata(pk->pub, EVP_PKEY_PUBLIC_KEY, &params) <= 0)
+    if (pk->pub == NULL ||
+        EVP_PKEY_todata(pk->pub, pk->host_private ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY,
+                        &params) <= 0)
         return 0;
     ret = cb(params, cbarg);
     OSSL_PARAM_free(params);
@@ -180,6 +208,12 @@ P11C_PKEY *p11c_pkey_from_key(P11C_PROV *prov, P11C_KEY *key, int public_only)
     } else {
         p11c_key_ec_point(key, &pt, &ptlen);
         ok = p11c_pkey_set_ec_public(pk, p11c_key_curve(key), pt, ptlen);
+        if (ok && pk->kind == P11C_KIND_EC && ptlen <= sizeof(pk->point)) {
+            /* as for an imported peer: a token key may be the peer too */
+            memcpy(pk->point, pt, ptlen);
+            pk->pointlen = ptlen;
+            pk->curve = p11c_key_curve(key);
+        }
     }
     if (!ok) {
         p11c_pkey_free(pk);
@@ -216,7 +250,7 @@ void p11c_pkey_free(P11C_PKEY *pk)
  */
 int p11c_pkey_has_private(P11C_PKEY *pk)
 {
-    return pk->key != NULL && !pk->public_only && pk->priv != 0;
+    return pk->host_private || (pk->key != NULL && !pk->public_only && pk->priv != 0);
 }
 
 size_t p11c_pkey_size(const P11C_PKEY *pk)

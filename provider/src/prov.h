@@ -151,6 +151,17 @@ typedef struct p11c_pkey {
     /* Other mechanisms asked about once (bit n: the n-th of p11c_sig's
      * list), and those the token offers. */
     int asked, offered;
+    /* EC keys held on the host (an ECDH peer): set when imported, so that
+     * each exchange with the same peer asks OpenSSL nothing. */
+    const char *curve; /* NIST name, NULL when explicit parameters or unknown */
+    /* An EC or Edwards key pair given through OpenSSL (EVP_PKEY_fromdata
+     * with a private key): held in `pub`, used with the default provider.
+     * A PKCS#11 module that is itself an OpenSSL application (SoftHSM2's
+     * EdDSA) makes such keys, and finds ours when p11chat is the first
+     * provider of its library context. */
+    int host_private;
+    uint8_t point[133]; /* uncompressed */
+    size_t pointlen;
     atomic_int oaep_label; /* the token checks OAEP labels: 0 not asked, 1 yes, -1 no */
 } P11C_PKEY;
 
@@ -168,7 +179,8 @@ int p11c_pkey_set_public(P11C_PKEY *pk, const uint8_t *n, size_t nlen, const uin
  * "Ed448") key from its raw point. */
 int p11c_pkey_set_ec_public(P11C_PKEY *pk, const char *curve, const uint8_t *pt, size_t ptlen);
 /* Sets the public half from another provider's parameters (import), with
- * OpenSSL's key type name ("EC", "ED25519", ...); private parts refused. */
+ * OpenSSL's key type name ("EC", "ED25519", ...); a key pair is held on the
+ * host (host_private). */
 int p11c_pkey_import_public(P11C_PKEY *pk, const char *type, int kind, int selection,
                             const OSSL_PARAM params[]);
 /* Hands the public half's parameters to cb (export). */
@@ -178,7 +190,8 @@ int p11c_pkey_export_public(P11C_PKEY *pk, OSSL_CALLBACK *cb, void *cbarg);
 char *p11c_pkey_uri(const P11C_PKEY *pk);
 P11C_PKEY *p11c_pkey_up_ref(P11C_PKEY *pk);
 void p11c_pkey_free(P11C_PKEY *pk);
-/* 1 when a private half exists (may log in once when a PIN is known). */
+/* 1 when a private half exists (may log in once when a PIN is known), in the
+ * token or (host_private) on the host. */
 int p11c_pkey_has_private(P11C_PKEY *pk);
 /* Modulus bytes (RSA), the largest DER signature (ECDSA), or the signature
  * bytes (EdDSA). */

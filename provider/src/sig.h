@@ -47,6 +47,12 @@ int p11c_pkey_token_offers(P11C_PKEY *pk, CK_MECHANISM_TYPE mech, CK_FLAGS flags
 /* Sets p to the DER AlgorithmIdentifier of sig_nid, without parameters. */
 int p11c_sig_algorithm_id(OSSL_PARAM *p, int sig_nid);
 
+/* Signs with a key pair held on the host (host_private), with the default
+ * provider: a digest (digest 1: EVP_PKEY_sign) or, for EdDSA, the message
+ * (EVP_DigestSign). */
+int p11c_sig_host_sign(P11C_SIG *s, int digest, unsigned char *sig, size_t *siglen, size_t sigsize,
+                       const unsigned char *tbs, size_t tbslen);
+
 /* A tiny DER writer over a bounded buffer; bad is set on overflow. */
 typedef struct p11c_der {
     uint8_t *p;

@@ -212,3 +212,27 @@ end:
     X509_ALGOR_free(alg);
     return ret;
 }
+
+int p11c_sig_host_sign(P11C_SIG *s, int digest, unsigned char *sig, size_t *siglen, size_t sigsize,
+                       const unsigned char *tbs, size_t tbslen)
+{
+    OSSL_LIB_CTX *sw = p11c_prov_sw(s->prov);
+    EVP_PKEY_CTX *pctx = NULL;
+    EVP_MD_CTX *m = NULL;
+    int ok;
+
+    *siglen = sigsize;
+    if (digest) {
+        pctx = EVP_PKEY_CTX_new_from_pkey(sw, s->pk->pub, "provider=default");
+        ok = pctx != NULL && EVP_PKEY_sign_init(pctx) > 0 &&
+             EVP_PKEY_sign(pctx, sig, siglen, tbs, tbslen) > 0;
+    } else {
+        m = EVP_MD_CTX_new();
+        ok = m != NULL &&
+             EVP_DigestSignInit_ex(m, NULL, NULL, sw, "provider=default", s->pk->pub, NULL) > 0 &&
+             EVP_DigestSign(m, sig, siglen, tbs, tbslen) > 0;
+    }
+    EVP_PKEY_CTX_free(pctx);
+    EVP_MD_CTX_free(m);
+    return ok;
+}
