@@ -349,7 +349,7 @@ CK_RV p11c_key_import_ec(P11C_TOKEN *t, const char *curve, const uint8_t *priv, 
     CK_BBOOL yes = CK_TRUE, no = CK_FALSE, tok = persistent ? CK_TRUE : CK_FALSE;
     CK_OBJECT_HANDLE hpub = CK_INVALID_HANDLE, hpriv = CK_INVALID_HANDLE;
     uint8_t rid[P11C_RANDOM_ID_LEN];
-    uint8_t wrapped[2 + 133];
+    uint8_t wrapped[3 + 2 * 66 + 1]; /* tag, long-form length, P-521 point */
     CK_SESSION_HANDLE s;
     CK_RV rv;
 
