@@ -28,7 +28,7 @@ cmake --build "$build" -j "$jobs" --target fuzz_all >/dev/null
 
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(hello reply reply2 confirm finish record stream text trust uri)
+    targets=(hello reply reply2 confirm finish record stream text trust uri keyfile)
 fi
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:allocator_may_return_null=1
 export LSAN_OPTIONS=suppressions=$root/tests/common/lsan.supp:print_suppressions=0

@@ -19,7 +19,7 @@ def main():
             return json.load(f)
 
     seeds = {t: [] for t in ('hello', 'reply', 'reply2', 'confirm', 'finish', 'record', 'stream',
-                             'text', 'trust', 'uri')}
+                             'text', 'trust', 'uri', 'keyfile')}
     hs = load('handshake.json')
     msgs = {k: bytes.fromhex(hs[k]) for k in ('hello', 'reply', 'confirm', 'finish')}
     for k, m in msgs.items():
@@ -87,6 +87,10 @@ def main():
               'pkcs11:token=nope', 'pkcs11:', 'pkcs11:object=%zz', 'notpkcs11:object=a',
               'pkcs11:slot-id=0;object=alice;type=cert'):
         seeds['uri'].append(u.encode())
+        # the DER of a key file naming it: SEQUENCE { VisibleString, UTF8String }
+        desc = b'PKCS#11 Provider URI v1.0'
+        body = bytes([0x1A, len(desc)]) + desc + bytes([0x0C, len(u)]) + u.encode()
+        seeds['keyfile'].append(bytes([0x30, len(body)]) + body)
 
     for target, items in seeds.items():
         d = os.path.join(out, target)

@@ -320,6 +320,9 @@ extern const OSSL_DISPATCH p11c_pkcs1_pem_encoder_functions[];
 extern const OSSL_DISPATCH p11c_uri_pem_encoder_functions[];
 extern const OSSL_DISPATCH p11c_uri_pem_decoder_functions[];
 extern const OSSL_DISPATCH p11c_uri_rsa_decoder_functions[];
+extern const OSSL_DISPATCH p11c_uri_ec_decoder_functions[];
+extern const OSSL_DISPATCH p11c_uri_ed25519_decoder_functions[];
+extern const OSSL_DISPATCH p11c_uri_ed448_decoder_functions[];
 
 /* The first key `uri` names, through the store, handed to object_cb as the
  * store hands it to OpenSSL (store.c). -1 when the URI cannot be opened (an

@@ -294,8 +294,15 @@ static const OSSL_ALGORITHM encoder_algs[] = {
      "kind and pkcs11: URI of a token key"},
     {P11C_NAMES_ED448, P11C_PROPS ",output=text", p11c_text_encoder_functions,
      "kind and pkcs11: URI of a token key"},
-    {P11C_NAMES_RSA, P11C_PROPS ",output=pem,structure=" P11C_URI_STRUCTURE,
-     p11c_uri_pem_encoder_functions, "a key file naming the token key (PKCS#11 PROVIDER URI)"},
+#define P11C_URI_ENCODER(names)                                                                    \
+    {                                                                                              \
+        names, P11C_PROPS ",output=pem,structure=" P11C_URI_STRUCTURE,                             \
+            p11c_uri_pem_encoder_functions, "a key file naming the token key"                      \
+    }
+    P11C_URI_ENCODER(P11C_NAMES_RSA),
+    P11C_URI_ENCODER(P11C_NAMES_EC),
+    P11C_URI_ENCODER(P11C_NAMES_ED25519),
+    P11C_URI_ENCODER(P11C_NAMES_ED448),
     {NULL, NULL, NULL, NULL},
 };
 static const OSSL_ALGORITHM decoder_algs[] = {
@@ -303,6 +310,12 @@ static const OSSL_ALGORITHM decoder_algs[] = {
      "key files naming a token key: PEM to DER"},
     {P11C_NAMES_RSA, P11C_PROPS ",input=der,structure=" P11C_URI_STRUCTURE,
      p11c_uri_rsa_decoder_functions, "key files naming a token key: the RSA key"},
+    {P11C_NAMES_EC, P11C_PROPS ",input=der,structure=" P11C_URI_STRUCTURE,
+     p11c_uri_ec_decoder_functions, "key files naming a token key: the EC key"},
+    {P11C_NAMES_ED25519, P11C_PROPS ",input=der,structure=" P11C_URI_STRUCTURE,
+     p11c_uri_ed25519_decoder_functions, "key files naming a token key: the Ed25519 key"},
+    {P11C_NAMES_ED448, P11C_PROPS ",input=der,structure=" P11C_URI_STRUCTURE,
+     p11c_uri_ed448_decoder_functions, "key files naming a token key: the Ed448 key"},
     {NULL, NULL, NULL, NULL},
 };
 

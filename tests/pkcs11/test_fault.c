@@ -1,8 +1,9 @@
 /* pkcs11/ under injected token faults: every PKCS#11 call made by a key load,
- * a sign, a decrypt, an import, a destroy and a random draw fails in turn with
- * each fault. Each run ends in success (where recovery is possible) or in the
- * injected error, never a crash or leak; and the next run without a fault
- * succeeds. The faults come from tests/fault's module, steered by a file. */
+ * a sign (RSA, ECDSA), an ECDH, a decrypt, an import, a destroy and a random
+ * draw fails in turn with each fault. Each run ends in success (where
+ * recovery is possible) or in the injected error, never a crash or leak; and
+ * the next run without a fault succeeds. The faults come from tests/fault's
+ * module, steered by a file. */
 #include "helpers.h"
 
 #include <stdio.h>
@@ -54,7 +55,9 @@ static P11C_MODULE *fault_module(void)
 
 /* Shared state of the warm operations. */
 static P11C_MODULE *warm_m;
-static P11C_KEY *warm_k;
+static P11C_KEY *warm_k, *warm_ec; /* RSA alice; a P-256 token key, loaded by URI */
+static uint8_t peer_pt[65];
+static size_t peer_ptlen;
 
 /* ---- The operations swept --------------------------------------------------- */
 
@@ -89,6 +92,26 @@ static CK_RV op_decrypt(P11C_ERR *err)
         return CKR_GENERAL_ERROR;
     CK_RV rv = p11c_key_decrypt(warm_k, &oaep, ct, ctlen, pt, &ptlen, err);
     if (rv == CKR_OK && (ptlen != 5 || memcmp(pt, "fault", 5) != 0))
+        rv = CKR_GENERAL_ERROR;
+    return rv;
+}
+
+static CK_RV op_ec_sign(P11C_ERR *err)
+{
+    uint8_t dgst[32] = {1}, sig[64];
+    size_t siglen = sizeof(sig);
+    P11C_MECH mech = {.type = CKM_ECDSA};
+    return p11c_key_sign(warm_ec, &mech, dgst, sizeof(dgst), sig, &siglen, err);
+}
+
+/* ECDH: the secret's object is read and destroyed within the call, whatever
+ * fails. */
+static CK_RV op_ec_derive(P11C_ERR *err)
+{
+    uint8_t s[32];
+    size_t n = sizeof(s);
+    CK_RV rv = p11c_key_derive(warm_ec, peer_pt, peer_ptlen, s, &n, err);
+    if (rv == CKR_OK && n != 32)
         rv = CKR_GENERAL_ERROR;
     return rv;
 }
@@ -261,6 +284,8 @@ static void test_sweep_warm(void)
 {
     run_sweep("sign", op_sign, &warm_m, 1, 0, NULL);
     run_sweep("decrypt", op_decrypt, &warm_m, 1, 0, NULL);
+    run_sweep("ECDSA sign", op_ec_sign, &warm_m, 1, 0, NULL);
+    run_sweep("ECDH derive", op_ec_derive, &warm_m, 1, 0, NULL);
     run_sweep("import+sign", op_import_sign, &warm_m, 0, 0, NULL);
     run_sweep("import+destroy (session)", op_import_destroy, &warm_m, 0, 0, NULL);
     if (getenv("P11C_SWEEP_FULL") != NULL) {
@@ -323,6 +348,21 @@ int main(void)
         fprintf(stderr, "setup: %s\n", p11c_err_string(&err, errbuf, sizeof(errbuf)));
         return 2;
     }
+    /* the EC key: made once in the token, then used as loaded by URI */
+    P11C_KEY *made = NULL;
+    EVP_PKEY *peer = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    if (peer == NULL ||
+        EVP_PKEY_get_octet_string_param(peer, OSSL_PKEY_PARAM_PUB_KEY, peer_pt, sizeof(peer_pt),
+                                        &peer_ptlen) != 1 ||
+        p11c_key_generate_ec(p11c_key_token(warm_k), "P-256", "ec-warm", NULL, 0, 1, &made, &err) !=
+            CKR_OK ||
+        p11c_key_load(warm_m, TH_TOKEN_URI ";object=ec-warm", P11C_WANT_PRIVATE, &warm_ec, &err) !=
+            CKR_OK) {
+        fprintf(stderr, "setup: %s\n", p11c_err_string(&err, errbuf, sizeof(errbuf)));
+        return 2;
+    }
+    p11c_key_free(made);
+    EVP_PKEY_free(peer);
 
     CU_initialize_registry();
     CU_pSuite s = CU_add_suite("pkcs11_fault", NULL, NULL);
@@ -330,6 +370,7 @@ int main(void)
     CU_add_test(s, "sweep: fresh module", test_sweep_cold);
     int rc = tu_main();
     p11c_key_free(warm_k);
+    p11c_key_free(warm_ec);
     p11c_module_free(warm_m);
     EVP_PKEY_free(imported);
     OPENSSL_cleanse(part_bufs, sizeof(part_bufs));

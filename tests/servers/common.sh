@@ -63,11 +63,6 @@ chmod 755 "$work"
 bash "$src/tests/token/mktoken.sh" "$work/token" >/dev/null
 export SOFTHSM2_CONF=$work/token/softhsm2.conf
 softhsm=${P11CHAT_SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
-# Workers re-open the module after fork(): they read SOFTHSM2_CONF and the
-# token directory; the PIN was read by the server at start and is kept.
-chgrp -R "$wgroup" "$work/token/tokens"
-chmod -R g+rX "$work/token/tokens"
-chmod 644 "$work/token/softhsm2.conf"
 
 case $kind in
 rsa) key_uri='pkcs11:token=p11chat-test;object=alice' ;;
@@ -119,6 +114,13 @@ pkcs11-tool --module "$softhsm" --token-label p11chat-test --login --pin 1234 \
     --write-object "$work/server.der" --type cert --id "$key_id" --label server-cert \
     >"$work/cert-import.log" 2>&1 || fail "importing the certificate: $(cat "$work/cert-import.log")"
 cert_uri='pkcs11:token=p11chat-test;object=server-cert;type=cert'
+
+# Workers re-open the module after fork(): they read SOFTHSM2_CONF and the
+# token directory, every object of it made above included; the PIN was read
+# by the server at start and is kept.
+chgrp -R "$wgroup" "$work/token/tokens"
+chmod -R g+rX "$work/token/tokens"
+chmod 644 "$work/token/softhsm2.conf"
 
 
 # ---- Ports and handshakes ----------------------------------------------------
