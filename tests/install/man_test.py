@@ -18,7 +18,8 @@ p11chat(1) (man/p11chat.1.scd):
 p11chat-provider(7) (man/p11chat-provider.7.scd):
   - every configuration key the provider reads is in '# CONFIGURATION', with
     its environment variable, and every key documented there is read (or is
-    OpenSSL's own).
+    OpenSSL's own);
+  - every key generation parameter of its own it reads is in '# KEY GENERATION'.
 Then the pages the build made from them (MANDIR) must render with groff
 without a warning.
 
@@ -68,7 +69,7 @@ def run_help(p11chat, *args):
 
 def code_facts(src):
     """What the code offers, read from the sources."""
-    facts = {"exit": {}, "app_env": set(), "prov_env": set(), "prov_keys": {}}
+    facts = {"exit": {}, "app_env": set(), "prov_env": set(), "prov_keys": {}, "keygen": {}}
     with open(os.path.join(src, "apps/app.h")) as f:
         for name, value in re.findall(r"#define\s+APP_(\w+)\s+(\d+)\b", f.read()):
             facts["exit"][value] = name
@@ -79,12 +80,17 @@ def code_facts(src):
                 with open(os.path.join(src, d, fn)) as f:
                     facts[key].update(getenv.findall(f.read()))
     with open(os.path.join(src, "provider/include/p11chat_provider.h")) as f:
-        macros = dict(re.findall(r'#define\s+(P11CHAT_CONF_\w+)\s+"([^"]+)"', f.read()))
+        header = f.read()
+    macros = dict(re.findall(r'#define\s+(P11CHAT_CONF_\w+)\s+"([^"]+)"', header))
+    pkey_params = dict(re.findall(r'#define\s+(P11CHAT_PKEY_PARAM_\w+)\s*(?:\\\s*)?"([^"]+)"', header))
     for fn in sorted(os.listdir(os.path.join(src, "provider/src"))):
         if not fn.endswith(".c"):
             continue
         with open(os.path.join(src, "provider/src", fn)) as f:
             code = f.read()
+        # Key generation parameters of our own that the provider reads.
+        for m in re.findall(r"OSSL_PARAM_locate_const\(\s*\w+\s*,\s*(P11CHAT_PKEY_PARAM_\w+)\)", code):
+            facts["keygen"][pkey_params.get(m, m)] = m
         # The section's keys, asked of the core with OSSL_PARAM_construct_*.
         for ref in re.findall(r"OSSL_PARAM_construct_\w+\(\s*(P11CHAT_CONF_\w+|\"[^\"]+\")", code):
             k = ref.strip('"') if ref.startswith('"') else macros.get(ref, ref)
@@ -209,6 +215,11 @@ def check_provider7(page, text, facts):
             errs.append(f"{page}: configuration key '{k}' does not name its environment variable {env}")
     for k in sorted(set(entries) - set(facts["prov_keys"]) - OPENSSL_OWN_KEYS):
         errs.append(f"{page}: '# CONFIGURATION' documents '{k}', which the provider does not read")
+    keygen = sections(text, "#").get("KEY GENERATION", "")
+    for name, macro in sorted(facts["keygen"].items()):
+        if f"*{name}*" not in keygen:
+            errs.append(f"{page}: key generation parameter '{name}' ({macro}, read by the provider) "
+                        "is not in '# KEY GENERATION'")
     return errs
 
 
@@ -253,7 +264,7 @@ def main():
     o0 = sorted(helps[c0][0])[0]
     heading = next(h for h in sections(sections(pages["p11chat.1"], "#")["COMMANDS"], "##")
                    if c0 in re.split(r"[,\s]+", h))
-    first = next(iter(facts["prov_keys"]))
+    first = next(iter(facts["prov_keys"]), "pkcs11-module")
     broken = [
         (re.sub(r"(?<![\w-])" + re.escape(o0) + r"(?![\w-])", "--gone", pages["p11chat.1"]),
          pages["p11chat-provider.7"],
@@ -267,6 +278,15 @@ def main():
          f"{p7}: configuration key '{first}' (read by the provider) is not in '# CONFIGURATION': "
          f"add '*{first}* = ...'"),
     ]
+    if not facts["keygen"]:
+        errs.append("provider/src: no key generation parameter found (has the way they are read changed?)")
+    else:
+        kg = sorted(facts["keygen"])[0]
+        kg7 = pages["p11chat-provider.7"]
+        i = kg7.index("# KEY GENERATION")
+        broken.append((pages["p11chat.1"], kg7[:i] + kg7[i:].replace(f"*{kg}*", "*gone*"),
+                       f"{p7}: key generation parameter '{kg}' ({facts['keygen'][kg]}, read by "
+                       "the provider) is not in '# KEY GENERATION'"))
     for t1, t7, want in broken:
         got = check(t1, t7)
         if want not in got:
@@ -281,7 +301,8 @@ def main():
         return 1
     nopts = sum(len(h[0]) for h in helps.values())
     print(f"man_test: {len(cmds)} commands, {nopts} command options, {len(facts['prov_keys'])} "
-          f"provider keys, {len(facts['app_env'] | facts['prov_env'])} environment variables: "
+          f"provider keys, {len(facts['keygen'])} key generation parameters, "
+          f"{len(facts['app_env'] | facts['prov_env'])} environment variables: "
           "all documented; the pages render cleanly")
     return 0
 
