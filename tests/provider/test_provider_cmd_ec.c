@@ -131,6 +131,24 @@ static void test_ec_text(void)
     }
 }
 
+/* A URI naming every private key of the token lists the EC and Ed25519
+ * ones too (their private objects show no point: it comes from the public
+ * half). */
+static void test_ec_storeutl_private(void)
+{
+    char *out = NULL;
+
+    CU_ASSERT_EQUAL(run_p(&out, "openssl storeutl -keys -text "
+                                "'pkcs11:token=p11chat-test;type=private'"),
+                    0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, ";id=%03;object=carol\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, ";id=%04;object=dave\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, ";id=%05;object=erin\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, ";id=%01;object=alice\n"));
+    CU_ASSERT_EQUAL(ptu_count_in(out, "private key in a PKCS#11 token"), 5);
+    free(out);
+}
+
 /* ECDSA with every SHA-2, over the message and over a precomputed digest;
  * Ed25519 over the message; each verified by the default provider. */
 static void test_ec_sign(void)
@@ -383,6 +401,7 @@ int main(void)
     CU_add_test(s, "EC and Ed25519 keys made by pkcs11-tool", test_ec_keys_made);
     CU_add_test(s, "EC, Ed25519: pkey -pubout, named curve", test_ec_pubout);
     CU_add_test(s, "EC, Ed25519: text form", test_ec_text);
+    CU_add_test(s, "storeutl: every private key, of every kind", test_ec_storeutl_private);
     CU_add_test(s, "ECDSA every SHA-2, Ed25519: sign, verify", test_ec_sign);
     CU_add_test(s, "ECDH: pkeyutl -derive", test_ec_derive);
     CU_add_test(s, "EC, Ed25519: req -x509", test_ec_req_x509);
