@@ -63,6 +63,26 @@ static CK_RV key_fill(P11C_KEY *k, const P11C_FOUND *f, size_t n, size_t g, P11C
     return p11c_err_rv(err, P11C_CKR_NOT_RSA, "C_GetAttributeValue");
 }
 
+/* A private object that hides its public components (every EC private key
+ * in SoftHSM2 hides its point): read them from the public half of the
+ * pair. */
+static CK_RV fill_from_public(P11C_KEY *k, P11C_ERR *err)
+{
+    CK_OBJECT_HANDLE pub;
+    size_t npub = 0;
+    CK_SESSION_HANDLE s;
+    CK_RV rv = p11c_key_objects(k, CKO_PUBLIC_KEY, &pub, NULL, 1, &npub, err);
+    if (rv == CKR_OK && npub == 0)
+        rv = p11c_err_rv(err, P11C_CKR_NOT_RSA, "C_GetAttributeValue");
+    if (rv == CKR_OK)
+        rv = p11c_session_get(k->t, &s, err);
+    if (rv == CKR_OK) {
+        rv = p11c_key_read_public(k, s, pub, err);
+        p11c_session_put(k->t, s, rv);
+    }
+    return rv;
+}
+
 /* URI object attributes (label, id) as a template. */
 static CK_ULONG uri_template(const P11C_URI *u, CK_ATTRIBUTE *a)
 {
@@ -161,22 +181,8 @@ make:
     }
     k->public_only = pub_only;
     rv = key_fill(k, f, nf, 0, err);
-    if (rv == P11C_CKR_NOT_RSA && k->priv != CK_INVALID_HANDLE) {
-        /* A private object that hides its modulus: read it from the public
-         * half of the pair. */
-        CK_OBJECT_HANDLE pub;
-        size_t npub = 0;
-        CK_SESSION_HANDLE s;
-        rv = p11c_key_objects(k, CKO_PUBLIC_KEY, &pub, NULL, 1, &npub, err);
-        if (rv == CKR_OK && npub == 0)
-            rv = p11c_err_rv(err, P11C_CKR_NOT_RSA, "C_GetAttributeValue");
-        if (rv == CKR_OK)
-            rv = p11c_session_get(t, &s, err);
-        if (rv == CKR_OK) {
-            rv = p11c_key_read_public(k, s, pub, err);
-            p11c_session_put(t, s, rv);
-        }
-    }
+    if (rv == P11C_CKR_NOT_RSA && k->priv != CK_INVALID_HANDLE)
+        rv = fill_from_public(k, err);
     if (rv != CKR_OK)
         goto end;
     *out = k;
@@ -345,8 +351,11 @@ CK_RV p11c_key_enum(P11C_MODULE *m, const char *uri, void (*cb)(P11C_KEY *key, v
                 goto end;
             }
             k->public_only = u.has_cls && u.cls == CKO_PUBLIC_KEY;
-            if (key_fill(k, f, nf, g, NULL) != CKR_OK) {
-                p11c_key_free(k); /* no readable modulus: unusable, skipped */
+            CK_RV frv = key_fill(k, f, nf, g, NULL);
+            if (frv == P11C_CKR_NOT_RSA && k->priv != CK_INVALID_HANDLE)
+                frv = fill_from_public(k, NULL);
+            if (frv != CKR_OK) {
+                p11c_key_free(k); /* no readable public half: unusable, skipped */
                 continue;
             }
             if (privs_searched && k->priv == CK_INVALID_HANDLE)

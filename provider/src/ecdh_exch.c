@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "prov.h"
-#include "sig.h"
 
 static OSSL_FUNC_keyexch_newctx_fn ecdh_newctx;
 static OSSL_FUNC_keyexch_init_fn ecdh_init;

@@ -210,6 +210,10 @@ int p11c_pkey_has_private(P11C_PKEY *pk);
 /* Modulus bytes (RSA), the largest DER signature (ECDSA), or the signature
  * bytes (EdDSA). */
 size_t p11c_pkey_size(const P11C_PKEY *pk);
+/* 1 when the key's token offers mech with flags (asked once per key, in
+ * signature.c); else raises what is missing, on which token, for what, and
+ * what to do. 1 for keys held on the host. */
+int p11c_pkey_token_offers(P11C_PKEY *pk, CK_MECHANISM_TYPE mech, CK_FLAGS flags, const char *what);
 /* A short "token 'x', key 'y'" description for errors. */
 const char *p11c_pkey_describe(const P11C_PKEY *pk, char *buf, size_t len);
 

@@ -42,8 +42,6 @@ void p11c_sig_forget_message(P11C_SIG *s);
 /* 1 when the key's token offers mech with flags (asked once per key);
  * else raises what is missing, on which token, for what, and what to do. */
 int p11c_sig_token_offers(P11C_SIG *s, CK_MECHANISM_TYPE mech, CK_FLAGS flags, const char *what);
-/* The same for any key. */
-int p11c_pkey_token_offers(P11C_PKEY *pk, CK_MECHANISM_TYPE mech, CK_FLAGS flags, const char *what);
 /* Sets p to the DER AlgorithmIdentifier of sig_nid, without parameters. */
 int p11c_sig_algorithm_id(OSSL_PARAM *p, int sig_nid);
 

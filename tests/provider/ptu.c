@@ -156,3 +156,40 @@ int ptu_error_has(const char *text)
     }
     return found;
 }
+
+int ptu_run_conf(char **out, int which, const char *cmd)
+{
+    return tu_run(out, "cd '%s' && OPENSSL_CONF='%s' %s", ptu_dir(), ptu_conf(which), cmd);
+}
+
+int ptu_run_default(char **out, const char *cmd)
+{
+    return tu_run(out, "cd '%s' && OPENSSL_CONF=/dev/null %s", ptu_dir(), cmd);
+}
+
+int ptu_clean(const char *out)
+{
+    return strstr(out, "rror") == NULL && strstr(out, "egmentation") == NULL &&
+           strstr(out, "bort") == NULL && strstr(out, "ore dumped") == NULL;
+}
+
+int ptu_count_in(const char *out, const char *what)
+{
+    int n = 0;
+    for (const char *p = out; (p = strstr(p, what)) != NULL; p += strlen(what))
+        n++;
+    return n;
+}
+
+int ptu_same_files(const char *a, const char *b)
+{
+    return tu_run(NULL, "cmp '%s' '%s'", ptu_path(a), ptu_path(b)) == 0;
+}
+
+void ptu_write_msg(void)
+{
+    FILE *f = fopen(ptu_path("msg.txt"), "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fputs("The quick brown fox jumps over the lazy dog.\n", f);
+    fclose(f);
+}

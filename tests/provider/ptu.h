@@ -38,6 +38,44 @@ void ptu_libctx_free(OSSL_LIB_CTX *libctx);
 /* First key at `uri` through OSSL_STORE (expect: 0, OSSL_STORE_INFO_PKEY or
  * OSSL_STORE_INFO_PUBKEY); NULL if none. */
 
+/* ---- The openssl command ---- */
+
+/* Runs `cmd` in the token directory with configuration `which` (as
+ * ptu_conf); its output (stdout and stderr) in *out. */
+int ptu_run_conf(char **out, int which, const char *cmd);
+/* The same with the plain default provider only (no p11chat anywhere). */
+int ptu_run_default(char **out, const char *cmd);
+/* 1 when out has nothing that looks like an error or a crash. */
+int ptu_clean(const char *out);
+int ptu_count_in(const char *out, const char *what);
+/* 1 when two files of the token directory are identical. */
+int ptu_same_files(const char *a, const char *b);
+/* Writes msg.txt (a line of text) into the token directory. */
+void ptu_write_msg(void);
+
+/* Runs with the provider (configuration which) or the default provider
+ * alone, and asserts a clean success. */
+#define PTU_OK_CONF(which, cmd)                                                                    \
+    do {                                                                                           \
+        char *o_ = NULL;                                                                           \
+        int rc_ = ptu_run_conf(&o_, (which), cmd);                                                 \
+        if (rc_ != 0 || !ptu_clean(o_))                                                            \
+            fprintf(stderr, "\n[order %d] %s\n=> %d\n%s\n", (which), cmd, rc_, o_);                \
+        CU_ASSERT_EQUAL(rc_, 0);                                                                   \
+        CU_ASSERT_TRUE(ptu_clean(o_));                                                             \
+        free(o_);                                                                                  \
+    } while (0)
+#define PTU_OK_DEFAULT(cmd)                                                                        \
+    do {                                                                                           \
+        char *o_ = NULL;                                                                           \
+        int rc_ = ptu_run_default(&o_, cmd);                                                       \
+        if (rc_ != 0 || !ptu_clean(o_))                                                            \
+            fprintf(stderr, "\n[default] %s\n=> %d\n%s\n", cmd, rc_, o_);                          \
+        CU_ASSERT_EQUAL(rc_, 0);                                                                   \
+        CU_ASSERT_TRUE(ptu_clean(o_));                                                             \
+        free(o_);                                                                                  \
+    } while (0)
+
 /* 1 when the OpenSSL error queue holds `text` in a reason or its data; the
  * queue is emptied either way. */
 int ptu_error_has(const char *text);
