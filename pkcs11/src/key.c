@@ -376,7 +376,7 @@ CK_RV p11c_key_op(P11C_KEY *k, int decrypt, const CK_MECHANISM *ck, const uint8_
 {
     P11C_TOKEN *t = k->t;
     P11C_MODULE *m = t->m;
-    int again_session = 0, again_login = 0, again_handle = 0;
+    int again_session = 0, again_login = 0, again_handle = 0, recovered = 0;
     CK_OBJECT_HANDLE h;
     CK_SESSION_HANDLE s;
     CK_RV rv;
@@ -384,12 +384,16 @@ CK_RV p11c_key_op(P11C_KEY *k, int decrypt, const CK_MECHANISM *ck, const uint8_
     for (;;) {
         CK_ULONG len = (CK_ULONG)*outlen;
         int mid_op = 0;
+        unsigned long epoch = atomic_load(&m->epoch);
         rv = p11c_key_private(k, &h, err);
-        if (rv != CKR_OK)
+        if (rv == CKR_OK)
+            rv = p11c_session_get(t, &s, err);
+        if (rv != CKR_OK) {
+            /* The module gone underneath: re-opened, the key found again. */
+            if (p11c_recover_again(m, t, epoch, &rv, &recovered, err))
+                continue;
             break;
-        rv = p11c_session_get(t, &s, err);
-        if (rv != CKR_OK)
-            break;
+        }
         if (decrypt) {
             rv = P11C_CALL(m, err, C_DecryptInit, s, (CK_MECHANISM *)ck, h);
             if (rv == CKR_OK && (rv = p11c_key_use_login(k, s, h, err)) != CKR_OK)
@@ -417,6 +421,10 @@ CK_RV p11c_key_op(P11C_KEY *k, int decrypt, const CK_MECHANISM *ck, const uint8_
             again_session = 1;
             continue;
         }
+        if (p11c_recover_again(m, t, epoch, &rv, &recovered, err))
+            continue;
+        if (p11c_module_lost(rv))
+            break;
         if (rv == CKR_USER_NOT_LOGGED_IN && !again_login) {
             again_login = 1;
             rv = p11c_token_login_int(t, k->pin, 1, err);
