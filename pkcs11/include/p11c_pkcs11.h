@@ -46,7 +46,7 @@ const char *p11c_rv_name(CK_RV rv);
 typedef struct p11c_err {
     CK_RV rv;
     const char *func; /* "C_Sign", "C_Login", "p11_kit_uri_parse", ... (static) */
-    char what[256];   /* what was asked for; never a PIN */
+    char what[512];   /* what was asked for; never a PIN */
 } P11C_ERR;
 
 /* "C_Sign on token 'ci', key 'alice': CKR_PIN_EXPIRED" into buf. */

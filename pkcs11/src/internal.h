@@ -155,6 +155,10 @@ CK_RV p11c_login_context(P11C_TOKEN *t, CK_SESSION_HANDLE s, const char *pin, P1
 /* Logs in with pin (or the module PIN when NULL). force: even when the
  * token is believed logged in (after CKR_USER_NOT_LOGGED_IN). */
 CK_RV p11c_token_login_int(P11C_TOKEN *t, const char *pin, int force, P11C_ERR *err);
+/* The "no such token" error for desc, listing the tokens present and, for a
+ * slot-id under p11-kit's proxy, why it names nothing (names.c). */
+CK_RV p11c_no_token(P11C_MODULE *m, P11KitUri *u, const char *desc, const char *func,
+                    P11C_ERR *err);
 /* Every initialised token matching the slot/token attributes of u. */
 CK_RV p11c_tokens_match(P11C_MODULE *m, P11KitUri *u, P11C_TOKEN ***out, size_t *n, P11C_ERR *err);
 /* In a child after fork, m->lock held: fresh locks, the parent's sessions

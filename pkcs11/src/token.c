@@ -500,7 +500,7 @@ CK_RV p11c_token_find(P11C_MODULE *m, const char *uri, P11C_TOKEN **out, P11C_ER
     if (rv != CKR_OK)
         goto end;
     if (n == 0)
-        rv = p11c_err_set(err, P11C_CKR_NO_TOKEN, "p11c_token_find", "%s: no such token", u.desc);
+        rv = p11c_no_token(m, u.u, u.desc, "p11c_token_find", err);
     else if (n > 1)
         rv = p11c_err_set(err, P11C_CKR_TOKEN_AMBIGUOUS, "p11c_token_find", "%s: %zu tokens match",
                           u.desc, n);

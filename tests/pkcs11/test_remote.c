@@ -198,6 +198,9 @@ static void test_killed_mid_run(void)
 
 int main(void)
 {
+    /* p11-kit-client writes to the socket of a server that may be dead:
+     * as any program using a remote token must, SIGPIPE is ignored. */
+    signal(SIGPIPE, SIG_IGN);
     const char *dir = tu_token_make("pkcs11_remote", 1);
     snprintf(sock, sizeof(sock), "%s/p11-kit.sock", dir);
     snprintf(logpath, sizeof(logpath), "%s/server.log", dir);
