@@ -139,5 +139,6 @@ void bench_records(void);
 void bench_rsa(void);
 void bench_handshake(void);
 void bench_tcp(void);
+void bench_tokens(void); /* tokens.c: per-use PIN, remote token */
 
 #endif
