@@ -235,6 +235,77 @@ end:
     server_stop();
 }
 
+/* ---- NSS softokn: the token object against its session copy ---------------- */
+
+static P11C_KEY *nss_key(const char *args, int copies, P11C_MODULE **m)
+{
+    P11C_ERR err = {0};
+    P11C_KEY *k = NULL;
+    if (p11c_module_load_args(P11C_NSS_MODULE, args, m, &err) != CKR_OK) {
+        err_print("NSS", &err);
+        return NULL;
+    }
+    p11c_module_set_pin(*m, "1234");
+    p11c_module_set_key_copies(*m, copies);
+    if (p11c_key_load(*m, "pkcs11:token=" BENCH_TOKEN ";object=alice", P11C_WANT_PRIVATE, &k,
+                      &err) != CKR_OK)
+        err_print("NSS key", &err);
+    return k;
+}
+
+static void nss(void)
+{
+    char dir[4400], cmd[9000], args[8192] = "";
+    P11C_MODULE *m1 = NULL, *m2 = NULL, *m3 = NULL;
+    P11C_KEY *copy = NULL, *obj = NULL, *hsm = NULL;
+
+    if (access(P11C_NSS_MODULE, R_OK) != 0) {
+        bench_note("NSS softokn: not measured (%s missing)", P11C_NSS_MODULE);
+        return;
+    }
+    snprintf(dir, sizeof(dir), "%s/nss", bench.dir);
+    snprintf(cmd, sizeof(cmd),
+             "P11CHAT_CMD='%s/p11chat' P11CHAT_NSS_MODULE='%s' bash '%s' '%s' '%s' >/dev/null",
+             bench.apps_dir, P11C_NSS_MODULE, P11C_MKNSS, dir, BENCH_TOKEN);
+    snprintf(cmd + strlen(cmd), sizeof(cmd) - strlen(cmd), " && cat '%s/init-args'", dir);
+    FILE *p = popen(cmd, "r");
+    if (p == NULL || fgets(args, sizeof(args), p) == NULL || pclose(p) != 0) {
+        bench_note("NSS softokn: not measured (%s failed)", P11C_MKNSS);
+        return;
+    }
+    copy = nss_key(args, 1, &m1);
+    obj = nss_key(args, 0, &m2);
+    if (p11c_module_load(bench.module, &m3, NULL) == CKR_OK) {
+        p11c_module_set_pin(m3, "1234");
+        p11c_key_load(m3, "pkcs11:token=" BENCH_TOKEN ";object=alice", P11C_WANT_PRIVATE, &hsm,
+                      NULL);
+    }
+    if (copy != NULL && obj != NULL && hsm != NULL) {
+        BENCH_CONTENDER c[3] = {
+            {.name = "NSS copy", .op = raw_sign, .arg = copy},
+            {.name = "NSS object", .op = raw_sign, .arg = obj},
+            {.name = "SoftHSM2 copy", .op = raw_sign, .arg = hsm},
+        };
+        if (bench_interleave(c, 3, bench.rounds)) {
+            bench_row("tokens", "raw C_Sign, NSS softokn, session copy (pkcs11-copy-keys = yes)",
+                      bench_rate(&c[0], bench.rounds), "sig/s", -1,
+                      bench_ratio(&c[0], &c[1], bench.rounds), "object");
+            bench_row("tokens", "raw C_Sign, NSS softokn, the token object",
+                      bench_rate(&c[1], bench.rounds), "sig/s", -1, -1, NULL);
+            bench_row("tokens", "raw C_Sign, SoftHSM2, session copy",
+                      bench_rate(&c[2], bench.rounds), "sig/s", -1,
+                      bench_ratio(&c[0], &c[2], bench.rounds), "NSS copy/this");
+        }
+        bench_contender_free(c, 3);
+    }
+    p11c_key_free(copy);
+    p11c_key_free(obj);
+    p11c_key_free(hsm);
+    p11c_module_free(m1);
+    p11c_module_free(m2);
+    p11c_module_free(m3);
+}
+
 void bench_tokens(void)
 {
     P11C_ERR err = {0};
@@ -251,5 +322,6 @@ void bench_tokens(void)
     }
     per_use(m, t);
     remote(t);
+    nss();
     p11c_module_free(m);
 }

@@ -221,6 +221,27 @@ static void test_final_try(void)
     unsetenv("P11C_FAULT_TOKEN_FLAGS");
 }
 
+/* A protected authentication path (a pinpad reader) gets no PIN from us:
+ * nothing is asked, nothing given, C_Login is called with a NULL PIN (which
+ * SoftHSM2, having no pinpad, refuses). */
+static void test_pinpad(void)
+{
+    P11C_ERR err = {0};
+    setenv("P11C_FAULT_TOKEN_FLAGS", "CKF_PROTECTED_AUTHENTICATION_PATH", 1);
+    P11C_MODULE *m = module_asking();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    P11C_TOKEN *t = th_token(m);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    asked = 0;
+    fault_set("count");
+    CU_ASSERT_NOT_EQUAL(p11c_token_login(t, NULL, &err), CKR_OK);
+    CU_ASSERT_EQUAL(asked, 0);
+    CU_ASSERT_EQUAL(logins(), 1);
+    fault_set("");
+    p11c_module_free(m);
+    unsetenv("P11C_FAULT_TOKEN_FLAGS");
+}
+
 /* ---- Per-use PIN (CKA_ALWAYS_AUTHENTICATE) ------------------------------------ */
 
 static P11C_KEY *make_peruse(P11C_MODULE *m)
@@ -333,5 +354,6 @@ int main(void)
     CU_add_test(s, "implausible PINs not tried", test_implausible);
     CU_add_test(s, "last PIN try, locked PIN", test_final_try);
     CU_add_test(s, "per-use PIN (CKA_ALWAYS_AUTHENTICATE)", test_per_use);
+    CU_add_test(s, "protected authentication path: no PIN", test_pinpad);
     return tu_main();
 }
