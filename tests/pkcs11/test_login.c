@@ -339,6 +339,23 @@ static void test_per_use(void)
     p11c_module_free(m);
 }
 
+/* Initialisation arguments go to a module loaded by path only. */
+static void test_init_args_need_path(void)
+{
+    P11C_ERR err = {0};
+    P11C_MODULE *m = NULL;
+    CU_ASSERT_EQUAL(p11c_module_load_args("softhsm2", "configdir=x", &m, &err),
+                    P11C_CKR_MODULE_LOAD);
+    CU_ASSERT_PTR_NULL(m);
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(err.what, "initialisation arguments need the module's file path"));
+    CU_ASSERT_EQUAL(p11c_module_load_args(NULL, "configdir=x", &m, &err), P11C_CKR_MODULE_LOAD);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.what, "p11-kit-proxy"));
+    /* empty arguments are none */
+    CU_ASSERT_EQUAL(p11c_module_load_args(tu_softhsm_module(), "", &m, &err), CKR_OK);
+    p11c_module_free(m);
+}
+
 int main(void)
 {
     CU_pSuite s;
@@ -355,5 +372,6 @@ int main(void)
     CU_add_test(s, "last PIN try, locked PIN", test_final_try);
     CU_add_test(s, "per-use PIN (CKA_ALWAYS_AUTHENTICATE)", test_per_use);
     CU_add_test(s, "protected authentication path: no PIN", test_pinpad);
+    CU_add_test(s, "initialisation arguments need a module path", test_init_args_need_path);
     return tu_main();
 }
