@@ -567,18 +567,14 @@ end:
     return rv;
 }
 
-CK_RV p11c_token_mechanism(P11C_TOKEN *t, CK_MECHANISM_TYPE mech, CK_FLAGS flags,
-                           CK_MECHANISM_INFO *info, P11C_ERR *err)
+static CK_RV mechanism_once(P11C_TOKEN *t, CK_MECHANISM_TYPE mech, CK_FLAGS flags,
+                            CK_MECHANISM_INFO *info, P11C_ERR *err)
 {
-    char name[48];
     P11C_MECH_ENTRY key = {.type = mech};
     P11C_MECH_ENTRY *e;
     CK_MECHANISM_INFO mi;
     CK_RV rv;
 
-    if (t == NULL)
-        return p11c_err_set(err, CKR_ARGUMENTS_BAD, "C_GetMechanismInfo", "no token");
-    p11c_err_what(err, "token '%s', %s", t->label, p11c_mech_name(mech, name, sizeof(name)));
     rv = p11c_module_enter(t->m, err);
     if (rv != CKR_OK)
         return rv;
@@ -608,6 +604,27 @@ CK_RV p11c_token_mechanism(P11C_TOKEN *t, CK_MECHANISM_TYPE mech, CK_FLAGS flags
     if ((mi.flags & flags) != flags)
         return p11c_err_rv(err, CKR_MECHANISM_INVALID, "C_GetMechanismInfo");
     return CKR_OK;
+}
+
+CK_RV p11c_token_mechanism(P11C_TOKEN *t, CK_MECHANISM_TYPE mech, CK_FLAGS flags,
+                           CK_MECHANISM_INFO *info, P11C_ERR *err)
+{
+    char name[48];
+    int recovered = 0;
+    CK_RV rv;
+
+    if (t == NULL)
+        return p11c_err_set(err, CKR_ARGUMENTS_BAD, "C_GetMechanismInfo", "no token");
+    p11c_err_what(err, "token '%s', %s", t->label, p11c_mech_name(mech, name, sizeof(name)));
+    do {
+        /* A token gone underneath (a remote token's server restarted): the
+         * module re-opened, as for a key's operation (recover.c). */
+        unsigned long epoch = atomic_load(&t->m->epoch);
+        rv = mechanism_once(t, mech, flags, info, err);
+        if (rv == CKR_OK || !p11c_recover_again(t->m, t, epoch, &rv, &recovered, err))
+            break;
+    } while (1);
+    return rv;
 }
 
 CK_RV p11c_token_random(P11C_TOKEN *t, uint8_t *buf, size_t len, P11C_ERR *err)

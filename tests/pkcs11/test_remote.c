@@ -24,7 +24,7 @@
 #define ALICE TH_TOKEN_URI ";object=alice;type=private"
 
 static char sock[4200], logpath[4200];
-static pid_t server = -1;
+static int server = -1;
 
 static void sleep_ms(long ms)
 {
@@ -32,42 +32,15 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-/* Starts `p11-kit server` in a process group of its own; 0 once its socket
- * is there. */
 static int server_start(void)
 {
-    unlink(sock);
-    server = fork();
-    if (server < 0)
-        return -1;
-    if (server == 0) {
-        setpgid(0, 0);
-        int fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        execlp("p11-kit", "p11-kit", "server", "-f", "--provider", tu_softhsm_module(), "-n", sock,
-               TH_TOKEN_URI, (char *)NULL);
-        _exit(127);
-    }
-    setpgid(server, server);
-    for (int i = 0; i < 100; i++) {
-        struct stat st;
-        if (stat(sock, &st) == 0 && S_ISSOCK(st.st_mode))
-            return 0;
-        sleep_ms(50);
-    }
-    return -1;
+    server = tu_p11kit_server_start(tu_softhsm_module(), sock, TH_TOKEN_URI, logpath);
+    return server > 0 ? 0 : -1;
 }
 
-/* Kills the server and every process it started for its clients. */
 static void server_kill(void)
 {
-    if (server <= 0)
-        return;
-    kill(-server, SIGKILL);
-    waitpid(server, NULL, 0);
+    tu_p11kit_server_kill(server);
     server = -1;
 }
 
@@ -75,7 +48,7 @@ static P11C_MODULE *client(void)
 {
     P11C_MODULE *m = NULL;
     P11C_ERR err = {0};
-    if (p11c_module_load(P11C_CLIENT_SO, &m, &err) != CKR_OK) {
+    if (p11c_module_load(tu_p11kit_client(), &m, &err) != CKR_OK) {
         char buf[512];
         fprintf(stderr, "client: %s\n", p11c_err_string(&err, buf, sizeof(buf)));
         return NULL;
@@ -86,9 +59,7 @@ static P11C_MODULE *client(void)
 
 static int have_rpc(void)
 {
-    if (access(P11C_CLIENT_SO, R_OK) != 0 || tu_run(NULL, "command -v p11-kit") != 0) {
-        fprintf(stderr, "skipped: p11-kit-client.so or p11-kit missing (package p11-kit, "
-                        "p11-kit-modules)\n");
+    if (tu_p11kit_client() == NULL) {
         CU_PASS("skipped");
         return 0;
     }
