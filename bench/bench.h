@@ -142,5 +142,6 @@ void bench_ec(void);
 void bench_handshake(void);
 void bench_handshake2(void); /* handshake2.c: suite 0x02 */
 void bench_tcp(void);
+void bench_tokens(void); /* tokens.c: per-use PIN, remote token */
 
 #endif

@@ -29,7 +29,8 @@ static const char usage[] =
     "  --quick         a short smoke run (about 20 s): fewer, shorter rounds\n"
     "  --json FILE     also write the figures, ratios and targets as JSON\n"
     "  --only SECTION  run the sections whose name contains SECTION:\n"
-    "                  records, sign, decrypt, derive, load, handshake, handshake2, tcp\n";
+    "                  records, sign, decrypt, derive, load, handshake, handshake2, tcp,\n"
+    "                  tokens\n";
 
 int bench_section_wanted(const char *name)
 {
@@ -231,6 +232,10 @@ int main(int argc, char **argv)
     if (bench_section_wanted("tcp")) {
         progress("two processes over TCP");
         bench_tcp();
+    }
+    if (bench_section_wanted("tokens")) {
+        progress("per-use PIN, remote token");
+        bench_tokens();
     }
     {
         /* Mostly one busy thread: far below 1, the machine was shared while measuring. */

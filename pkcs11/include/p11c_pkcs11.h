@@ -49,7 +49,7 @@ const char *p11c_mech_name(CK_MECHANISM_TYPE mech, char *buf, size_t len);
 typedef struct p11c_err {
     CK_RV rv;
     const char *func; /* "C_Sign", "C_Login", "p11_kit_uri_parse", ... (static) */
-    char what[256];   /* what was asked for; never a PIN */
+    char what[512];   /* what was asked for; never a PIN */
 } P11C_ERR;
 
 /* "C_Sign on token 'ci', key 'alice': CKR_PIN_EXPIRED" into buf. */
@@ -90,6 +90,14 @@ CK_RV p11c_module_set_pin(P11C_MODULE *m, const char *pin);
  * not yet made; the default is on.
  */
 void p11c_module_set_key_copies(P11C_MODULE *m, int on);
+/* Times the module was re-opened because its token went away underneath
+ * (CKR_DEVICE_ERROR, CKR_TOKEN_NOT_PRESENT, CKR_CRYPTOKI_NOT_INITIALIZED,
+ * CKR_SESSION_HANDLE_INVALID from every session: a remote token's server
+ * restarted, a reader unplugged). A private-key operation that meets one
+ * re-opens the module (C_Finalize, C_Initialize), finds its key again and
+ * logs in again, up to 3 times with a short pause, then fails saying the
+ * token is gone. Only what the token answered CKR_OK is reported done. */
+unsigned long p11c_module_recoveries(const P11C_MODULE *m);
 /* Counts PKCS#11 calls made through this module (for bench/ and tests). */
 unsigned long p11c_module_call_count(const P11C_MODULE *m);
 

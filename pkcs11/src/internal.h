@@ -41,6 +41,9 @@ struct p11c_module {
     _Atomic int pin_final_try;   /* log in even on the last PIN try */
     p11c_pin_ask_fn *ask;        /* under lock */
     atomic_ulong context_logins; /* CKU_CONTEXT_SPECIFIC logins made */
+    atomic_ulong recoveries;     /* re-openings (recover.c) */
+    uid_t uid;                   /* user that loaded the module */
+    _Atomic int forked;          /* re-initialised in a child of fork() */
     void *ask_arg;
 };
 
@@ -57,6 +60,20 @@ CK_RV p11c_call_missing(P11C_ERR *err, const char *func);
 /* Entry check of every public function: after fork(), re-initialises the
  * module in the child (once) and forgets the parent's sessions. */
 CK_RV p11c_module_enter(P11C_MODULE *m, P11C_ERR *err);
+/* C_Initialize with the module's arguments (module.c). */
+CK_RV p11c_module_initialize(P11C_MODULE *m, P11C_ERR *err);
+/* 1 when rv says the module or its token went away underneath (a remote
+ * token's server gone, a reader unplugged): the module is re-opened. */
+int p11c_module_lost(CK_RV rv);
+/* Re-opens a module that answered p11c_module_lost, unless another thread
+ * did since `seen` (the epoch the failing call ran in): C_Finalize,
+ * C_Initialize, sessions and logins forgotten, tokens found again. Keys
+ * find their objects again on next use. */
+CK_RV p11c_module_recover(P11C_MODULE *m, unsigned long seen, P11C_ERR *err);
+/* Runs op's recovery loop around one try (recover.c): tries is the number of
+ * recoveries made so far; returns 1 when the caller should try again. */
+int p11c_recover_again(P11C_MODULE *m, P11C_TOKEN *t, unsigned long seen, CK_RV *rv, int *tries,
+                       P11C_ERR *err);
 void p11c_module_ref(P11C_MODULE *m);
 void p11c_module_unref(P11C_MODULE *m);
 /* A copy of the module PIN (NULL when none), to be freed with p11c_pin_free. */
@@ -136,11 +153,18 @@ CK_RV p11c_login_context(P11C_TOKEN *t, CK_SESSION_HANDLE s, const char *pin, P1
 /* Logs in with pin (or the module PIN when NULL). force: even when the
  * token is believed logged in (after CKR_USER_NOT_LOGGED_IN). */
 CK_RV p11c_token_login_int(P11C_TOKEN *t, const char *pin, int force, P11C_ERR *err);
+/* The "no such token" error for desc, listing the tokens present and, for a
+ * slot-id under p11-kit's proxy, why it names nothing (names.c). */
+CK_RV p11c_no_token(P11C_MODULE *m, P11KitUri *u, const char *desc, const char *func,
+                    P11C_ERR *err);
 /* Every initialised token matching the slot/token attributes of u. */
 CK_RV p11c_tokens_match(P11C_MODULE *m, P11KitUri *u, P11C_TOKEN ***out, size_t *n, P11C_ERR *err);
 /* In a child after fork, m->lock held: fresh locks, the parent's sessions
  * forgotten (never closed: they are the parent's), logged out. */
 void p11c_tokens_after_fork(P11C_MODULE *m);
+/* After the module was re-opened (recover.c), m->lock held: every token's
+ * sessions and login forgotten. */
+void p11c_tokens_reset(P11C_MODULE *m);
 /* After re-initialisation: each token's slot found again by its identity. */
 void p11c_tokens_refind(P11C_MODULE *m);
 void p11c_tokens_free(P11C_MODULE *m, int close_sessions);

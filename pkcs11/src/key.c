@@ -387,7 +387,7 @@ CK_RV p11c_key_op(P11C_KEY *k, int op, const CK_MECHANISM *ck, const uint8_t *in
 {
     P11C_TOKEN *t = k->t;
     P11C_MODULE *m = t->m;
-    int again_session = 0, again_login = 0, again_handle = 0;
+    int again_session = 0, again_login = 0, again_handle = 0, recovered = 0;
     CK_OBJECT_HANDLE h;
     CK_SESSION_HANDLE s;
     CK_RV rv;
@@ -395,12 +395,16 @@ CK_RV p11c_key_op(P11C_KEY *k, int op, const CK_MECHANISM *ck, const uint8_t *in
     for (;;) {
         CK_ULONG len = (CK_ULONG)*outlen;
         int mid_op = 0;
+        unsigned long epoch = atomic_load(&m->epoch);
         rv = p11c_key_private(k, &h, err);
-        if (rv != CKR_OK)
+        if (rv == CKR_OK)
+            rv = p11c_session_get(t, &s, err);
+        if (rv != CKR_OK) {
+            /* The module gone underneath: re-opened, the key found again. */
+            if (p11c_recover_again(m, t, epoch, &rv, &recovered, err))
+                continue;
             break;
-        rv = p11c_session_get(t, &s, err);
-        if (rv != CKR_OK)
-            break;
+        }
         if (op == P11C_OP_DERIVE) {
             rv = p11c_ecdh_run(k, s, ck, h, out, &len, err);
         } else if (op == P11C_OP_DECRYPT) {
@@ -430,6 +434,10 @@ CK_RV p11c_key_op(P11C_KEY *k, int op, const CK_MECHANISM *ck, const uint8_t *in
             again_session = 1;
             continue;
         }
+        if (p11c_recover_again(m, t, epoch, &rv, &recovered, err))
+            continue;
+        if (p11c_module_lost(rv))
+            break;
         if (rv == CKR_USER_NOT_LOGGED_IN && !again_login) {
             again_login = 1;
             rv = p11c_token_login_int(t, k->pin, 1, err);

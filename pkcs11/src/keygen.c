@@ -229,9 +229,12 @@ static CK_RV generate_rsa(P11C_TOKEN *t, unsigned int bits, const char *label, c
                        &hpriv);
         if (rv == CKR_OK)
             break;
-        if ((rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_VALUE_INVALID) && limited &&
-            priv[npriv - 1].type == CKA_ALLOWED_MECHANISMS) {
-            npriv--; /* a token without CKA_ALLOWED_MECHANISMS: the flags still hold */
+        if ((rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_VALUE_INVALID ||
+             rv == CKR_TEMPLATE_INCONSISTENT || rv == CKR_GENERAL_ERROR) &&
+            limited && priv[npriv - 1].type == CKA_ALLOWED_MECHANISMS) {
+            /* A token without CKA_ALLOWED_MECHANISMS (NSS softokn answers
+             * CKR_GENERAL_ERROR): the flags still hold. */
+            npriv--;
             continue;
         }
         if (rv == CKR_USER_NOT_LOGGED_IN && !again_login) {

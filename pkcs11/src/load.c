@@ -246,7 +246,7 @@ CK_RV p11c_key_load(P11C_MODULE *m, const char *uri, p11c_want want, P11C_KEY **
     int pub_only = u.has_cls && u.cls == CKO_PUBLIC_KEY;
 
     if (ntokens == 0) {
-        rv = p11c_err_set(err, P11C_CKR_NO_TOKEN, "p11c_key_load", "%s: no such token", u.desc);
+        rv = p11c_no_token(m, u.u, u.desc, "p11c_key_load", err);
         goto end;
     }
     for (size_t i = 0; i < ntokens; i++) {

@@ -49,7 +49,7 @@ void p11c_pin_free(char *pin)
     free(pin);
 }
 
-static CK_RV initialize(P11C_MODULE *m, P11C_ERR *err)
+CK_RV p11c_module_initialize(P11C_MODULE *m, P11C_ERR *err)
 {
     CK_RV rv;
     if (m->init_args != NULL) {
@@ -98,6 +98,9 @@ CK_RV p11c_module_load_args(const char *spec, const char *init_args, P11C_MODULE
     atomic_init(&m->pin_cache, 1);
     atomic_init(&m->pin_final_try, 0);
     atomic_init(&m->context_logins, 0);
+    atomic_init(&m->recoveries, 0);
+    atomic_init(&m->forked, 0);
+    m->uid = getuid();
     if (init_args != NULL && init_args[0] != '\0' &&
         (m->init_args = p11c_pin_dup(init_args)) == NULL)
         goto end;
@@ -153,7 +156,7 @@ CK_RV p11c_module_load_args(const char *spec, const char *init_args, P11C_MODULE
                           m->name, msg != NULL ? msg : "cannot load");
         goto end;
     }
-    rv = initialize(m, err);
+    rv = p11c_module_initialize(m, err);
     if (rv != CKR_OK)
         goto end;
     atomic_store(&m->pid, getpid());
@@ -194,9 +197,10 @@ CK_RV p11c_module_enter(P11C_MODULE *m, P11C_ERR *err)
     pthread_mutex_init(&m->lock, NULL);
     pthread_mutex_lock(&m->lock);
     p11c_tokens_after_fork(m);
-    rv = initialize(m, err);
+    rv = p11c_module_initialize(m, err);
     if (rv == CKR_OK) {
         atomic_fetch_add(&m->epoch, 1);
+        atomic_store(&m->forked, 1);
         p11c_tokens_refind(m);
         atomic_store_explicit(&m->pid, me, memory_order_release);
     }

@@ -198,6 +198,21 @@ void p11c_tokens_after_fork(P11C_MODULE *m)
     }
 }
 
+void p11c_tokens_reset(P11C_MODULE *m)
+{
+    for (P11C_TOKEN *t = m->tokens; t != NULL; t = t->next) {
+        pthread_mutex_lock(&t->lock);
+        /* The old instance's sessions are gone with it: forgotten, not
+         * closed (their handles may name new sessions now). */
+        t->nidle = 0;
+        t->open = 0;
+        t->login_epoch = 0;
+        t->keeper_epoch = 0;
+        pthread_cond_broadcast(&t->cond);
+        pthread_mutex_unlock(&t->lock);
+    }
+}
+
 void p11c_tokens_refind(P11C_MODULE *m)
 {
     CK_SLOT_ID *slots = NULL;
@@ -245,6 +260,17 @@ void p11c_tokens_free(P11C_MODULE *m, int close_sessions)
 }
 
 /* ---- Session pool ------------------------------------------------------- */
+
+/* The module epoch in which this thread last took a session: a session given
+ * back after the module was re-opened (recover.c) or re-initialised after
+ * fork belongs to the old instance, and its handle may now name another
+ * caller's session; it is dropped, never closed or reused. */
+static _Thread_local unsigned long got_epoch;
+
+static int session_stale(const P11C_TOKEN *t)
+{
+    return got_epoch != atomic_load(&t->m->epoch);
+}
 
 int p11c_session_lost(CK_RV rv)
 {
@@ -318,12 +344,14 @@ CK_RV p11c_session_get(P11C_TOKEN *t, CK_SESSION_HANDLE *s, P11C_ERR *err)
         }
         if (t->nidle > 0) {
             *s = t->idle[--t->nidle];
+            got_epoch = atomic_load(&m->epoch);
             pthread_mutex_unlock(&t->lock);
             return CKR_OK;
         }
         if (t->open < bound_of(t)) {
             t->open++;
             int ro = t->read_only;
+            got_epoch = atomic_load(&m->epoch);
             pthread_mutex_unlock(&t->lock);
             CK_FLAGS fl = CKF_SERIAL_SESSION | (ro ? 0 : CKF_RW_SESSION);
             rv = P11C_CALL(m, err, C_OpenSession, t->slot, fl, NULL, NULL, s);
@@ -362,6 +390,8 @@ CK_RV p11c_session_get(P11C_TOKEN *t, CK_SESSION_HANDLE *s, P11C_ERR *err)
 
 void p11c_session_discard(P11C_TOKEN *t, CK_SESSION_HANDLE s)
 {
+    if (session_stale(t))
+        return;
     P11C_CALL(t->m, NULL, C_CloseSession, s);
     pthread_mutex_lock(&t->lock);
     if (t->open > 0)
@@ -375,6 +405,8 @@ void p11c_session_discard(P11C_TOKEN *t, CK_SESSION_HANDLE s)
 
 void p11c_session_put(P11C_TOKEN *t, CK_SESSION_HANDLE s, CK_RV last_rv)
 {
+    if (session_stale(t))
+        return;
     if (!p11c_session_reusable(last_rv)) {
         p11c_session_discard(t, s);
         return;
@@ -468,7 +500,7 @@ CK_RV p11c_token_find(P11C_MODULE *m, const char *uri, P11C_TOKEN **out, P11C_ER
     if (rv != CKR_OK)
         goto end;
     if (n == 0)
-        rv = p11c_err_set(err, P11C_CKR_NO_TOKEN, "p11c_token_find", "%s: no such token", u.desc);
+        rv = p11c_no_token(m, u.u, u.desc, "p11c_token_find", err);
     else if (n > 1)
         rv = p11c_err_set(err, P11C_CKR_TOKEN_AMBIGUOUS, "p11c_token_find", "%s: %zu tokens match",
                           u.desc, n);
@@ -535,18 +567,14 @@ end:
     return rv;
 }
 
-CK_RV p11c_token_mechanism(P11C_TOKEN *t, CK_MECHANISM_TYPE mech, CK_FLAGS flags,
-                           CK_MECHANISM_INFO *info, P11C_ERR *err)
+static CK_RV mechanism_once(P11C_TOKEN *t, CK_MECHANISM_TYPE mech, CK_FLAGS flags,
+                            CK_MECHANISM_INFO *info, P11C_ERR *err)
 {
-    char name[48];
     P11C_MECH_ENTRY key = {.type = mech};
     P11C_MECH_ENTRY *e;
     CK_MECHANISM_INFO mi;
     CK_RV rv;
 
-    if (t == NULL)
-        return p11c_err_set(err, CKR_ARGUMENTS_BAD, "C_GetMechanismInfo", "no token");
-    p11c_err_what(err, "token '%s', %s", t->label, p11c_mech_name(mech, name, sizeof(name)));
     rv = p11c_module_enter(t->m, err);
     if (rv != CKR_OK)
         return rv;
@@ -576,6 +604,27 @@ CK_RV p11c_token_mechanism(P11C_TOKEN *t, CK_MECHANISM_TYPE mech, CK_FLAGS flags
     if ((mi.flags & flags) != flags)
         return p11c_err_rv(err, CKR_MECHANISM_INVALID, "C_GetMechanismInfo");
     return CKR_OK;
+}
+
+CK_RV p11c_token_mechanism(P11C_TOKEN *t, CK_MECHANISM_TYPE mech, CK_FLAGS flags,
+                           CK_MECHANISM_INFO *info, P11C_ERR *err)
+{
+    char name[48];
+    int recovered = 0;
+    CK_RV rv;
+
+    if (t == NULL)
+        return p11c_err_set(err, CKR_ARGUMENTS_BAD, "C_GetMechanismInfo", "no token");
+    p11c_err_what(err, "token '%s', %s", t->label, p11c_mech_name(mech, name, sizeof(name)));
+    do {
+        /* A token gone underneath (a remote token's server restarted): the
+         * module re-opened, as for a key's operation (recover.c). */
+        unsigned long epoch = atomic_load(&t->m->epoch);
+        rv = mechanism_once(t, mech, flags, info, err);
+        if (rv == CKR_OK || !p11c_recover_again(t->m, t, epoch, &rv, &recovered, err))
+            break;
+    } while (1);
+    return rv;
 }
 
 CK_RV p11c_token_random(P11C_TOKEN *t, uint8_t *buf, size_t len, P11C_ERR *err)

@@ -27,7 +27,7 @@ int p11c_reason_of_rv(CK_RV rv)
 void p11c_raise_rv(P11C_PROV *prov, const char *file, int line, const char *func,
                    const P11C_ERR *err)
 {
-    char buf[400];
+    char buf[700];
     /* Where a PIN can come from, for a person who gave none. */
     const char *hint = err->rv != P11C_CKR_NO_PIN
                            ? ""

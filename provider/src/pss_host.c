@@ -16,24 +16,30 @@
 
 #include "prov.h"
 
-/* 1 when the token has mech for signing. */
+/* 1 when the token has mech for signing, 0 when it says it has not, -1
+ * when it could not be asked (gone for now: the operation itself will tell,
+ * or recover). */
 static int token_has(P11C_TOKEN *t, CK_MECHANISM_TYPE mech)
 {
     P11C_ERR err;
     memset(&err, 0, sizeof(err));
     ERR_set_mark();
-    int ok = p11c_token_mechanism(t, mech, CKF_SIGN, NULL, &err) == CKR_OK;
+    CK_RV rv = p11c_token_mechanism(t, mech, CKF_SIGN, NULL, &err);
     ERR_pop_to_mark();
-    return ok;
+    return rv == CKR_OK ? 1 : rv == CKR_MECHANISM_INVALID ? 0 : -1;
 }
 
 int p11c_pss_host_wanted(P11C_PROV *prov, P11C_PKEY *pk, const P11C_HASH *md)
 {
     P11C_TOKEN *t = p11c_key_token(pk->key);
 
-    if (token_has(t, CKM_RSA_PKCS_PSS) || (md != NULL && token_has(t, md->rsa_pss)))
+    int pss = token_has(t, CKM_RSA_PKCS_PSS);
+    if (pss != 0 || (md != NULL && token_has(t, md->rsa_pss) != 0))
         return 0;
-    if (token_has(t, CKM_RSA_X_509)) {
+    int raw = token_has(t, CKM_RSA_X_509);
+    if (raw < 0)
+        return 0;
+    if (raw > 0) {
         if (!prov->pss_on_host) {
             P11C_RAISE(prov, p11c_reason_of_rv(CKR_MECHANISM_INVALID),
                        "token '%s' has no CKM_RSA_PKCS_PSS; PSS signatures would need encoding "

@@ -419,6 +419,57 @@ static void test_token_without_pss(void)
 }
 #endif
 
+/* Bob's key on a remote token (a real p11-kit server on a Unix socket): the
+ * server is killed and started again while Bob's listener waits; the
+ * handshake's signature re-opens the module and the chat goes on. */
+static void test_remote_token_restart(void)
+{
+    const char *client = tu_p11kit_client();
+    if (client == NULL || tu_token_is_nss()) {
+        if (client != NULL)
+            fprintf(stderr, "skipped on NSS: the remote case runs on SoftHSM2\n");
+        CU_PASS("skipped");
+        return;
+    }
+    const char *sock = strdup(ta_path("p11-kit.sock")), *log = strdup(ta_path("p11-kit.log"));
+    int server =
+        tu_p11kit_server_start(tu_softhsm_module(), sock, "pkcs11:token=" TU_TOKEN_LABEL, log);
+    CU_ASSERT_FATAL(server > 0);
+    setenv("P11_KIT_SERVER_ADDRESS", strf("unix:path=%s", sock), 1);
+    setenv("P11CHAT_PKCS11_MODULE", client, 1);
+    const char *trust_l = strdup(ta_path("trust-remote-l")),
+               *trust_c = strdup(ta_path("trust-remote-c"));
+    ta_write_file(trust_l, strf("alice %s\n", ta_fp_hex("alice")), 6 + 64 + 1);
+    ta_write_file(trust_c, strf("bob %s\n", fp_bob), 4 + 64 + 1);
+    TPROC l, c;
+    int port = tp_listen(&l, "--key", uri_bob, "--id", "bob", "--pin-source", pin, "--trust",
+                         trust_l, NULL);
+    CU_ASSERT(port > 0);
+    tu_p11kit_server_kill(server);
+    server = tu_p11kit_server_start(tu_softhsm_module(), sock, "pkcs11:token=" TU_TOKEN_LABEL, log);
+    CU_ASSERT(server > 0);
+    tp_p11chat(&c, "connect", strf("127.0.0.1:%d", port), "--key", pem_alice, "--id", "alice",
+               "--trust", trust_c, NULL);
+    CU_ASSERT(tp_wait_for(&c, 2, "secure session with 'bob'", W));
+    CU_ASSERT(tp_wait_for(&l, 2, "secure session with 'alice'", W));
+    tp_puts(&c, "after the restart\n");
+    CU_ASSERT(tp_wait_for(&l, 1, "after the restart\n", W));
+    tp_close_in(&c);
+    CU_ASSERT_EQUAL(tp_wait_exit(&c, W), 0);
+    CU_ASSERT_EQUAL(tp_wait_exit(&l, W), 0);
+    if (l.status != 0 || c.status != 0)
+        fprintf(stderr, "\n[listener]\n%s[connector]\n%s", l.ebuf, c.ebuf);
+    tp_free(&l);
+    tp_free(&c);
+    tu_p11kit_server_kill(server);
+    unsetenv("P11_KIT_SERVER_ADDRESS");
+    unsetenv("P11CHAT_PKCS11_MODULE");
+    free((void *)sock);
+    free((void *)log);
+    free((void *)trust_l);
+    free((void *)trust_c);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -437,5 +488,6 @@ int main(void)
     CU_add_test(s, "token without RSA-PSS", test_token_without_pss);
 #endif
     CU_add_test(s, "EC keys from keygen --type chat (suite 0x02)", test_ec_keys_chat);
+    CU_add_test(s, "remote token, server restarted", test_remote_token_restart);
     return tu_main();
 }

@@ -182,9 +182,9 @@ static void test_ec_and_rsa_through_relay(void)
     CU_ASSERT(tp_wait_for(&a, 2, "protocol suite 0x02", W));
     CU_ASSERT(tp_wait_for(&b, 2, "protocol suite 0x02", W));
     tp_puts(&a, "from an EC key\n");
-    CU_ASSERT(tp_wait_for(&b, 1, "\nfrom an EC key\n", W));
+    CU_ASSERT(tp_wait_for(&b, 1, "alice> from an EC key\n", W));
     tp_puts(&b, "from an RSA key\n");
-    CU_ASSERT(tp_wait_for(&a, 1, "\nfrom an RSA key\n", W));
+    CU_ASSERT(tp_wait_for(&a, 1, "bob> from an RSA key\n", W));
     tp_close_in(&a);
     CU_ASSERT_EQUAL(tp_wait_exit(&a, W), 0);
     CU_ASSERT_EQUAL(tp_wait_exit(&b, W), 0);

@@ -1,6 +1,9 @@
 #include "testutil.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <time.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,6 +121,55 @@ const char *tu_token_make(const char *name, int with_keys)
     if (setenv("SOFTHSM2_CONF", conf, 1) != 0)
         die("setenv", strerror(errno));
     return dir;
+}
+
+int tu_p11kit_server_start(const char *module, const char *sock, const char *token_uri,
+                           const char *log)
+{
+    unlink(sock);
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        setpgid(0, 0);
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execlp("p11-kit", "p11-kit", "server", "-f", "--provider", module, "-n", sock, token_uri,
+               (char *)NULL);
+        _exit(127);
+    }
+    setpgid(pid, pid);
+    for (int i = 0; i < 100; i++) {
+        struct stat st;
+        if (stat(sock, &st) == 0 && S_ISSOCK(st.st_mode))
+            return (int)pid;
+        struct timespec ts = {0, 50000000L};
+        nanosleep(&ts, NULL);
+    }
+    tu_p11kit_server_kill((int)pid);
+    return -1;
+}
+
+void tu_p11kit_server_kill(int pid)
+{
+    if (pid <= 0)
+        return;
+    kill(-(pid_t)pid, SIGKILL);
+    waitpid((pid_t)pid, NULL, 0);
+}
+
+const char *tu_p11kit_client(void)
+{
+    if (access(P11C_P11KIT_CLIENT, R_OK) != 0 ||
+        system("command -v p11-kit >/dev/null 2>&1") != 0) {
+        fprintf(stderr, "skipped: p11-kit-client.so or p11-kit missing (packages p11-kit, "
+                        "p11-kit-modules)\n");
+        return NULL;
+    }
+    return P11C_P11KIT_CLIENT;
 }
 
 const char *tu_token_module(void)

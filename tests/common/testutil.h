@@ -46,6 +46,20 @@ int tu_token_is_nss(void);
 const char *tu_token_module(void);
 const char *tu_token_init_args(void);
 
+/*
+ * A real `p11-kit server` exporting the tokens of `module` that match
+ * `token_uri` on the Unix socket `sock`, in a process group of its own, its
+ * output appended to `log`. Returns its pid once the socket exists, or -1.
+ * tu_p11kit_server_kill ends it and every process it started (SIGKILL to
+ * the group) and waits for it; -1 is a no-op.
+ */
+int tu_p11kit_server_start(const char *module, const char *sock, const char *token_uri,
+                           const char *log);
+void tu_p11kit_server_kill(int pid);
+/* p11-kit-client.so, or NULL (with the reason on stderr) when it or the
+ * p11-kit command is missing. */
+const char *tu_p11kit_client(void);
+
 /* Token constants matching mktoken.sh. */
 #define TU_TOKEN_LABEL "p11chat-test"
 #define TU_USER_PIN    "1234"

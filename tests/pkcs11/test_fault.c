@@ -197,9 +197,11 @@ static int acceptable(CK_RV rv, CK_RV injected)
     if ((injected == CKR_TOKEN_NOT_PRESENT || injected == CKR_DEVICE_REMOVED) &&
         rv == P11C_CKR_NO_TOKEN)
         return 1;
-    /* session objects die with a closed session or a logout */
+    /* session objects die with a closed session or a logout, and with the
+     * module's instance when a device error has it re-opened */
     if ((injected == CKR_SESSION_CLOSED || injected == CKR_SESSION_HANDLE_INVALID ||
-         injected == CKR_USER_NOT_LOGGED_IN) &&
+         injected == CKR_USER_NOT_LOGGED_IN || injected == CKR_DEVICE_ERROR ||
+         injected == CKR_TOKEN_NOT_PRESENT) &&
         rv == P11C_CKR_NO_KEY)
         return 1;
     return 0;

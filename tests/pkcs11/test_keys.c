@@ -157,7 +157,24 @@ static void test_load_errors(void)
     /* token absent */
     ASSERT_RV(p11c_key_load(m, "pkcs11:token=absent;object=alice", P11C_WANT_ANY, &k, &err),
               P11C_CKR_NO_TOKEN);
-    CU_ASSERT_STRING_EQUAL(err.what, "token 'absent', object 'alice': no such token");
+    /* the tokens that are present are listed, with their serials */
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.what, "token 'absent', object 'alice': no such token; "
+                                            "present: 'p11chat-test' (serial "));
+    /* a slot-id under p11-kit's proxy: renumbered, said so */
+    P11C_MODULE *proxy = NULL;
+    CU_ASSERT_EQUAL(p11c_module_load(NULL, &proxy, &err), CKR_OK);
+    if (proxy != NULL) {
+        ASSERT_RV(
+            p11c_key_load(proxy, "pkcs11:slot-id=987654;object=alice", P11C_WANT_ANY, &k, &err),
+            P11C_CKR_NO_TOKEN);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err.what, "p11-kit's proxy renumbers slots"));
+        CU_ASSERT_PTR_NOT_NULL(strstr(err.what, "'p11chat-test' (serial "));
+        p11c_module_free(proxy);
+    }
+    /* the same slot-id on the module itself: no word about the proxy */
+    ASSERT_RV(p11c_key_load(m, "pkcs11:slot-id=987654;object=alice", P11C_WANT_ANY, &k, &err),
+              P11C_CKR_NO_TOKEN);
+    CU_ASSERT_PTR_NULL(strstr(err.what, "proxy"));
     /* every key of the token: alice and bob are two different keys */
     ASSERT_RV(p11c_key_load(m, TH_TOKEN_URI, P11C_WANT_ANY, &k, &err), P11C_CKR_KEY_AMBIGUOUS);
     CU_ASSERT_PTR_NULL(k);

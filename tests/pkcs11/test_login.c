@@ -221,6 +221,27 @@ static void test_final_try(void)
     unsetenv("P11C_FAULT_TOKEN_FLAGS");
 }
 
+/* A protected authentication path (a pinpad reader) gets no PIN from us:
+ * nothing is asked, nothing given, C_Login is called with a NULL PIN (which
+ * SoftHSM2, having no pinpad, refuses). */
+static void test_pinpad(void)
+{
+    P11C_ERR err = {0};
+    setenv("P11C_FAULT_TOKEN_FLAGS", "CKF_PROTECTED_AUTHENTICATION_PATH", 1);
+    P11C_MODULE *m = module_asking();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    P11C_TOKEN *t = th_token(m);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    asked = 0;
+    fault_set("count");
+    CU_ASSERT_NOT_EQUAL(p11c_token_login(t, NULL, &err), CKR_OK);
+    CU_ASSERT_EQUAL(asked, 0);
+    CU_ASSERT_EQUAL(logins(), 1);
+    fault_set("");
+    p11c_module_free(m);
+    unsetenv("P11C_FAULT_TOKEN_FLAGS");
+}
+
 /* ---- Per-use PIN (CKA_ALWAYS_AUTHENTICATE) ------------------------------------ */
 
 static P11C_KEY *make_peruse(P11C_MODULE *m)
@@ -318,6 +339,23 @@ static void test_per_use(void)
     p11c_module_free(m);
 }
 
+/* Initialisation arguments go to a module loaded by path only. */
+static void test_init_args_need_path(void)
+{
+    P11C_ERR err = {0};
+    P11C_MODULE *m = NULL;
+    CU_ASSERT_EQUAL(p11c_module_load_args("softhsm2", "configdir=x", &m, &err),
+                    P11C_CKR_MODULE_LOAD);
+    CU_ASSERT_PTR_NULL(m);
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(err.what, "initialisation arguments need the module's file path"));
+    CU_ASSERT_EQUAL(p11c_module_load_args(NULL, "configdir=x", &m, &err), P11C_CKR_MODULE_LOAD);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.what, "p11-kit-proxy"));
+    /* empty arguments are none */
+    CU_ASSERT_EQUAL(p11c_module_load_args(tu_softhsm_module(), "", &m, &err), CKR_OK);
+    p11c_module_free(m);
+}
+
 int main(void)
 {
     CU_pSuite s;
@@ -333,5 +371,7 @@ int main(void)
     CU_add_test(s, "implausible PINs not tried", test_implausible);
     CU_add_test(s, "last PIN try, locked PIN", test_final_try);
     CU_add_test(s, "per-use PIN (CKA_ALWAYS_AUTHENTICATE)", test_per_use);
+    CU_add_test(s, "protected authentication path: no PIN", test_pinpad);
+    CU_add_test(s, "initialisation arguments need a module path", test_init_args_need_path);
     return tu_main();
 }

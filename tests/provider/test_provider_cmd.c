@@ -376,6 +376,31 @@ static void test_errors(void)
     free(out);
 }
 
+/* OAEP-SHA256 with the host fallback off: NSS decrypts it in the token,
+ * SoftHSM2 2.6.1 (SHA-1 OAEP only) refuses it (CKR_ARGUMENTS_BAD). */
+static void test_oaep_sha256_native(void)
+{
+    char *out = NULL;
+    write_msg();
+    OK_D("openssl pkeyutl -encrypt -pubin -inkey alice-ref.pem -pkeyopt rsa_padding_mode:oaep "
+         "-pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256 -in msg.txt -out msg.oaep256");
+    int rc = tu_run(&out,
+                    "cd '%s' && OPENSSL_CONF='%s' openssl pkeyutl -decrypt -inkey '" PTU_ALICE
+                    "' -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 -pkeyopt "
+                    "rsa_mgf1_md:sha256 -in msg.oaep256 -out msg.back",
+                    ptu_dir(), ptu_conf(3));
+    if (tu_token_is_nss()) {
+        CU_ASSERT_EQUAL(rc, 0);
+        CU_ASSERT_TRUE(same_files("msg.txt", "msg.back"));
+    } else {
+        CU_ASSERT_NOT_EQUAL(rc, 0);
+        CU_ASSERT_PTR_NOT_NULL(strstr(out, "C_DecryptInit on token"));
+    }
+    if ((rc == 0) != tu_token_is_nss())
+        fprintf(stderr, "%s\n", out);
+    free(out);
+}
+
 int main(void)
 {
     CU_pSuite s;
@@ -394,5 +419,6 @@ int main(void)
     CU_add_test(s, "private key refused", test_private_refused);
     CU_add_test(s, "zero configuration via p11-kit proxy", test_zero_config);
     CU_add_test(s, "errors", test_errors);
+    CU_add_test(s, "OAEP-SHA256, fallback off", test_oaep_sha256_native);
     return tu_main();
 }

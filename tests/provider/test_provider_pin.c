@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/err.h>
+#include <openssl/provider.h>
+
 #include "ptu.h"
 
 #define NOPIN 2 /* ptu_conf: no PIN configured */
@@ -144,6 +147,43 @@ static void test_s_server_pass(void)
     free(out);
 }
 
+/* The configuration keys of tokens as they are: a bad value keeps the
+ * provider from starting; initialisation arguments need a module path. */
+static void test_config_keys(void)
+{
+    static const char *const keys[] = {"pkcs11-pin-cache", "pkcs11-pin-final-try",
+                                       "pkcs11-pss-on-host"};
+    for (size_t i = 0; i < 3; i++) {
+        FILE *f = fopen(ptu_path("bad.cnf"), "w");
+        CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+        fprintf(f,
+                "openssl_conf = openssl_init\n[openssl_init]\nproviders = provider_sect\n"
+                "[provider_sect]\ndefault = default_sect\np11chat = p11chat_sect\n"
+                "[default_sect]\nactivate = 1\n[p11chat_sect]\nmodule = %s/p11chat.so\n"
+                "pkcs11-module = %s\n%s = maybe\nactivate = 1\n",
+                tu_provider_dir(), tu_token_module(), keys[i]);
+        fclose(f);
+        OSSL_LIB_CTX *libctx = OSSL_LIB_CTX_new();
+        CU_ASSERT_PTR_NOT_NULL_FATAL(libctx);
+        OSSL_LIB_CTX_load_config(libctx, ptu_path("bad.cnf"));
+        CU_ASSERT_FALSE(OSSL_PROVIDER_available(libctx, "p11chat"));
+        OSSL_LIB_CTX_free(libctx);
+        ERR_clear_error();
+    }
+    /* arguments for a module named by p11-kit: refused when it is loaded */
+    char *out = NULL;
+    int rc = tu_run(&out,
+                    "cd '%s' && OPENSSL_CONF=/dev/null P11CHAT_PKCS11_MODULE=softhsm2 "
+                    "P11CHAT_PKCS11_MODULE_INIT_ARGS=configdir=x openssl pkey -provider-path '%s' "
+                    "-provider p11chat -provider default -pubin -in '" PTU_ALICE
+                    ";type=public' -pubout </dev/null",
+                    ptu_dir(), tu_provider_dir());
+    CU_ASSERT_NOT_EQUAL(rc, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "loading PKCS#11 module 'softhsm2'"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "P11C_MODULE_LOAD"));
+    free(out);
+}
+
 int main(void)
 {
     CU_pSuite s;
@@ -155,5 +195,6 @@ int main(void)
     CU_add_test(s, "wrong, blank and missing PIN", test_wrong_blank_missing);
     CU_add_test(s, "prompt on the terminal", test_terminal_prompt);
     CU_add_test(s, "s_server -pass", test_s_server_pass);
+    CU_add_test(s, "configuration keys", test_config_keys);
     return tu_main();
 }
