@@ -716,6 +716,7 @@ int cmd_keygen(int argc, char **argv)
     {
         size_t b = 0;
         int persistent = 1;
+        char usage[] = "sign"; /* a long-term key is never a decryption oracle */
         OSSL_PARAM params[] = {
             app_keytype_param(type, &b),
             OSSL_PARAM_utf8_string(P11CHAT_PKEY_PARAM_URI, final, 0),
@@ -723,6 +724,7 @@ int cmd_keygen(int argc, char **argv)
             OSSL_PARAM_octet_string(P11CHAT_PKEY_PARAM_ID, (void *)id, idlen),
             OSSL_PARAM_int(P11CHAT_PKEY_PARAM_PERSISTENT, &persistent),
             OSSL_PARAM_int(P11CHAT_PKEY_PARAM_PER_USE_PIN, &per_use),
+            OSSL_PARAM_utf8_string(P11CHAT_PKEY_PARAM_USAGE, usage, 0),
             OSSL_PARAM_END,
         };
         if (EVP_PKEY_CTX_set_params(ctx, params) <= 0) {

@@ -155,7 +155,8 @@ static CK_RV generate_rsa(P11C_TOKEN *t, unsigned int bits, const char *label, c
                           size_t idlen, int persistent, int per_use, P11C_KEY **out, P11C_ERR *err)
 {
     static const CK_BYTE f4[] = {0x01, 0x00, 0x01};
-    int decrypt_only = (persistent & P11C_GEN_DECRYPT_ONLY) != 0 && !(persistent & 1);
+    int sign_only = (persistent & P11C_GEN_SIGN_ONLY) != 0;
+    int decrypt_only = (persistent & P11C_GEN_DECRYPT_ONLY) != 0 && !sign_only;
     CK_BBOOL yes = CK_TRUE, no = CK_FALSE, tok = (persistent & 1) ? CK_TRUE : CK_FALSE;
     CK_ULONG mbits = bits;
     CK_MECHANISM mech = {CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0};
@@ -182,24 +183,24 @@ static CK_RV generate_rsa(P11C_TOKEN *t, unsigned int bits, const char *label, c
         return rv;
 
     CK_ULONG nl = label != NULL ? (CK_ULONG)strlen(label) : 0;
-    /* A long-term (persistent) key only ever signs: it can neither decrypt
-     * nor unwrap, so it can never serve as a decryption oracle, and where
-     * the token honours CKA_ALLOWED_MECHANISMS it signs with these only.
-     * A session key S only decrypts (OAEP, or raw RSA for the provider's
-     * OAEP fallback). Other session objects keep both uses. */
-    CK_BBOOL session_obj = persistent ? CK_FALSE : CK_TRUE;
+    /* A long-term key (P11C_GEN_SIGN_ONLY) only ever signs: it can neither
+     * decrypt nor unwrap, so it can never serve as a decryption oracle, and
+     * where the token honours CKA_ALLOWED_MECHANISMS it signs with these
+     * only. A session key S (P11C_GEN_DECRYPT_ONLY) only decrypts (OAEP, or
+     * raw RSA for the provider's OAEP fallback). Other keys keep both uses. */
+    CK_BBOOL can_decrypt = sign_only ? CK_FALSE : CK_TRUE;
     CK_BBOOL can_sign = decrypt_only ? CK_FALSE : CK_TRUE;
     static const CK_MECHANISM_TYPE sign_mechs[] = {
         CKM_RSA_PKCS_PSS, CKM_SHA256_RSA_PKCS_PSS, CKM_SHA384_RSA_PKCS_PSS, CKM_SHA512_RSA_PKCS_PSS,
         CKM_RSA_PKCS,     CKM_SHA256_RSA_PKCS,     CKM_SHA384_RSA_PKCS,     CKM_SHA512_RSA_PKCS,
     };
     static const CK_MECHANISM_TYPE decrypt_mechs[] = {CKM_RSA_PKCS_OAEP, CKM_RSA_X_509};
-    int limited = persistent || decrypt_only;
+    int limited = sign_only || decrypt_only;
     CK_ATTRIBUTE pub[] = {
         {CKA_TOKEN, &tok, sizeof(tok)},
         {CKA_PRIVATE, &no, sizeof(no)},
         {CKA_VERIFY, &can_sign, sizeof(can_sign)},
-        {CKA_ENCRYPT, &session_obj, sizeof(session_obj)},
+        {CKA_ENCRYPT, &can_decrypt, sizeof(can_decrypt)},
         {CKA_WRAP, &no, sizeof(no)},
         {CKA_MODULUS_BITS, &mbits, sizeof(mbits)},
         {CKA_PUBLIC_EXPONENT, (void *)f4, sizeof(f4)},
@@ -212,7 +213,7 @@ static CK_RV generate_rsa(P11C_TOKEN *t, unsigned int bits, const char *label, c
     CK_ATTRIBUTE priv[11] = {
         {CKA_TOKEN, &tok, sizeof(tok)},          {CKA_PRIVATE, &yes, sizeof(yes)},
         {CKA_SENSITIVE, &yes, sizeof(yes)},      {CKA_EXTRACTABLE, &no, sizeof(no)},
-        {CKA_SIGN, &can_sign, sizeof(can_sign)}, {CKA_DECRYPT, &session_obj, sizeof(session_obj)},
+        {CKA_SIGN, &can_sign, sizeof(can_sign)}, {CKA_DECRYPT, &can_decrypt, sizeof(can_decrypt)},
         {CKA_UNWRAP, &no, sizeof(no)},           {CKA_ID, (void *)id, (CK_ULONG)idlen},
         {CKA_LABEL, (void *)label, nl},
     };

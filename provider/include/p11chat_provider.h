@@ -39,9 +39,8 @@
     "persistent" /* int or utf8 yes/no: token object or session object */
 #define P11CHAT_PKEY_PARAM_PER_USE_PIN                                                             \
     "per-use-pin" /* int or utf8 yes/no: CKA_ALWAYS_AUTHENTICATE, the PIN for every use */
-/* utf8 "decrypt": a session object that only decrypts (a P11C session key);
- * "any" (the default): a session object that signs and decrypts. Token
- * objects (persistent) always only sign. */
+/* utf8 "sign": a key that only signs (a P11C long-term key); "decrypt": one
+ * that only decrypts (a P11C session key); "any" (the default): both. */
 #define P11CHAT_PKEY_PARAM_USAGE "usage"
 
 #endif

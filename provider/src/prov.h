@@ -253,7 +253,7 @@ typedef struct p11c_gen {
     int has_id;
     int persistent;   /* -1: by default, persistent when a label or an id is given */
     int per_use;      /* CKA_ALWAYS_AUTHENTICATE on the private key */
-    int decrypt_only; /* usage=decrypt: a session key S that only decrypts */
+    int usage;        /* P11C_GEN_SIGN_ONLY, P11C_GEN_DECRYPT_ONLY or 0 (both) */
 } P11C_GEN;
 
 /* NULL unless selection asks for a key pair. */

@@ -616,7 +616,8 @@ static void test_generate_persistent(void)
     ASSERT_RV(p11c_key_generate(t, 2047, "odd", NULL, 0, 0, &k, &err), CKR_ARGUMENTS_BAD);
     ASSERT_RV(p11c_key_generate(NULL, 2048, "x", NULL, 0, 0, &k, &err), CKR_ARGUMENTS_BAD);
 
-    ASSERT_RV(p11c_key_generate(t, 2048, "carol", id, sizeof(id), 1, &k, &err), CKR_OK);
+    ASSERT_RV(p11c_key_generate(t, 2048, "carol", id, sizeof(id), 1 | P11C_GEN_SIGN_ONLY, &k, &err),
+              CKR_OK);
     CU_ASSERT_PTR_NOT_NULL_FATAL(k);
     CU_ASSERT_EQUAL(p11c_key_bits(k), 2048);
     CU_ASSERT_STRING_EQUAL(p11c_key_label(k), "carol");

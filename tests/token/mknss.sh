@@ -39,12 +39,21 @@ if [ "${P11CHAT_TOKEN_NOKEYS:-0}" != 1 ]; then
     export P11CHAT_PKCS11_MODULE=${P11CHAT_NSS_MODULE:?mknss.sh: set P11CHAT_NSS_MODULE}
     P11CHAT_PKCS11_MODULE_INIT_ARGS=$(cat "$dir/init-args")
     export P11CHAT_PKCS11_MODULE_INIT_ARGS
+    provdir="$(dirname "$cmd")/../provider"
     for spec in alice:01 bob:02; do
         name=${spec%%:*}
-        "$cmd" keygen --key "pkcs11:token=$label;object=$name;id=%${spec##*:}" \
-            --pin-source "$dir/pin" >/dev/null 2>&1
+        # The provider's key generation, as any OpenSSL program asks it: a
+        # key that signs and decrypts, as the SoftHSM2 fixture's keys do
+        # (p11chat keygen makes sign-only keys). genpkey then fails to write
+        # the private key, which stays in the token: the public key read
+        # back below is the check that the key was made.
+        P11CHAT_PKCS11_PIN="file:$dir/pin" OPENSSL_CONF=/dev/null openssl genpkey \
+            -provider-path "$provdir" -provider p11chat -provider default \
+            -propquery '?provider=p11chat' -algorithm RSA -pkeyopt bits:2048 \
+            -pkeyopt "uri:pkcs11:token=$label;object=$name;id=%${spec##*:}" \
+            -pkeyopt persistent:1 -out /dev/null >/dev/null 2>&1 || true
         P11CHAT_PKCS11_PIN="file:$dir/pin" OPENSSL_CONF=/dev/null openssl pkey \
-            -provider-path "$(dirname "$cmd")/../provider" -provider p11chat -provider default \
+            -provider-path "$provdir" -provider p11chat -provider default \
             -pubin -in "pkcs11:token=$label;object=$name;type=public" -pubout -outform DER \
             -out "$dir/$name.pub.der"
     done
