@@ -242,6 +242,13 @@ CK_RV p11c_key_private(P11C_KEY *k, CK_OBJECT_HANDLE *h, P11C_ERR *err)
         if (k->epoch == epoch)
             k->priv_absent = 1;
         pthread_mutex_unlock(&k->lock);
+        if (npub == 0 && k->ephemeral) {
+            /* Session objects die with their session: a logout, or the
+             * module re-opened after the token went away, took this one. */
+            p11c_what_detail(err, "the session key is gone (its session closed, the token "
+                                  "logged out or its module was re-opened)");
+            return p11c_err_rv(err, P11C_CKR_NO_KEY, "C_FindObjects");
+        }
         if (npub == 0) {
             p11c_what_detail(err, "no longer on the token");
             return p11c_err_rv(err, P11C_CKR_NO_KEY, "C_FindObjects");

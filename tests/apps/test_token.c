@@ -450,10 +450,10 @@ static void test_remote_token_restart(void)
     CU_ASSERT(server > 0);
     tp_p11chat(&c, "connect", strf("127.0.0.1:%d", port), "--key", pem_alice, "--id", "alice",
                "--trust", trust_c, NULL);
-    CU_ASSERT(tp_wait_for(&c, 2, "secure session with 'bob'", W));
-    CU_ASSERT(tp_wait_for(&l, 2, "secure session with 'alice'", W));
+    CU_ASSERT(tp_wait_for(&c, 2, "trusted: 'bob' ", W));
+    CU_ASSERT(tp_wait_for(&l, 2, "trusted: 'alice' ", W));
     tp_puts(&c, "after the restart\n");
-    CU_ASSERT(tp_wait_for(&l, 1, "after the restart\n", W));
+    CU_ASSERT(tp_wait_for(&l, 1, "alice> after the restart\n", W));
     tp_close_in(&c);
     CU_ASSERT_EQUAL(tp_wait_exit(&c, W), 0);
     CU_ASSERT_EQUAL(tp_wait_exit(&l, W), 0);

@@ -215,6 +215,11 @@ static int clear_error(const char *text, const char *ckr, const char *call)
     if (strcmp(ckr, "CKR_USER_NOT_LOGGED_IN") == 0 && strstr(text, "P11C_NO_KEY") != NULL &&
         strstr(text, "the session key is gone") != NULL)
         return 1;
+    /* A token gone away (the module is then re-opened to recover) took them
+     * too. */
+    if ((strcmp(ckr, "CKR_DEVICE_ERROR") == 0 || strcmp(ckr, "CKR_TOKEN_NOT_PRESENT") == 0) &&
+        strstr(text, "P11C_NO_KEY") != NULL && strstr(text, "the session key is gone") != NULL)
+        return 1;
     return (strcmp(ckr, "CKR_DEVICE_REMOVED") == 0 || strcmp(ckr, "CKR_TOKEN_NOT_PRESENT") == 0) &&
            (strcmp(call, "C_GetSlotInfo") == 0 || strcmp(call, "C_GetTokenInfo") == 0) &&
            strstr(text, "P11C_NO_TOKEN") != NULL;
