@@ -81,7 +81,7 @@ def code_facts(src):
                     facts[key].update(getenv.findall(f.read()))
     with open(os.path.join(src, "provider/include/p11chat_provider.h")) as f:
         header = f.read()
-    macros = dict(re.findall(r'#define\s+(P11CHAT_CONF_\w+)\s+"([^"]+)"', header))
+    macros = dict(re.findall(r'#define\s+(P11CHAT_CONF_\w+)\s*(?:\\\s*)?"([^"]+)"', header))
     pkey_params = dict(re.findall(r'#define\s+(P11CHAT_PKEY_PARAM_\w+)\s*(?:\\\s*)?"([^"]+)"', header))
     for fn in sorted(os.listdir(os.path.join(src, "provider/src"))):
         if not fn.endswith(".c"):

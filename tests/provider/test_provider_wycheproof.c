@@ -379,6 +379,24 @@ end:
     return ok;
 }
 
+/* The one failure an invalid PKCS#1 v1.5 ciphertext may give. NSS refuses a
+ * ciphertext not below the modulus before any padding is looked at (public
+ * information, no oracle), with its own CKR. */
+static void assert_uniform_pkcs1(const json_t *t, const char *uniform)
+{
+    const char *comment = tu_json_str(t, "comment");
+    if (tu_token_is_nss() &&
+        (strstr(comment, "added n to c") != NULL || strcmp(comment, "c = n") == 0)) {
+        CU_ASSERT_PTR_NOT_NULL(strstr(last_failure, ":p11chat::CKR_ARGUMENTS_BAD|C_Decrypt"));
+    } else {
+        CU_ASSERT_STRING_EQUAL(last_failure, uniform);
+        if (strcmp(last_failure, uniform) != 0)
+            fprintf(stderr, "tcId %lld (%s): %s\n",
+                    (long long)json_integer_value(json_object_get(t, "tcId")), comment,
+                    last_failure);
+    }
+}
+
 static void test_pkcs1_decrypt(void)
 {
     static const char *file = "wycheproof/rsa_pkcs1_2048_test.json";
@@ -413,7 +431,7 @@ static void test_pkcs1_decrypt(void)
             if (ok)
                 ok = outlen == msglen && memcmp(out, msg, msglen) == 0;
             else if (strcmp(result, "invalid") == 0)
-                CU_ASSERT_STRING_EQUAL(last_failure, uniform);
+                assert_uniform_pkcs1(t, uniform);
             count(&c, result, ok, tcid, file);
 
             /* TLS: 48 random bytes unless the ciphertext's length is wrong */
@@ -429,7 +447,7 @@ static void test_pkcs1_decrypt(void)
             } else {
                 /* only what is public: length, or not below the modulus */
                 CU_ASSERT_TRUE(has_flag(t, "InvalidCiphertextFormat"));
-                CU_ASSERT_STRING_EQUAL(last_failure, uniform);
+                assert_uniform_pkcs1(t, uniform);
                 tls.invalid_fail++;
             }
             free(msg);
