@@ -156,6 +156,11 @@ typedef struct p11c_config {
     const char *session_key_propq;
     p11c_session_key_fn session_key_fn; /* optional: take S from here instead */
     void *session_key_arg;
+    /* Over a text transport (a chat room, spec section 9.1) anyone can write
+     * a handshake message: one that is rejected is dropped (a REJECTED event
+     * says why) and the handshake goes on waiting in its state. 0 (streams):
+     * every rejection ends the session. */
+    int text_transport;
 } P11C_CONFIG;
 
 /* NULL when the configuration is invalid or memory ran out; *err says which. */
@@ -167,9 +172,11 @@ void p11c_session_free(P11C_SESSION *s);
 p11c_err p11c_session_start(P11C_SESSION *s);
 /*
  * Feeds one received message (handshake message or record). Produces output
- * messages and events. Returns P11C_OK when the message was accepted or, under
- * the window policy, rejected without ending the session (a REJECTED event
- * says so); otherwise the session has failed and the error is returned.
+ * messages and events. Returns P11C_OK when the message was accepted or
+ * rejected without ending the session (a REJECTED event says so: a record
+ * under the window policy, a handshake message over a text transport, which
+ * then leaves no trace in the session); otherwise the session has failed and
+ * the error is returned.
  */
 p11c_err p11c_session_recv(P11C_SESSION *s, const uint8_t *msg, size_t len);
 /* The transport ended: a TRUNCATED event unless a CLOSE was received. */
@@ -193,7 +200,11 @@ typedef enum {
     P11C_EV_DATA,            /* seq, data, len */
     P11C_EV_ACK,             /* count: how many of our records the peer has accepted */
     P11C_EV_MISSING,         /* seq: first missing number, count: how many */
-    P11C_EV_REJECTED,        /* error: why (window policy; the session goes on) */
+    P11C_EV_REJECTED,        /* error: why (window policy, or a handshake message over a text
+                              * transport; the session goes on). For a handshake message
+                              * refused on trust (P11C_ERR_TRUST_MISMATCH,
+                              * P11C_ERR_UNKNOWN_PEER): peer_id (the identity it claimed),
+                              * fp, short_fp, trust */
     P11C_EV_CLOSE,           /* count acknowledged; data/len: the reason (may be empty) */
     P11C_EV_TRUNCATED,       /* the transport ended without CLOSE */
     P11C_EV_ERROR,           /* error: why (the session has failed) */
