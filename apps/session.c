@@ -169,7 +169,8 @@ int app_chat_init(APP_CHAT *c, const APP_CHAT_OPTS *o, p11c_role role)
     cfg.identity = o->id;
     cfg.trust = c->trust;
     cfg.known_only = o->known_only;
-    cfg.policy = (p11c_policy)o->policy;
+    cfg.policy = o->text ? P11C_POLICY_WINDOW : (p11c_policy)o->policy;
+    cfg.text_transport = o->text;
     cfg.session_key_propq = "provider=default";
     if (o->token_session) {
         if (app_is_uri(o->key) && (c->token_uri = app_uri_token(o->key)) == NULL)
@@ -227,6 +228,12 @@ void app_line_too_long(size_t len)
 
 int app_chat_send_line(APP_CHAT *c, const uint8_t *line, size_t len)
 {
+    if (c->max_data != 0 && len > c->max_data) {
+        /* Refused before it becomes a record: no number is spent on it. */
+        app_msg("line of %zu bytes not sent: with %s a message holds at most %zu bytes", len,
+                c->max_why != NULL ? c->max_why : "this line limit", c->max_data);
+        return -1;
+    }
     p11c_err e = p11c_session_send_data(c->s, line, len);
     if (e != P11C_OK) {
         if (e == P11C_ERR_LIMIT && len > P11C_MAX_DATA)
@@ -305,6 +312,29 @@ void app_chat_transport_end(APP_CHAT *c)
     }
 }
 
+void app_chat_hs_rejected(APP_CHAT *c, const P11C_EVENT *ev)
+{
+    char *who = app_escape((const uint8_t *)ev->peer_id, strlen(ev->peer_id));
+    char hex[2 * P11C_FP_LEN + 1];
+    p11c_fingerprint_hex(ev->fp, hex);
+    if (ev->error == P11C_ERR_TRUST_MISMATCH) {
+        char *stored = app_trust_conflict(c->trust, ev->peer_id, ev->fp);
+        app_msg("WARNING: MISMATCH: dropped a handshake from '%s' with key %s (%s): %s. "
+                "Someone in the chat may be posing as them, or their key changed: check "
+                "with them another way. Still waiting.",
+                who ? who : "?", ev->short_fp, hex, stored ? stored : "the trust store disagrees");
+        free(stored);
+    } else if (ev->error == P11C_ERR_UNKNOWN_PEER) {
+        app_msg("refused: dropped a handshake from '%s' with key %s: not in the trust store "
+                "(--known-only). Still waiting.",
+                who ? who : "?", ev->short_fp);
+    } else {
+        app_msg("dropped a handshake message that is not from the peer: %s. Still waiting.",
+                p11c_strerror(ev->error));
+    }
+    free(who);
+}
+
 static void show_closed(APP_CHAT *c, const char *how)
 {
     app_msg("%s; the peer confirmed %llu of the %llu messages we sent", how,
@@ -344,6 +374,7 @@ void app_chat_events(APP_CHAT *c)
             }
             free(text);
             c->rx_unacked++;
+            c->rx_last = app_now_ms();
             break;
         }
         case P11C_EV_ACK:
@@ -357,7 +388,11 @@ void app_chat_events(APP_CHAT *c)
                     (unsigned long long)ev.count, (unsigned long long)ev.seq);
             break;
         case P11C_EV_REJECTED:
-            app_msg("rejected a message that is not from the peer: %s", p11c_strerror(ev.error));
+            if (c->established)
+                app_msg("rejected a message that is not from the peer: %s",
+                        p11c_strerror(ev.error));
+            else
+                app_chat_hs_rejected(c, &ev);
             break;
         case P11C_EV_CLOSE:
             c->close_received = 1;

@@ -38,6 +38,7 @@ extern "C" {
 #define P11C_FP_LEN           32     /* SHA-256 */
 #define P11C_SHORT_FP_LEN     19     /* "xxxx:xxxx:xxxx:xxxx" without NUL */
 #define P11C_WINDOW           64
+#define P11C_RECORD_BYTES     72 /* what a record adds to its message: header, IV, MAC */
 
 /* Every way a call or a session can fail; p11c_strerror() explains each. */
 typedef enum {
@@ -286,6 +287,14 @@ size_t p11c_stream_pending(const P11C_STREAM *st);
 p11c_err p11c_text_encode(const uint8_t *msg, size_t len, size_t max_line,
                           p11c_err (*line)(const char *text, size_t textlen, void *arg), void *arg);
 
+/*
+ * The longest message (bytes, framing excluded) that p11c_text_encode carries
+ * in lines of at most max_line bytes (0: no limit): P11C_MAX_FRAME at most,
+ * 0 when not even a short one fits. A record of DATA holds
+ * P11C_RECORD_BYTES less.
+ */
+size_t p11c_text_capacity(size_t max_line);
+
 typedef struct p11c_text P11C_TEXT;
 P11C_TEXT *p11c_text_new(void);
 void p11c_text_free(P11C_TEXT *tx);
@@ -295,6 +304,8 @@ typedef enum {
     P11C_TEXT_MESSAGE,  /* *msg holds a complete P11C message */
     P11C_TEXT_PLAIN,    /* not a P11C line: show as unencrypted text */
     P11C_TEXT_BAD,      /* looked like P11C but is malformed: dropped */
+    P11C_TEXT_CUT,      /* a P11C line or piece that ends before its end mark: the chat
+                         * cut it short (its lines are shorter than the sender's) */
 } p11c_text_kind;
 
 /*

@@ -162,6 +162,11 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t ta_now_ms(void)
+{
+    return now_ms();
+}
+
 int tp_start(TPROC *p, char *const argv[])
 {
     int in[2], out[2], err[2];
@@ -392,30 +397,46 @@ void tp_free(TPROC *p)
     p->obuf = p->ebuf = NULL;
 }
 
-int ta_run(const char *input, char **out, char **err, int timeout_ms, ...)
+static int run_v(const char *input, int keep_in, char **out, char **err, int timeout_ms, va_list ap)
 {
     char *argv[64];
     int n = 0;
-    va_list ap;
     argv[n++] = (char *)ta_p11chat();
-    va_start(ap, timeout_ms);
     const char *a;
     while ((a = va_arg(ap, const char *)) != NULL && n < 63)
         argv[n++] = (char *)a;
-    va_end(ap);
     argv[n] = NULL;
 
     TPROC p;
     tp_start(&p, argv);
     if (input != NULL)
         tp_puts(&p, input);
-    tp_close_in(&p);
+    if (!keep_in)
+        tp_close_in(&p);
     int st = tp_wait_exit(&p, timeout_ms);
     if (out != NULL)
         *out = strdup(p.obuf);
     if (err != NULL)
         *err = strdup(p.ebuf);
     tp_free(&p);
+    return st;
+}
+
+int ta_run(const char *input, char **out, char **err, int timeout_ms, ...)
+{
+    va_list ap;
+    va_start(ap, timeout_ms);
+    int st = run_v(input, 0, out, err, timeout_ms, ap);
+    va_end(ap);
+    return st;
+}
+
+int ta_run_open(char **out, char **err, int timeout_ms, ...)
+{
+    va_list ap;
+    va_start(ap, timeout_ms);
+    int st = run_v(NULL, 1, out, err, timeout_ms, ap);
+    va_end(ap);
     return st;
 }
 

@@ -7,6 +7,7 @@
 #define P11C_APPS_UTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 typedef struct tproc {
@@ -59,6 +60,12 @@ void tp_free(TPROC *p);
  * copies of the output (free()). */
 int ta_run(const char *input, char **out, char **err, int timeout_ms, ...)
     __attribute__((sentinel));
+
+/* Like ta_run, with standard input left open (no input, no end of it). */
+int ta_run_open(char **out, char **err, int timeout_ms, ...) __attribute__((sentinel));
+
+/* Milliseconds on the monotonic clock. */
+int64_t ta_now_ms(void);
 
 /* Number of lines in s (count of '\n'). */
 size_t ta_lines(const char *s);

@@ -17,13 +17,14 @@
 
 #define W 20000
 
-static const char *alice, *bob, *trust_a, *trust_b;
+static const char *alice, *bob, *carol, *trust_a, *trust_b;
 
 static int setup(void)
 {
     char line[256];
     alice = ta_key_pem("alice");
     bob = ta_key_pem("bob");
+    carol = ta_key_pem("carol3072");
     trust_a = ta_path("trust-alice");
     snprintf(line, sizeof(line), "bob %s\n", ta_fp_hex("bob"));
     ta_write_file(trust_a, line, strlen(line));
@@ -364,28 +365,187 @@ static void test_prefix_and_line_limit(void)
 static void test_child_problems(void)
 {
     char *o, *e;
-    CU_ASSERT_EQUAL(ta_run(NULL, &o, &e, W, "wrap", "--key", bob, "--id", "bob", "--trust", trust_b,
-                           "--", "true", NULL),
+    CU_ASSERT_EQUAL(ta_run_open(&o, &e, W, "wrap", "--key", bob, "--id", "bob", "--trust", trust_b,
+                                "--", "true", NULL),
                     1);
-    CU_ASSERT_STRING_EQUAL(e, "p11chat: the chat program ended before the session was "
+    CU_ASSERT_STRING_EQUAL(e, "p11chat: waiting for the peer (the handshake times out in 60 s)\n"
+                              "p11chat: the chat program ended before the session was "
                               "established\n");
     CU_ASSERT_STRING_EQUAL(o, "");
     free(o);
     free(e);
-    CU_ASSERT_EQUAL(ta_run(NULL, &o, &e, W, "wrap", "--key", bob, "--id", "bob", "--trust", trust_b,
-                           "--", "/nonexistent/chat", NULL),
+    CU_ASSERT_EQUAL(ta_run_open(&o, &e, W, "wrap", "--key", bob, "--id", "bob", "--trust", trust_b,
+                                "--", "/nonexistent/chat", NULL),
                     1);
     CU_ASSERT_PTR_NOT_NULL(strstr(e, "cannot run '/nonexistent/chat': No such file"));
     CU_ASSERT_PTR_NOT_NULL(strstr(e, "ended before the session was established"));
     free(o);
     free(e);
     /* A chat program that prints plain text and ends. */
-    CU_ASSERT_EQUAL(ta_run(NULL, &o, &e, W, "wrap", "--key", bob, "--id", "bob", "--trust", trust_b,
-                           "--", "printf", "hi\\033[2J there\\r\\nlast", NULL),
+    CU_ASSERT_EQUAL(ta_run_open(&o, &e, W, "wrap", "--key", bob, "--id", "bob", "--trust", trust_b,
+                                "--", "printf", "hi\\033[2J there\\r\\nlast", NULL),
                     1);
     CU_ASSERT_STRING_EQUAL(o, "[unencrypted] hi\\x1b[2J there\n[unencrypted] last\n");
     free(o);
     free(e);
+}
+
+/* Section 9.1 in a real room: a stray line, Carol posing as Alice and Carol
+ * as herself each write a handshake before Alice does; Bob drops each with
+ * the reason and keeps waiting, and Alice's handshake still completes. */
+static void test_room_handshake_survives_others(void)
+{
+    ROOM r;
+    TPROC a, b, m;
+    char want[512];
+    static const char *const fast_init[] = {"--initiate", "--line-delay=0", NULL};
+    CU_ASSERT_FATAL(room_open(&r));
+    join(&r, &b, bob, "bob", trust_b,
+         (const char *const[]){"--known-only", "--line-delay=0", NULL});
+    CU_ASSERT(tp_wait_for(&b, 2, "waiting for the peer (the handshake times out in 60 s)\n", W));
+    /* Six bytes that read as a REPLY: not what a responder waits for. */
+    tp_puts(&r.watch, "?P11C:AQIDBAUG.\n");
+    snprintf(want, sizeof(want),
+             "dropped a handshake message that is not from the peer: %s. Still waiting.\n",
+             p11c_strerror(P11C_ERR_TYPE));
+    CU_ASSERT(tp_wait_for(&b, 2, want, W));
+
+    join(&r, &m, carol, "alice", trust_a, fast_init);
+    snprintf(want, sizeof(want),
+             "WARNING: MISMATCH: dropped a handshake from 'alice' with key %s (%s): the trust "
+             "store has 'alice' with key %s (%s).",
+             ta_fp_short("carol3072"), ta_fp_hex("carol3072"), ta_fp_short("alice"),
+             ta_fp_hex("alice"));
+    CU_ASSERT(tp_wait_for(&b, 2, want, W));
+    tp_free(&m);
+    join(&r, &m, carol, "carol", trust_a, fast_init);
+    snprintf(want, sizeof(want),
+             "refused: dropped a handshake from 'carol' with key %s: not in the trust store "
+             "(--known-only). Still waiting.\n",
+             ta_fp_short("carol3072"));
+    CU_ASSERT(tp_wait_for(&b, 2, want, W));
+    tp_free(&m);
+    CU_ASSERT_PTR_NULL(strstr(b.ebuf, "secure session"));
+    CU_ASSERT_EQUAL(b.status, -1); /* still there */
+
+    join(&r, &a, alice, "alice", trust_a, fast_init);
+    CU_ASSERT(tp_wait_for(&b, 2, "secure session with 'alice'", W));
+    CU_ASSERT(tp_wait_for(&a, 2, "secure session with 'bob'", W));
+    tp_puts(&a, "made it\n");
+    CU_ASSERT(tp_wait_for(&b, 1, "\nmade it\n", W));
+    tp_close_in(&a);
+    CU_ASSERT_EQUAL(tp_wait_exit(&a, W), 0);
+    CU_ASSERT_EQUAL(tp_wait_exit(&b, W), 0);
+    tp_free(&a);
+    tp_free(&b);
+    room_close(&r);
+}
+
+/* Nobody answers: the handshake gives up at its deadline; end of input
+ * before the session ends at once. Both within a bound, the child reaped. */
+static void test_handshake_deadline_and_end_of_input(void)
+{
+    TPROC p;
+    int64_t t0 = ta_now_ms();
+    tp_p11chat(&p, "wrap", "--initiate", "--handshake-timeout", "2", "--key", alice, "--id",
+               "alice", "--trust", trust_a, "--", "sleep", "30", NULL);
+    CU_ASSERT_EQUAL(tp_wait_exit(&p, 10000), 1);
+    CU_ASSERT(ta_now_ms() - t0 < 6000);
+    CU_ASSERT_PTR_NOT_NULL(strstr(p.ebuf, "waiting for the peer (the handshake times out in 2 s)"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(p.ebuf, "no peer completed the handshake within 2 s "
+                                          "(--handshake-timeout)\n"));
+    tp_free(&p);
+
+    char *o, *e;
+    t0 = ta_now_ms();
+    CU_ASSERT_EQUAL(ta_run("", &o, &e, 10000, "wrap", "--key", bob, "--id", "bob", "--trust",
+                           trust_b, "--", "sleep", "30", NULL),
+                    1);
+    CU_ASSERT(ta_now_ms() - t0 < 5000);
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(e, "end of input before the session was established: nothing was sent\n"));
+    free(o);
+    free(e);
+}
+
+/* Lines typed before the session, then end of input: sent once it exists,
+ * then CLOSE. */
+static void test_typed_early_then_end(void)
+{
+    ROOM r;
+    TPROC a, b;
+    CU_ASSERT_FATAL(room_open(&r));
+    join(&r, &a, alice, "alice", trust_a, (const char *const[]){"--line-delay=0", NULL});
+    tp_puts(&a, "said early\n");
+    tp_close_in(&a);
+    sleep_ms(300);
+    CU_ASSERT_EQUAL(a.status, -1); /* waits for the session */
+    join(&r, &b, bob, "bob", trust_b, (const char *const[]){"--initiate", "--line-delay=0", NULL});
+    CU_ASSERT(tp_wait_for(&b, 1, "\nsaid early\n", W));
+    CU_ASSERT_EQUAL(tp_wait_exit(&a, W), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(a.ebuf, "session closed; the peer confirmed 1 of the 1"));
+    tp_close_in(&b);
+    CU_ASSERT_EQUAL(tp_wait_exit(&b, W), 0);
+    tp_free(&a);
+    tp_free(&b);
+    room_close(&r);
+}
+
+/* With the default --max-line (400): lines that fit IRC, a message too long
+ * for them refused without spending a record number, and a line that the
+ * chat cut short reported as such. */
+static void test_line_limit_defaults(void)
+{
+    ROOM r;
+    TPROC a, b;
+    static const char *const fast[] = {"--line-delay=0", NULL};
+    static const char *const fast_init[] = {"--initiate", "--line-delay=0", NULL};
+    CU_ASSERT_FATAL(room_open(&r));
+    join(&r, &b, bob, "bob", trust_b, fast);
+    join(&r, &a, alice, "alice", trust_a, fast_init);
+    CU_ASSERT(tp_wait_for(&a, 2, "secure session with 'bob'", W));
+    CU_ASSERT(tp_wait_for(&b, 2, "secure session with 'alice'", W));
+    size_t n = 20000;
+    char *big = malloc(n + 1);
+    memset(big, 'z', n);
+    big[n] = '\n';
+    tp_write(&a, big, n + 1);
+    free(big);
+    CU_ASSERT(tp_wait_for(&a, 2,
+                          "line of 20000 bytes not sent: with --max-line 400 a message holds at "
+                          "most 18072 bytes\n",
+                          W));
+    tp_puts(&a, "short one\n");
+    CU_ASSERT(tp_wait_for(&b, 1, "\nshort one\n", W));
+    /* A P11C line that lost its end on the way. */
+    tp_puts(&r.watch, "?P11C:AQIDBAUGBwgJCgsM\n");
+    CU_ASSERT(tp_wait_for(&b, 2,
+                          "WARNING: a P11C line of 30 bytes arrived cut short: the chat shortens "
+                          "lines; the sender's lines must be shorter (here --max-line 400)\n",
+                          W));
+    tp_close_in(&a);
+    CU_ASSERT_EQUAL(tp_wait_exit(&a, W), 0);
+    CU_ASSERT_EQUAL(tp_wait_exit(&b, W), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(a.ebuf, "the peer confirmed 1 of the 1 messages"));
+    CU_ASSERT_PTR_NULL(strstr(b.ebuf, "missing"));
+    CU_ASSERT_PTR_NULL(strstr(b.obuf, "zzzz"));
+    /* Every armored line within 400 bytes (ncat puts "<userN> " in front). */
+    CU_ASSERT(tp_wait_for(&r.watch, 1, "is disconnected", W));
+    int lines = 0;
+    for (const char *l = r.watch.obuf; *l != '\0';) {
+        const char *e = strchr(l, '\n');
+        size_t len = e ? (size_t)(e - l) : strlen(l);
+        const char *q = strstr(l, "?P11C");
+        if (q != NULL && q < l + len) {
+            lines++;
+            CU_ASSERT((size_t)(l + len - q) <= 400);
+        }
+        l += len + (e != NULL);
+    }
+    CU_ASSERT(lines >= 8); /* the handshake in pieces, at the least */
+    tp_free(&a);
+    tp_free(&b);
+    room_close(&r);
 }
 
 int main(void)
@@ -399,5 +559,11 @@ int main(void)
     CU_add_test(s, "chat program dies: truncated", test_chat_program_dies_truncated);
     CU_add_test(s, "--send-prefix and --max-line", test_prefix_and_line_limit);
     CU_add_test(s, "chat program problems", test_child_problems);
+    CU_add_test(s, "a handshake survives others' lines in the room",
+                test_room_handshake_survives_others);
+    CU_add_test(s, "handshake deadline, end of input before the session",
+                test_handshake_deadline_and_end_of_input);
+    CU_add_test(s, "typed before the session, then end of input", test_typed_early_then_end);
+    CU_add_test(s, "line limit defaults, too long, cut short", test_line_limit_defaults);
     return tu_main();
 }

@@ -3,6 +3,7 @@
  * in the room writes during the handshake is dropped and reported, and the
  * real peer's messages still complete it.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -240,6 +241,62 @@ static void test_stream_still_fatal(void)
     pt_pair_free(&p);
 }
 
+static p11c_err count_line(const char *text, size_t len, void *arg)
+{
+    size_t *longest = arg;
+    (void)text;
+    if (len > *longest)
+        *longest = len;
+    return P11C_OK;
+}
+
+/* What a line limit lets through: exactly the capacity, never one byte more. */
+static void test_text_capacity(void)
+{
+    static const size_t limits[] = {30, 64, 100, 256, 400, 467, 1000, 2000, 8000};
+    uint8_t *msg = OPENSSL_zalloc(P11C_MAX_FRAME + 1);
+
+    CU_ASSERT_EQUAL(p11c_text_capacity(0), P11C_MAX_FRAME);
+    CU_ASSERT_EQUAL(p11c_text_capacity(8), 0);
+    CU_ASSERT_EQUAL(p11c_text_capacity(1u << 20), P11C_MAX_FRAME);
+    for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
+        size_t cap = p11c_text_capacity(limits[i]), longest = 0;
+        CU_ASSERT(cap > 0);
+        CU_ASSERT_EQUAL(p11c_text_encode(msg, cap, limits[i], count_line, &longest), P11C_OK);
+        CU_ASSERT(longest <= limits[i]);
+        CU_ASSERT_EQUAL(p11c_text_encode(msg, cap + 1, limits[i], count_line, &longest),
+                        P11C_ERR_LIMIT);
+    }
+    OPENSSL_free(msg);
+}
+
+/* Lines that end before their end mark are told apart from malformed ones. */
+static void test_text_cut(void)
+{
+    static const struct {
+        const char *line;
+        p11c_text_kind kind;
+    } cases[] = {
+        {"<a> ?P11C:AQIDBAUG", P11C_TEXT_CUT},       {"?P11C,0000abcd,1,2,AQID", P11C_TEXT_CUT},
+        {"?P11C,0000abcd,1,2,", P11C_TEXT_CUT},      {"?P11C,0000abcd,1,", P11C_TEXT_CUT},
+        {"?P11C,0000abcd,1", P11C_TEXT_CUT},         {"?P11C,0000", P11C_TEXT_CUT},
+        {"?P11C,0000abcd,1,2,AQ ID", P11C_TEXT_BAD}, {"?P11C:AQ ID", P11C_TEXT_BAD},
+        {"?P11C,0000abcd,x", P11C_TEXT_BAD},         {"?P11C,0000abcd,1,2,AQID,", P11C_TEXT_NONE},
+    };
+    P11C_TEXT *tx = p11c_text_new();
+    uint8_t *m;
+    size_t l;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        p11c_text_kind k = p11c_text_read(tx, cases[i].line, strlen(cases[i].line), &m, &l);
+        if (k != cases[i].kind)
+            fprintf(stderr, "'%s': %d\n", cases[i].line, (int)k);
+        CU_ASSERT_EQUAL(k, cases[i].kind);
+        OPENSSL_free(m);
+    }
+    p11c_text_free(tx);
+}
+
 int main(void)
 {
     CU_pSuite s;
@@ -251,5 +308,7 @@ int main(void)
     CU_add_test(s, "each step survives forged copies", test_each_step_survives_forgeries);
     CU_add_test(s, "a REPLY that does not decrypt leaves S", test_bad_secret_keeps_s);
     CU_add_test(s, "over a stream a rejection still ends the session", test_stream_still_fatal);
+    CU_add_test(s, "text capacity of a line limit", test_text_capacity);
+    CU_add_test(s, "lines cut short", test_text_cut);
     return tu_main();
 }
