@@ -548,6 +548,48 @@ static void test_line_limit_defaults(void)
     room_close(&r);
 }
 
+/* Counts occurrences of needle in hay. */
+static int count_of(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    return n;
+}
+
+/* In a room the receiver does not answer each message with an ACK line: it
+ * confirms after 8 messages, or once the sender has been quiet for 5 s. */
+static void test_acks_in_a_room(void)
+{
+    ROOM r;
+    TPROC a, b;
+    CU_ASSERT_FATAL(room_open(&r));
+    join(&r, &b, bob, "bob", trust_b, (const char *const[]){"--line-delay=0", NULL});
+    join(&r, &a, alice, "alice", trust_a,
+         (const char *const[]){"--initiate", "--line-delay=0", "--verbose", NULL});
+    CU_ASSERT(tp_wait_for(&a, 2, "secure session with 'bob'", W));
+    CU_ASSERT(tp_wait_for(&b, 2, "secure session with 'alice'", W));
+    const char *confirmed = "the peer confirmed ";
+    for (int i = 0; i < 3; i++) {
+        tp_puts(&a, "one at a time\n");
+        CU_ASSERT(tp_wait_for(&b, 1, "one at a time\n", W));
+        tp_wait_for(&a, 2, "\x01never\x01", 2500); /* let 2.5 s pass, pumping */
+    }
+    CU_ASSERT_EQUAL(count_of(a.ebuf, confirmed), 0);
+    CU_ASSERT(tp_wait_for(&a, 2, "the peer confirmed 3 of the 3 messages we sent\n", 8000));
+    int64_t t0 = ta_now_ms();
+    tp_puts(&a, "1\n2\n3\n4\n5\n6\n7\n8\n");
+    CU_ASSERT(tp_wait_for(&a, 2, "the peer confirmed 11 of the 11 messages we sent\n", W));
+    CU_ASSERT(ta_now_ms() - t0 < 4000); /* not the quiet spell: the count */
+    CU_ASSERT_EQUAL(count_of(a.ebuf, confirmed), 2);
+    tp_close_in(&a);
+    CU_ASSERT_EQUAL(tp_wait_exit(&a, W), 0);
+    CU_ASSERT_EQUAL(tp_wait_exit(&b, W), 0);
+    tp_free(&a);
+    tp_free(&b);
+    room_close(&r);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -565,5 +607,6 @@ int main(void)
                 test_handshake_deadline_and_end_of_input);
     CU_add_test(s, "typed before the session, then end of input", test_typed_early_then_end);
     CU_add_test(s, "line limit defaults, too long, cut short", test_line_limit_defaults);
+    CU_add_test(s, "ACKs in a room: after 8 messages or a quiet spell", test_acks_in_a_room);
     return tu_main();
 }
