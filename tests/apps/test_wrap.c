@@ -2,6 +2,7 @@
  * wrapped ncat clients, and a third, plain client that sees what the relay
  * sees. */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -590,6 +591,130 @@ static void test_acks_in_a_room(void)
     room_close(&r);
 }
 
+/* The pid of a child of `parent` whose command is `comm`, or 0. */
+static pid_t child_named(pid_t parent, const char *comm)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)parent, (int)parent);
+    FILE *f = fopen(path, "r");
+    int pid, found = 0;
+    while (f != NULL && !found && fscanf(f, "%d", &pid) == 1) {
+        char cpath[64], name[64] = "";
+        snprintf(cpath, sizeof(cpath), "/proc/%d/comm", pid);
+        FILE *c = fopen(cpath, "r");
+        if (c != NULL) {
+            if (fgets(name, sizeof(name), c) != NULL)
+                name[strcspn(name, "\n")] = '\0';
+            fclose(c);
+        }
+        if (strcmp(name, comm) == 0)
+            found = pid;
+    }
+    if (f != NULL)
+        fclose(f);
+    return (pid_t)found;
+}
+
+/* The chat program gets none of our P11CHAT_* variables (a PIN source among
+ * them) and no descriptor of ours, even one we inherited without
+ * close-on-exec: its /proc/PID/fd holds 0, 1 and 2 only. */
+static void test_child_environment(void)
+{
+    char script[2048];
+    snprintf(script, sizeof(script),
+             "exec 7</dev/null; P11CHAT_PKCS11_PIN=file:/secret/pin P11CHAT_TRUST='%s' "
+             "exec '%s' wrap --key '%s' --id bob -- sh -c "
+             "'echo vars $(env | grep -c P11CHAT_); exec sleep 30'",
+             trust_b, ta_p11chat(), bob);
+    char *argv[] = {"sh", "-c", script, NULL};
+    TPROC p;
+    tp_start(&p, argv);
+    CU_ASSERT(tp_wait_for(&p, 1, "[unencrypted] vars 0\n", W));
+    pid_t child = 0;
+    for (int i = 0; i < 100 && child == 0 && p.pid > 0; i++) {
+        child = child_named(p.pid, "sleep"); /* once the shell has exec'd it */
+        if (child == 0)
+            sleep_ms(20);
+    }
+    CU_ASSERT(child > 0);
+    char fds[256] = "", path[64];
+    snprintf(path, sizeof(path), "/proc/%d/fd", (int)child);
+    DIR *d = child > 0 ? opendir(path) : NULL;
+    struct dirent *de;
+    int n = 0, stray = 0;
+    while (d != NULL && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        n++;
+        stray += atoi(de->d_name) > 2;
+        strncat(fds, de->d_name, sizeof(fds) - strlen(fds) - 2);
+        strcat(fds, " ");
+    }
+    if (d != NULL)
+        closedir(d);
+    CU_ASSERT_EQUAL(n, 3);
+    CU_ASSERT_EQUAL(stray, 0);
+    if (n != 3 || stray != 0)
+        fprintf(stderr, "the chat program holds: %s\n", fds);
+    tp_signal(&p, SIGTERM);
+    CU_ASSERT_EQUAL(tp_wait_exit(&p, W), 1);
+    tp_free(&p);
+}
+
+/* The chat program ends while something it started still holds the pipes:
+ * p11chat notices its end, before and during the session. */
+static void test_child_exit_noticed(void)
+{
+    /* Before the session: the program exits, a background sleep lingers
+     * with its output (its stderr is sent away: it would hold the test's). */
+    TPROC p;
+    int64_t t0 = ta_now_ms();
+    tp_p11chat(&p, "wrap", "--key", bob, "--id", "bob", "--trust", trust_b, "--", "sh", "-c",
+               "sleep 30 2>/dev/null & echo bye", NULL);
+    CU_ASSERT_EQUAL(tp_wait_exit(&p, 10000), 1);
+    CU_ASSERT(ta_now_ms() - t0 < 5000);
+    CU_ASSERT_PTR_NOT_NULL(strstr(p.obuf, "[unencrypted] bye\n"));
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(p.ebuf, "the chat program ended before the session was established\n"));
+    tp_free(&p);
+
+    /* During the session, through a shell pipeline: ncat dies, the
+     * pipeline ends, the session is reported truncated. */
+    ROOM r;
+    TPROC a, b;
+    CU_ASSERT_FATAL(room_open(&r));
+    join(&r, &b, bob, "bob", trust_b, (const char *const[]){"--line-delay=0", NULL});
+    char pipeline[256];
+    snprintf(pipeline, sizeof(pipeline), "%s 127.0.0.1 %s | cat", P11C_NCAT, r.port);
+    char *argv[] = {(char *)ta_p11chat(),
+                    "wrap",
+                    "--initiate",
+                    "--line-delay=0",
+                    "--key",
+                    (char *)alice,
+                    "--id",
+                    "alice",
+                    "--trust",
+                    (char *)trust_a,
+                    "--",
+                    "sh",
+                    "-c",
+                    pipeline,
+                    NULL};
+    tp_start(&a, argv);
+    CU_ASSERT(tp_wait_for(&a, 2, "secure session with 'bob'", W));
+    pid_t sh = child_named(a.pid, "sh");
+    pid_t ncat = sh > 0 ? child_named(sh, "ncat") : 0;
+    CU_ASSERT(ncat > 0);
+    if (ncat > 0)
+        kill(ncat, SIGKILL);
+    CU_ASSERT_EQUAL(tp_wait_exit(&a, 10000), 3);
+    CU_ASSERT_PTR_NOT_NULL(strstr(a.ebuf, "truncated"));
+    tp_free(&a);
+    tp_free(&b);
+    room_close(&r);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -608,5 +733,9 @@ int main(void)
     CU_add_test(s, "typed before the session, then end of input", test_typed_early_then_end);
     CU_add_test(s, "line limit defaults, too long, cut short", test_line_limit_defaults);
     CU_add_test(s, "ACKs in a room: after 8 messages or a quiet spell", test_acks_in_a_room);
+    CU_add_test(s, "the chat program gets no variable or descriptor of ours",
+                test_child_environment);
+    CU_add_test(s, "the chat program's end noticed, whoever holds its pipes",
+                test_child_exit_noticed);
     return tu_main();
 }
