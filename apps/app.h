@@ -82,6 +82,15 @@ int cmd_trust(int argc, char **argv);
 int cmd_listen(int argc, char **argv);
 int cmd_connect(int argc, char **argv);
 int cmd_wrap(int argc, char **argv);
+int cmd_irc(int argc, char **argv);
+
+/* ---- TCP (tcp.c) ---------------------------------------------------------- */
+
+/* Splits [HOST:]PORT in place ("[::1]:80", "localhost:80", "80"). 0 on success. */
+int app_split_hostport(char *s, char **host, char **port);
+/* A connected socket (close-on-exec, non-blocking) within timeout seconds, or
+ * -1 after a message. */
+int app_tcp_connect(const char *host, const char *port, unsigned timeout);
 
 /* ---- Trust store (trust.c) ------------------------------------------------ */
 
@@ -304,6 +313,8 @@ int app_room_raw(APP_ROOM *r, const void *p, size_t n);
 /* A chat line from the transport: a P11C line goes to the session, anything
  * else is shown marked as unencrypted (with `who` in front when given). */
 void app_room_line(APP_ROOM *r, const char *who, const char *line, size_t len);
+/* Shows a line as '[unencrypted] <who> line' (escaped; who may be NULL). */
+void app_room_plain(APP_ROOM *r, const char *who, const char *line, size_t len);
 /* The transport ended (said by the transport: `why`, or the default). */
 void app_room_transport_end(APP_ROOM *r, const char *why);
 /* The loop: until the session is over. Returns the exit status. */

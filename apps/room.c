@@ -188,8 +188,9 @@ static int is_echo(const APP_ROOM *r, const uint8_t *msg, size_t len)
     return 0;
 }
 
-static void show_plain(const char *who, const char *line, size_t len)
+void app_room_plain(APP_ROOM *r, const char *who, const char *line, size_t len)
 {
+    (void)r;
     char *text = app_escape((const uint8_t *)line, len);
     char *name = who != NULL ? app_escape((const uint8_t *)who, strlen(who)) : NULL;
     if (text == NULL || (who != NULL && name == NULL))
@@ -250,7 +251,7 @@ void app_room_line(APP_ROOM *r, const char *who, const char *line, size_t len)
         OPENSSL_free(msg);
         break;
     case P11C_TEXT_PLAIN:
-        show_plain(who, line, len);
+        app_room_plain(r, who, line, len);
         break;
     case P11C_TEXT_BAD:
         app_msg("dropped a malformed P11C line from the chat");

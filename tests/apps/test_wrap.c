@@ -40,21 +40,6 @@ static void sleep_ms(int ms)
     nanosleep(&(struct timespec){ms / 1000, (long)(ms % 1000) * 1000000L}, NULL);
 }
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(sa);
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-        getsockname(fd, (struct sockaddr *)&sa, &len) != 0)
-        return 0;
-    close(fd);
-    return ntohs(sa.sin_port);
-}
-
 typedef struct room {
     TPROC relay, watch;
     char port[16];
@@ -64,7 +49,7 @@ typedef struct room {
 static int room_open(ROOM *r)
 {
     for (int attempt = 0; attempt < 5; attempt++) {
-        snprintf(r->port, sizeof(r->port), "%d", free_port());
+        snprintf(r->port, sizeof(r->port), "%d", ta_free_port());
         char *relay[] = {P11C_NCAT, "-v", "-l", "--chat", "127.0.0.1", r->port, NULL};
         tp_start(&r->relay, relay);
         if (!tp_wait_for(&r->relay, 2, "Ncat: Listening on", W)) {
