@@ -14,6 +14,12 @@
 
 #include "p11chat.h"
 
+/* Bytes appended at len, taken from off; b->b[off..len) is what waits. */
+typedef struct app_buf {
+    uint8_t *b;
+    size_t len, off, cap;
+} APP_BUF;
+
 /* Exit statuses. */
 #define APP_OK    0
 #define APP_FAIL  1 /* the operation failed; one line on stderr says why */
@@ -61,6 +67,11 @@ int app_is_uri(const char *spec);
  */
 EVP_PKEY *app_key_load(APP_OSSL *o, const char *spec, int need_private);
 
+/* For a token key (spec a pkcs11: URI), one signature: the token logs in
+ * and shows that the key signs. 0 when it does (or spec is a file), -1
+ * after a message. */
+int app_key_check(APP_OSSL *o, EVP_PKEY *key, const char *spec);
+
 /* The URI with --pin-source merged in as its pin-source attribute (or a copy
  * of it when there is none). NULL (after a message) when both give a PIN. */
 char *app_uri_with_pin(const char *uri, const char *pin_source);
@@ -100,10 +111,6 @@ int app_tcp_connect(const char *host, const char *port, unsigned timeout);
 const char *app_trust_path(const char *opt);
 /* Loads the store at `path` (a missing file is empty). NULL after a message. */
 P11C_TRUST *app_trust_load(const char *path);
-/* What the store holds against a peer that is a mismatch: "the trust store
- * has 'NAME' with key SHORT (FULL)" for the claimed identity, or the key's
- * other name. A fresh string (free()), or NULL. */
-char *app_trust_conflict(const P11C_TRUST *t, const char *identity, const uint8_t fp[P11C_FP_LEN]);
 
 /* ---- Showing received text safely (escape.c) -------------------------------- */
 
@@ -116,28 +123,54 @@ char *app_trust_conflict(const P11C_TRUST *t, const char *identity, const uint8_
  */
 char *app_escape(const uint8_t *data, size_t len);
 
-/* ---- Session glue shared by listen/connect and wrap (chat.c) ----------------- */
+/* ---- What the reader sees (show.c) ------------------------------------------- */
+
+/* 'NAME' with NAME escaped (app_escape) and its quotes as \' (free()). */
+char *app_quote(const char *name);
+/* The name received messages are shown under: NAME alone when it holds only
+ * letters, digits and ._@+- (nothing a status or relay line starts with),
+ * else quoted (free()). */
+char *app_sender_name(const char *name);
+/* "p11chat: VERDICT: 'peer' SHORTFP: text" on stderr: the verdict first, the
+ * peer's identity quoted, so that nothing the peer chose comes before them. */
+void app_status(const char *verdict, const char *peer_id, const char *short_fp, const char *fmt,
+                ...) __attribute__((format(printf, 4, 5)));
+
+typedef struct app_chat APP_CHAT;
+/* Explains a refused peer (mismatch, unknown under --known-only, not the
+ * one --peer names): who, which key, which trust entry, what to do. */
+void app_show_refused(const APP_CHAT *c, const P11C_EVENT *ev);
+
+/* ---- Session glue shared by listen/connect and wrap (session.c) --------------- */
 
 typedef struct app_chat_opts {
     const char *key;
     const char *id;
     const char *trust;
     const char *pin_source;
+    const char *peer; /* --peer NAME: the only identity we talk to */
     int known_only;
-    int policy;        /* p11c_policy */
-    int token_session; /* --session-key token */
+    int accept_unknown; /* lines typed before the session go to an unknown peer too */
+    int raw;            /* received messages alone, without the sender's name */
+    int policy;         /* p11c_policy */
+    int token_session;  /* --session-key token */
     int verbose;
     unsigned timeout; /* seconds: handshake (connect) and the wait for CLOSE */
     int text;         /* over a text transport: spec 9.1, window policy */
 } APP_CHAT_OPTS;
 
-typedef struct app_chat {
+struct app_chat {
     APP_OSSL ossl;
     EVP_PKEY *key;
     char *token_uri; /* where token session keys are made, or NULL */
     P11C_TRUST *trust;
+    const char *trust_path; /* where the store was loaded from */
+    const char *peer;       /* --peer NAME, or NULL */
+    P11C_CONFIG cfg;        /* what each session is made with */
     P11C_SESSION *s;
     int verbose;
+    int raw;
+    char *sender; /* the peer's name as shown before its messages */
     /* Our records, to tell DATA from ACK and CLOSE when the peer confirms. */
     uint64_t records;   /* records we have queued (our next seq) */
     uint64_t data_sent; /* of them, DATA */
@@ -147,20 +180,57 @@ typedef struct app_chat {
     int64_t rx_last;     /* when the last DATA arrived (app_now_ms) */
     size_t max_data;     /* longest message the transport carries (0: P11C_MAX_DATA) */
     const char *max_why; /* what sets max_data, for the refusal ("--max-line 400") */
+    uint64_t missing;    /* peer records reported missing that have not arrived */
+    /* Lines typed before the session, each u32(len) || bytes: released when
+     * it is established, to a trusted peer (or with --accept-unknown, or
+     * after the user agreed on the terminal); otherwise dropped. */
+    APP_BUF held;
+    size_t nheld;
+    int accept_unknown;
+    int tty;          /* standard input is a terminal: the user can be asked */
+    int asking;       /* the next line typed answers "send the held lines?" */
+    int close_wanted; /* input ended before the session: CLOSE once it is up */
     int established;
     int close_sent;
     int close_received;
     int reported; /* a failure was already explained on stderr */
     int finished; /* session over: closed, truncated or failed */
     int status;   /* exit status once finished */
-} APP_CHAT;
+};
 
-/* Parses one of the shared options (returns 1 when `opt` was one, 0 when not,
+/* ---- Options every chat command takes (options.c) ---------------------------- */
+
+/* getopt_long values of the long-only shared options. */
+#define APP_OPT_PEER           0x100
+#define APP_OPT_ACCEPT_UNKNOWN 0x101
+#define APP_OPT_RAW            0x102
+
+/* Entries for a command's struct option array (short names: "k:i:t:"). */
+#define APP_CHAT_LONGOPTS                                                                          \
+    {"key", required_argument, NULL, 'k'}, {"id", required_argument, NULL, 'i'},                   \
+        {"trust", required_argument, NULL, 't'}, {"pin-source", required_argument, NULL, 'p'},     \
+        {"known-only", no_argument, NULL, 'K'}, {"peer", required_argument, NULL, APP_OPT_PEER},   \
+        {"accept-unknown", no_argument, NULL, APP_OPT_ACCEPT_UNKNOWN},                             \
+        {"raw", no_argument, NULL, APP_OPT_RAW}, {"session-key", required_argument, NULL, 'S'},    \
+    {                                                                                              \
+        "verbose", no_argument, NULL, 'v'                                                          \
+    }
+
+/* Their lines of --help. */
+extern const char app_chat_help[];
+
+/* Parses one of the shared options, and --policy ('P') and --timeout ('T')
+ * for the commands that take them (returns 1 when `opt` was one, 0 when not,
  * -1 after a usage error). */
 int app_chat_option(const char *cmd, int opt, const char *arg, APP_CHAT_OPTS *o);
+/* After parsing: --key and --id given and valid, no contradiction. APP_OK or
+ * APP_USAGE (after the message). */
+int app_chat_check(const char *cmd, const APP_CHAT_OPTS *o);
 /* Loads key and trust, makes the session (not started). 0 on success. */
 int app_chat_init(APP_CHAT *c, const APP_CHAT_OPTS *o, p11c_role role);
 void app_chat_free(APP_CHAT *c);
+/* Another session like c->s (a listener's next candidate); NULL after a message. */
+P11C_SESSION *app_chat_session_new(APP_CHAT *c);
 /* Sends one line of the user's as DATA. 0 when queued, -1 when refused (a
  * message says why; the session goes on unless it failed). */
 int app_chat_send_line(APP_CHAT *c, const uint8_t *line, size_t len);
@@ -185,13 +255,23 @@ uint64_t app_chat_confirmed(const APP_CHAT *c);
 /* Writes all of buf to fd (blocking), retrying on EINTR. 0 on success. */
 int app_write_all(int fd, const void *buf, size_t len);
 
+/* ---- Lines typed before the session (held.c) --------------------------------- */
+
+/* Holds one line until the session is established. 0, or -1 when refused
+ * (too much held; said on stderr). */
+int app_held_add(APP_CHAT *c, const uint8_t *line, size_t len);
+/* At the ESTABLISHED event: sends the held lines to a trusted peer (or an
+ * unknown one with --accept-unknown), asks on a terminal, drops otherwise. */
+void app_held_release(APP_CHAT *c, const P11C_EVENT *ev);
+/* The line typed while asking: "yes" sends the held lines, anything else
+ * drops them. */
+void app_held_answer(APP_CHAT *c, const uint8_t *line, size_t len);
+/* Drops the held lines, saying how many and why (why NULL: silently). */
+void app_held_drop(APP_CHAT *c, const char *why);
+
 /* ---- Byte queue and clock for the I/O loops (bytebuf.c) --------------------- */
 
-/* Bytes appended at len, taken from off; b->b[off..len) is what waits. */
-typedef struct app_buf {
-    uint8_t *b;
-    size_t len, off, cap;
-} APP_BUF;
+/* APP_BUF: see the top of this file. */
 
 /* Appends n bytes (first reclaiming the space when all was taken). 0 on
  * success, -1 when out of memory (the queue is unchanged). */

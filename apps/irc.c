@@ -38,35 +38,23 @@ static const char irc_usage[] =
     "  --initiate                send the first handshake message\n"
     "  --nick NICK               our nickname on the server\n"
     "  --user NAME               the user name given to the server (default: NICK)\n"
-    "  --to NICK|#CHANNEL        the peer's nickname, or the channel to join\n"
-    "  --key KEY                 our long-term key: pkcs11: URI or PEM file\n"
-    "  --id NAME                 our identity, as the peer will see it\n"
-    "  --pin-source FILE         the token PIN, read from FILE\n"
-    "  --trust FILE              the trust store (see 'p11chat trust --help')\n"
-    "  --known-only              refuse a peer that is not in the trust store\n"
-    "  --session-key software|token\n"
-    "                            where the one-time session key is made\n"
+    "  --to NICK|#CHANNEL        the peer's nickname, or the channel to join\n";
+
+static const char irc_usage_own[] =
     "  --line-delay MS           after a burst of 5 lines, one line every MS (500)\n"
     "  --handshake-timeout SECONDS\n"
     "                            give up when no peer completes the handshake (60)\n"
-    "  --timeout SECONDS         connecting, and the wait for the peer's CLOSE (30)\n"
-    "  --verbose                 also show the peer's confirmations as they come\n";
+    "  --timeout SECONDS         connecting, and the wait for the peer's CLOSE (30)\n";
 
 static const struct option irc_opts[] = {
+    APP_CHAT_LONGOPTS,
     {"initiate", no_argument, NULL, 'I'},
     {"nick", required_argument, NULL, 'n'},
     {"user", required_argument, NULL, 'u'},
     {"to", required_argument, NULL, 'o'},
-    {"key", required_argument, NULL, 'k'},
-    {"id", required_argument, NULL, 'i'},
-    {"trust", required_argument, NULL, 't'},
-    {"pin-source", required_argument, NULL, 'p'},
-    {"known-only", no_argument, NULL, 'K'},
-    {"session-key", required_argument, NULL, 'S'},
     {"line-delay", required_argument, NULL, 'D'},
     {"handshake-timeout", required_argument, NULL, 'H'},
     {"timeout", required_argument, NULL, 'T'},
-    {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -354,6 +342,8 @@ int cmd_irc(int argc, char **argv)
         switch (c) {
         case 'h':
             fputs(irc_usage, stdout);
+            fputs(app_chat_help, stdout);
+            fputs(irc_usage_own, stdout);
             return APP_OK;
         case 'n':
             nick = optarg;
@@ -387,12 +377,8 @@ int cmd_irc(int argc, char **argv)
         return app_usage("irc", "--user must be 1 to 30 characters, no space or comma");
     if (to == NULL || !irc_word(to, 200, 0))
         return app_usage("irc", "--to NICK|#CHANNEL is required: no space or comma");
-    if (o.key == NULL)
-        return app_usage("irc", "--key KEY is required");
-    if (o.id == NULL)
-        return app_usage("irc", "--id NAME is required");
-    if (!p11c_identity_valid((const uint8_t *)o.id, strlen(o.id)))
-        return app_usage("irc", "--id must be 1 to 255 bytes of UTF-8 without control characters");
+    if (app_chat_check("irc", &o) != APP_OK)
+        return APP_USAGE;
     char *hp = strdup(argv[optind]), *host, *port;
     if (hp == NULL)
         return APP_FAIL;

@@ -25,6 +25,7 @@
 #include <openssl/params.h>
 #include <openssl/provider.h>
 #include <openssl/rand.h>
+#include <openssl/rsa.h>
 #include <openssl/store.h>
 
 #include "p11chat_provider.h"
@@ -390,6 +391,37 @@ EVP_PKEY *app_key_load(APP_OSSL *o, const char *spec, int need_private)
     if (app_is_uri(spec))
         return load_uri(o, spec, need_private);
     return load_file(o, spec, need_private);
+}
+
+int app_key_check(APP_OSSL *o, EVP_PKEY *key, const char *spec)
+{
+    static const unsigned char probe[] = "p11chat: the key can sign";
+    EVP_MD_CTX *md = NULL;
+    EVP_PKEY_CTX *pctx = NULL;
+    unsigned char *sig = NULL;
+    size_t siglen = 0;
+    int ret = -1;
+
+    if (!app_is_uri(spec))
+        return 0; /* a key file: nothing to log in to */
+    /* A token logs in on the first private-key operation: make it now, so
+     * that a wrong PIN shows before anyone is waiting on the other side. */
+    md = EVP_MD_CTX_new();
+    if (md == NULL || EVP_DigestSignInit_ex(md, &pctx, "SHA256", o->libctx, NULL, key, NULL) != 1 ||
+        EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
+        EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, 32) != 1 ||
+        EVP_DigestSign(md, NULL, &siglen, probe, sizeof(probe) - 1) != 1 ||
+        (sig = OPENSSL_malloc(siglen)) == NULL ||
+        EVP_DigestSign(md, sig, &siglen, probe, sizeof(probe) - 1) != 1) {
+        app_ossl_msg("the token key cannot sign (check the PIN, --pin-source, and that the "
+                     "URI names the private key)");
+        goto end;
+    }
+    ret = 0;
+end:
+    OPENSSL_free(sig);
+    EVP_MD_CTX_free(md);
+    return ret;
 }
 
 /* ---- fingerprint -------------------------------------------------------- */

@@ -17,7 +17,6 @@
 #include <openssl/evp.h>
 
 #define OUT_HIGH      (1u << 20) /* stdin waits while this much waits for the transport */
-#define HELD_MAX      (1u << 20) /* typed before the session exists */
 #define WAITING_EVERY 15000      /* ms between "waiting for" notes */
 #define MIN_LINE      64         /* the shortest line that still carries a handshake */
 
@@ -61,7 +60,10 @@ int app_room_init(APP_ROOM *r, const APP_CHAT_OPTS *o, const APP_ROOM_OPTS *ro,
     r->burst = 1;
     r->hs_timeout = (unsigned)ro->hs_timeout;
     r->max_rline = 4u << 20;
-    snprintf(r->peer_label, sizeof(r->peer_label), "the peer");
+    if (o->peer != NULL)
+        snprintf(r->peer_label, sizeof(r->peer_label), "'%s'", o->peer);
+    else
+        snprintf(r->peer_label, sizeof(r->peer_label), "the peer");
     text.text = 1;
     if (app_chat_init(&r->chat, &text, ro->initiate ? P11C_INITIATOR : P11C_RESPONDER) != 0)
         return -1;
@@ -93,7 +95,6 @@ void app_room_free(APP_ROOM *r)
     app_buf_free(&r->out);
     app_buf_free(&r->rin);
     app_buf_free(&r->uin);
-    app_buf_free(&r->held);
     app_chat_free(&r->chat);
 }
 
@@ -217,20 +218,6 @@ end:
     free(text);
 }
 
-static void user_bytes(APP_ROOM *r, const uint8_t *buf, size_t n);
-static void user_end(APP_ROOM *r);
-
-/* The session exists: what was typed before it goes now. */
-static void established(APP_ROOM *r)
-{
-    if (r->held.len > r->held.off) {
-        user_bytes(r, r->held.b + r->held.off, r->held.len - r->held.off);
-        app_buf_free(&r->held);
-    }
-    if (r->user_eof)
-        user_end(r);
-}
-
 void app_room_line(APP_ROOM *r, const char *who, const char *line, size_t len)
 {
     uint8_t *msg = NULL;
@@ -243,10 +230,8 @@ void app_room_line(APP_ROOM *r, const char *who, const char *line, size_t len)
         if (!is_echo(r, msg, mlen)) {
             int was = r->chat.established;
             app_chat_recv(&r->chat, msg, mlen);
-            if (!was && r->chat.established) {
+            if (!was && r->chat.established)
                 snprintf(r->peer_who, sizeof(r->peer_who), "%s", who != NULL ? who : "");
-                established(r);
-            }
         }
         OPENSSL_free(msg);
         break;
@@ -369,7 +354,8 @@ static void user_bytes(APP_ROOM *r, const uint8_t *buf, size_t n)
     }
 }
 
-/* End of input with the session established: the last line, then CLOSE. */
+/* End of input: the last line, then CLOSE (once the session exists, after
+ * the lines held for it). */
 static void user_end(APP_ROOM *r)
 {
     if (r->udiscard)
@@ -392,21 +378,18 @@ static void read_user(APP_ROOM *r)
     }
     if (n == 0) {
         r->user_eof = 1;
-        if (r->chat.established) {
-            user_end(r);
-        } else if (r->held.len == r->held.off) {
+        if (!r->chat.established && r->chat.nheld == 0 && r->uin.len == 0 && !r->udiscard) {
             /* Nothing to say and no one to say it to: done. */
             app_msg("end of input before the session was established: nothing was sent");
             r->chat.finished = 1;
             r->chat.status = APP_FAIL;
+            return;
         }
-        /* else what was typed waits for the session, then CLOSE follows. */
+        user_end(r);
         return;
     }
-    if (r->chat.established)
-        user_bytes(r, buf, (size_t)n);
-    else if (app_buf_add(&r->held, buf, (size_t)n) != 0)
-        app_msg("out of memory: %zd bytes typed before the session was lost", n);
+    /* Before the session, lines are held for it (held.c). */
+    user_bytes(r, buf, (size_t)n);
     OPENSSL_cleanse(buf, sizeof(buf));
 }
 
@@ -507,8 +490,7 @@ int app_room_run(APP_ROOM *r, unsigned timeout)
                 p[np++] = (struct pollfd){.fd = r->wfd, .events = POLLOUT};
             }
         }
-        if (!c->finished && !c->close_sent && !r->user_eof &&
-            (c->established ? r->out.len - r->out.off < OUT_HIGH : r->held.len < HELD_MAX)) {
+        if (!c->finished && !c->close_sent && !r->user_eof && r->out.len - r->out.off < OUT_HIGH) {
             iu = (int)np;
             p[np++] = (struct pollfd){.fd = STDIN_FILENO, .events = POLLIN};
         }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/params.h>
 
@@ -57,54 +58,6 @@ int app_write_all(int fd, const void *buf, size_t len)
     return 0;
 }
 
-int app_chat_option(const char *cmd, int opt, const char *arg, APP_CHAT_OPTS *o)
-{
-    unsigned long v;
-    switch (opt) {
-    case 'k':
-        o->key = arg;
-        return 1;
-    case 'i':
-        o->id = arg;
-        return 1;
-    case 't':
-        o->trust = arg;
-        return 1;
-    case 'p':
-        o->pin_source = arg;
-        return 1;
-    case 'K':
-        o->known_only = 1;
-        return 1;
-    case 'v':
-        o->verbose = 1;
-        return 1;
-    case 'P':
-        if (strcmp(arg, "strict") == 0)
-            o->policy = P11C_POLICY_STRICT;
-        else if (strcmp(arg, "window") == 0)
-            o->policy = P11C_POLICY_WINDOW;
-        else
-            return app_usage(cmd, "--policy must be strict or window, not '%s'", arg), -1;
-        return 1;
-    case 'S':
-        if (strcmp(arg, "software") == 0)
-            o->token_session = 0;
-        else if (strcmp(arg, "token") == 0)
-            o->token_session = 1;
-        else
-            return app_usage(cmd, "--session-key must be software or token, not '%s'", arg), -1;
-        return 1;
-    case 'T':
-        if (app_parse_uint(arg, 1, 3600, &v) != 0)
-            return app_usage(cmd, "--timeout must be 1 to 3600 seconds, not '%s'", arg), -1;
-        o->timeout = (unsigned)v;
-        return 1;
-    default:
-        return 0;
-    }
-}
-
 /* S in the token, on the token of our long-term key when that is one. */
 static EVP_PKEY *token_session_key(void *arg)
 {
@@ -133,9 +86,11 @@ static EVP_PKEY *token_session_key(void *arg)
 
 int app_chat_init(APP_CHAT *c, const APP_CHAT_OPTS *o, p11c_role role)
 {
-    p11c_err e;
     memset(c, 0, sizeof(*c));
     c->verbose = o->verbose;
+    c->raw = o->raw;
+    c->accept_unknown = o->accept_unknown;
+    c->tty = isatty(STDIN_FILENO);
     c->status = APP_FAIL;
     if (app_ossl_init(&c->ossl) != 0)
         return -1;
@@ -151,8 +106,10 @@ int app_chat_init(APP_CHAT *c, const APP_CHAT_OPTS *o, p11c_role role)
     const char *path = app_trust_path(o->trust);
     if (path == NULL || (c->trust = app_trust_load(path)) == NULL)
         return -1;
+    c->trust_path = path;
+    c->peer = o->peer;
     c->key = app_key_load(&c->ossl, o->key, 1);
-    if (c->key == NULL)
+    if (c->key == NULL || app_key_check(&c->ossl, c->key, o->key) != 0)
         return -1;
     if (o->token_session && app_ossl_need_provider(&c->ossl) != 0)
         return -1;
@@ -169,6 +126,7 @@ int app_chat_init(APP_CHAT *c, const APP_CHAT_OPTS *o, p11c_role role)
     cfg.identity = o->id;
     cfg.trust = c->trust;
     cfg.known_only = o->known_only;
+    cfg.expected_peer = o->peer;
     cfg.policy = o->text ? P11C_POLICY_WINDOW : (p11c_policy)o->policy;
     cfg.text_transport = o->text;
     cfg.session_key_propq = "provider=default";
@@ -178,12 +136,18 @@ int app_chat_init(APP_CHAT *c, const APP_CHAT_OPTS *o, p11c_role role)
         cfg.session_key_fn = token_session_key;
         cfg.session_key_arg = c;
     }
-    c->s = p11c_session_new(&cfg, &e);
-    if (c->s == NULL) {
+    c->cfg = cfg;
+    c->s = app_chat_session_new(c);
+    return c->s == NULL ? -1 : 0;
+}
+
+P11C_SESSION *app_chat_session_new(APP_CHAT *c)
+{
+    p11c_err e;
+    P11C_SESSION *s = p11c_session_new(&c->cfg, &e);
+    if (s == NULL)
         app_ossl_msg("cannot start the session: %s", p11c_strerror(e));
-        return -1;
-    }
-    return 0;
+    return s;
 }
 
 void app_chat_free(APP_CHAT *c)
@@ -192,6 +156,8 @@ void app_chat_free(APP_CHAT *c)
     p11c_trust_free(c->trust);
     EVP_PKEY_free(c->key);
     free(c->token_uri);
+    free(c->sender);
+    app_buf_free(&c->held);
     free(c->ctl);
     if (c->ossl.libctx != NULL)
         app_ossl_free(&c->ossl);
@@ -228,12 +194,18 @@ void app_line_too_long(size_t len)
 
 int app_chat_send_line(APP_CHAT *c, const uint8_t *line, size_t len)
 {
+    if (c->asking) {
+        app_held_answer(c, line, len);
+        return 0;
+    }
     if (c->max_data != 0 && len > c->max_data) {
         /* Refused before it becomes a record: no number is spent on it. */
         app_msg("line of %zu bytes not sent: with %s a message holds at most %zu bytes", len,
                 c->max_why != NULL ? c->max_why : "this line limit", c->max_data);
         return -1;
     }
+    if (!c->established)
+        return app_held_add(c, line, len);
     p11c_err e = p11c_session_send_data(c->s, line, len);
     if (e != P11C_OK) {
         if (e == P11C_ERR_LIMIT && len > P11C_MAX_DATA)
@@ -267,10 +239,13 @@ int app_chat_close(APP_CHAT *c)
     if (c->close_sent || c->finished)
         return 0;
     if (!c->established) {
-        /* Nothing to close: the handshake never finished. */
-        c->close_sent = 1;
+        /* Nothing to close yet: CLOSE follows the held lines once the
+         * session is up. */
+        c->close_wanted = 1;
         return 0;
     }
+    if (c->asking)
+        app_held_drop(c, "input ended before an answer");
     p11c_err e = p11c_session_send_close(c->s, NULL);
     if (e != P11C_OK) {
         app_msg("cannot send CLOSE: %s", p11c_strerror(e));
@@ -314,25 +289,61 @@ void app_chat_transport_end(APP_CHAT *c)
 
 void app_chat_hs_rejected(APP_CHAT *c, const P11C_EVENT *ev)
 {
-    char *who = app_escape((const uint8_t *)ev->peer_id, strlen(ev->peer_id));
-    char hex[2 * P11C_FP_LEN + 1];
-    p11c_fingerprint_hex(ev->fp, hex);
-    if (ev->error == P11C_ERR_TRUST_MISMATCH) {
-        char *stored = app_trust_conflict(c->trust, ev->peer_id, ev->fp);
-        app_msg("WARNING: MISMATCH: dropped a handshake from '%s' with key %s (%s): %s. "
-                "Someone in the chat may be posing as them, or their key changed: check "
-                "with them another way. Still waiting.",
-                who ? who : "?", ev->short_fp, hex, stored ? stored : "the trust store disagrees");
-        free(stored);
-    } else if (ev->error == P11C_ERR_UNKNOWN_PEER) {
-        app_msg("refused: dropped a handshake from '%s' with key %s: not in the trust store "
-                "(--known-only). Still waiting.",
-                who ? who : "?", ev->short_fp);
+    if ((ev->error == P11C_ERR_TRUST_MISMATCH || ev->error == P11C_ERR_UNKNOWN_PEER) &&
+        ev->peer_id[0] != '\0') {
+        if (ev->error == P11C_ERR_TRUST_MISMATCH)
+            app_msg("WARNING: a handshake in the chat does not match the trust store:");
+        app_show_refused(c, ev);
+        app_msg("that handshake was dropped; still waiting for the peer");
     } else {
         app_msg("dropped a handshake message that is not from the peer: %s. Still waiting.",
                 p11c_strerror(ev->error));
     }
-    free(who);
+}
+
+/* One received message, one line: "alice> text", or the text alone (--raw). */
+static void show_message(APP_CHAT *c, const P11C_EVENT *ev)
+{
+    char *text = app_escape(ev->data, ev->len), *line = NULL;
+    const char *name = c->sender != NULL ? c->sender : "?";
+    size_t n = 0;
+
+    if (text != NULL) {
+        line = malloc(strlen(name) + strlen(text) + 40);
+        if (line != NULL && c->raw)
+            n = (size_t)sprintf(line, "%s\n", text);
+        else if (line != NULL && ev->late)
+            n = (size_t)sprintf(line, "[late #%llu] %s> %s\n", (unsigned long long)ev->seq, name,
+                                text);
+        else if (line != NULL)
+            n = (size_t)sprintf(line, "%s> %s\n", name, text);
+    }
+    if (line == NULL)
+        app_msg("out of memory: a message from the peer is not shown");
+    else if (app_write_all(STDOUT_FILENO, line, n) != 0) {
+        app_msg("cannot write to standard output: %s", strerror(errno));
+        c->finished = 1;
+        c->status = APP_FAIL;
+    }
+    if (text != NULL)
+        OPENSSL_cleanse(text, strlen(text));
+    if (line != NULL)
+        OPENSSL_cleanse(line, n);
+    free(text);
+    free(line);
+}
+
+/* A late record (window policy) was one reported missing: say it came. */
+static void show_late(APP_CHAT *c, const P11C_EVENT *ev)
+{
+    if (!ev->late)
+        return;
+    if (c->missing > 0)
+        c->missing--;
+    app_msg("%s #%llu, reported missing, has arrived late%s (%llu still missing)",
+            ev->type == P11C_EV_DATA ? "message" : "record", (unsigned long long)ev->seq,
+            ev->type == P11C_EV_DATA && !c->raw ? ", shown marked [late]" : "",
+            (unsigned long long)c->missing);
 }
 
 static void show_closed(APP_CHAT *c, const char *how)
@@ -349,41 +360,35 @@ void app_chat_events(APP_CHAT *c)
         case P11C_EV_ESTABLISHED: {
             char hex[2 * P11C_FP_LEN + 1];
             c->established = 1;
+            free(c->sender);
+            c->sender = app_sender_name(ev.peer_id);
             p11c_fingerprint_hex(ev.fp, hex);
             if (ev.trust == P11C_TRUSTED)
-                app_msg("secure session with '%s', key %s: %s", ev.peer_id, ev.short_fp,
-                        p11c_trust_result_name(ev.trust));
+                app_status(p11c_trust_result_name(ev.trust), ev.peer_id, ev.short_fp,
+                           "secure session");
             else
-                app_msg("secure session with '%s', key %s: %s (check the fingerprint %s "
-                        "with the peer another way, then 'p11chat trust add')",
-                        ev.peer_id, ev.short_fp, p11c_trust_result_name(ev.trust), hex);
+                app_status(p11c_trust_result_name(ev.trust), ev.peer_id, ev.short_fp,
+                           "secure session, but check the fingerprint %s with the peer another "
+                           "way, then 'p11chat trust add'",
+                           hex);
+            app_held_release(c, &ev);
             break;
         }
-        case P11C_EV_DATA: {
-            char *text = app_escape(ev.data, ev.len);
-            if (text == NULL) {
-                app_msg("out of memory");
-                break;
-            }
-            size_t n = strlen(text);
-            text[n] = '\n';
-            if (app_write_all(STDOUT_FILENO, text, n + 1) != 0) {
-                app_msg("cannot write to standard output: %s", strerror(errno));
-                c->finished = 1;
-                c->status = APP_FAIL;
-            }
-            free(text);
+        case P11C_EV_DATA:
+            show_late(c, &ev);
+            show_message(c, &ev);
             c->rx_unacked++;
             c->rx_last = app_now_ms();
             break;
-        }
         case P11C_EV_ACK:
+            show_late(c, &ev);
             if (c->verbose)
                 app_msg("the peer confirmed %llu of the %llu messages we sent",
                         (unsigned long long)app_chat_confirmed(c),
                         (unsigned long long)c->data_sent);
             break;
         case P11C_EV_MISSING:
+            c->missing += ev.count;
             app_msg("%llu message(s) from the peer missing (from number %llu)",
                     (unsigned long long)ev.count, (unsigned long long)ev.seq);
             break;
@@ -421,7 +426,10 @@ void app_chat_events(APP_CHAT *c)
             c->status = APP_TRUNC;
             break;
         case P11C_EV_ERROR:
-            if (c->reported)
+            if ((ev.error == P11C_ERR_TRUST_MISMATCH || ev.error == P11C_ERR_UNKNOWN_PEER) &&
+                ev.peer_id[0] != '\0')
+                app_show_refused(c, &ev);
+            else if (c->reported)
                 ERR_clear_error();
             else if (ERR_peek_error() != 0)
                 app_ossl_msg("session failed: %s", p11c_strerror(ev.error));

@@ -24,6 +24,8 @@
 /* An ACK goes out when the peer's messages have waited this long for any
  * record of ours to confirm them. */
 #define ACK_DELAY_MS 1000
+/* listen: connections in their handshake at once; more wait in the kernel's queue. */
+#define MAX_PENDING 8
 /* Standard input is not read while this much is waiting for the socket. */
 #define OUT_HIGH (1u << 20)
 
@@ -34,34 +36,26 @@ static const char tcp_usage[] =
     "One end-to-end encrypted session over TCP. 'listen' waits for one peer\n"
     "(PORT 0 picks a free port; the address is shown on stderr); 'connect'\n"
     "starts the handshake. Each line of standard input is one message; each\n"
-    "message received is one line of standard output, with control characters\n"
-    "and bytes that are not UTF-8 escaped. End of input (or Ctrl-C) closes the\n"
+    "message received is one line of standard output, 'NAME> message' with the\n"
+    "peer's identity as NAME (quoted unless it is only letters, digits and\n"
+    "._@+-), control characters and bytes that are not UTF-8 escaped. Status\n"
+    "lines on standard error start with the verdict on the peer ('trusted:',\n"
+    "'NOT IN TRUST STORE:', 'MISMATCH:'). Lines typed before the session is\n"
+    "established are sent only to a trusted peer (or, for one not in the trust\n"
+    "store, once you agree). End of input (or Ctrl-C) closes the\n"
     "session; the peer's CLOSE is awaited and the number of our messages it\n"
     "confirmed is shown. Exit status: 0 closed cleanly, 1 failure, 2 usage,\n"
     "3 connection ended without CLOSE (truncated).\n"
-    "\n"
-    "  --key KEY                 our long-term key: pkcs11: URI or PEM file\n"
-    "  --id NAME                 our identity, as the peer will see it\n"
-    "  --pin-source FILE         the token PIN, read from FILE\n"
-    "  --trust FILE              the trust store (see 'p11chat trust --help')\n"
-    "  --known-only              refuse a peer that is not in the trust store\n"
+    "\n";
+
+static const char tcp_usage_own[] =
     "  --policy strict|window    record order policy (default strict)\n"
-    "  --session-key software|token\n"
-    "                            where the one-time session key is made (default\n"
-    "                            software; token: an ephemeral token object)\n"
-    "  --timeout SECONDS         for the handshake and the wait for CLOSE (30)\n"
-    "  --verbose                 also show the peer's confirmations as they come\n";
+    "  --timeout SECONDS         for the handshake and the wait for CLOSE (30)\n";
 
 static const struct option chat_opts[] = {
-    {"key", required_argument, NULL, 'k'},
-    {"id", required_argument, NULL, 'i'},
-    {"trust", required_argument, NULL, 't'},
-    {"pin-source", required_argument, NULL, 'p'},
-    {"known-only", no_argument, NULL, 'K'},
+    APP_CHAT_LONGOPTS,
     {"policy", required_argument, NULL, 'P'},
-    {"session-key", required_argument, NULL, 'S'},
     {"timeout", required_argument, NULL, 'T'},
-    {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -131,7 +125,7 @@ static int tcp_listen(const char *host, const char *port)
             setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
             if (ai->ai_family == AF_INET6 && host == NULL)
                 setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
-            if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 1) != 0) {
+            if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, MAX_PENDING) != 0) {
                 rc = errno;
                 close(fd);
                 fd = -1;
@@ -151,27 +145,6 @@ static int tcp_listen(const char *host, const char *port)
         addr_string((struct sockaddr *)&ss, len, a, sizeof(a));
         app_msg("listening on %s", a);
     }
-    return fd;
-}
-
-static int tcp_accept(int lfd)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
-    int fd;
-    do {
-        fd = accept(lfd, (struct sockaddr *)&ss, &len);
-    } while (fd < 0 && errno == EINTR && !app_interrupted);
-    if (fd < 0) {
-        if (app_interrupted)
-            app_msg("interrupted before a peer connected");
-        else
-            app_msg("accept failed: %s", strerror(errno));
-        return -1;
-    }
-    char a[HOST_MAX + SERV_MAX + 4];
-    addr_string((struct sockaddr *)&ss, len, a, sizeof(a));
-    app_msg("connection from %s", a);
     return fd;
 }
 
@@ -230,19 +203,19 @@ typedef struct tcp_io {
     int sock_eof;
 } TCP_IO;
 
-/* Frames every message the session has for the peer. */
-static int pump_output(APP_CHAT *c, TCP_IO *io)
+/* Frames every message the session has for the peer into out. */
+static int frame_output(P11C_SESSION *s, APP_BUF *out)
 {
     uint8_t *msg, *framed;
     size_t len, flen;
-    while (p11c_session_pop_output(c->s, &msg, &len)) {
+    while (p11c_session_pop_output(s, &msg, &len)) {
         p11c_err e = p11c_frame_stream(msg, len, &framed, &flen);
         OPENSSL_free(msg);
         if (e != P11C_OK) {
             app_msg("cannot frame a message: %s", p11c_strerror(e));
             return -1;
         }
-        int r = app_buf_add(&io->out, framed, flen);
+        int r = app_buf_add(out, framed, flen);
         OPENSSL_free(framed);
         if (r != 0) {
             app_msg("out of memory");
@@ -250,6 +223,153 @@ static int pump_output(APP_CHAT *c, TCP_IO *io)
         }
     }
     return 0;
+}
+
+static int pump_output(APP_CHAT *c, TCP_IO *io)
+{
+    return c->s == NULL ? 0 : frame_output(c->s, &io->out);
+}
+
+/* ---- listen: handshakes with every connection until one completes ---------- */
+
+/* A connection whose handshake is under way, with a session of its own: a
+ * silent or slow one holds no other back, and is dropped at its deadline. */
+typedef struct pending {
+    int fd;
+    P11C_STREAM *st;
+    P11C_SESSION *s;
+    APP_BUF out;
+    int64_t deadline;
+    char addr[HOST_MAX + SERV_MAX + 4];
+} PENDING;
+
+typedef struct listener {
+    int lfd;
+    PENDING p[MAX_PENDING];
+    size_t n;
+    unsigned timeout;
+} LISTENER;
+
+static void pending_free(PENDING *p)
+{
+    if (p->fd >= 0)
+        close(p->fd);
+    p11c_stream_free(p->st);
+    p11c_session_free(p->s);
+    app_buf_free(&p->out);
+    memset(p, 0, sizeof(*p));
+    p->fd = -1;
+}
+
+/* Drops connection i (said on stderr), keeps listening. */
+static void pending_drop(LISTENER *ls, size_t i, const char *why)
+{
+    app_msg("dropped the connection from %s%s%s; still listening", ls->p[i].addr, why ? ": " : "",
+            why ? why : "");
+    pending_free(&ls->p[i]);
+    ls->p[i] = ls->p[--ls->n];
+    ls->p[ls->n].fd = -1;
+}
+
+static void pending_accept(APP_CHAT *c, LISTENER *ls)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    int fd = accept(ls->lfd, (struct sockaddr *)&ss, &len);
+    if (fd < 0) {
+        if (errno != EINTR && errno != EAGAIN && errno != ECONNABORTED)
+            app_msg("accept failed: %s", strerror(errno));
+        return;
+    }
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    PENDING *p = &ls->p[ls->n];
+    memset(p, 0, sizeof(*p));
+    p->fd = fd;
+    addr_string((struct sockaddr *)&ss, len, p->addr, sizeof(p->addr));
+    app_msg("connection from %s", p->addr);
+    p->st = p11c_stream_new();
+    p->s = app_chat_session_new(c);
+    p->deadline = app_now_ms() + (int64_t)ls->timeout * 1000;
+    ls->n++;
+    if (p->st == NULL || p->s == NULL)
+        pending_drop(ls, ls->n - 1, "out of memory");
+}
+
+/*
+ * Input on connection i: fed to its own session, shown through c with c->s
+ * lent for the moment. 1 when that session is established (the peer is
+ * ours), 0 otherwise (connection i may have been dropped).
+ */
+static int pending_read(APP_CHAT *c, LISTENER *ls, size_t i)
+{
+    PENDING *p = &ls->p[i];
+    uint8_t buf[16384], *msg;
+    size_t len;
+    ssize_t n = read(p->fd, buf, sizeof(buf));
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        return 0;
+    if (n <= 0) {
+        pending_drop(ls, i, "it ended the connection during the handshake");
+        return 0;
+    }
+    if (p11c_stream_feed(p->st, buf, (size_t)n) != P11C_OK) {
+        pending_drop(ls, i, "it sent a malformed frame");
+        return 0;
+    }
+    c->s = p->s;
+    while (!c->finished && p11c_stream_next(p->st, &msg, &len)) {
+        app_chat_recv(c, msg, len);
+        OPENSSL_free(msg);
+    }
+    c->s = NULL;
+    if (frame_output(p->s, &p->out) != 0)
+        c->finished = 1;
+    if (c->established)
+        return 1;
+    if (c->finished) {
+        /* Its handshake failed (said on stderr): the next one may be ours. */
+        c->finished = 0;
+        c->status = APP_FAIL;
+        c->reported = 0;
+        pending_drop(ls, i, NULL);
+    }
+    return 0;
+}
+
+static void pending_write(LISTENER *ls, size_t i)
+{
+    PENDING *p = &ls->p[i];
+    ssize_t n = write(p->fd, p->out.b + p->out.off, p->out.len - p->out.off);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        return;
+    if (n < 0) {
+        pending_drop(ls, i, strerror(errno));
+        return;
+    }
+    p->out.off += (size_t)n;
+}
+
+/* The connection whose session is established becomes the conversation; the
+ * others and the listening socket are closed. */
+static void listener_adopt(APP_CHAT *c, LISTENER *ls, size_t i, TCP_IO *io)
+{
+    PENDING *p = &ls->p[i];
+    c->s = p->s;
+    p->s = NULL;
+    io->fd = p->fd;
+    p->fd = -1;
+    p11c_stream_free(io->st);
+    io->st = p->st;
+    p->st = NULL;
+    app_buf_free(&io->out);
+    io->out = p->out;
+    memset(&p->out, 0, sizeof(p->out));
+    for (size_t k = 0; k < ls->n; k++)
+        pending_free(&ls->p[k]);
+    ls->n = 0;
+    close(ls->lfd);
+    ls->lfd = -1;
 }
 
 /* Sends each complete line in io->in; keeps the rest. */
@@ -341,7 +461,72 @@ static int write_socket(APP_CHAT *c, TCP_IO *io)
     return 0;
 }
 
-static int chat_loop(APP_CHAT *c, int fd, unsigned timeout, int initiator)
+/*
+ * listen until one connection completes its handshake (then it is in io and
+ * c->s: 0), reading standard input meanwhile (the lines are held). -1 when
+ * interrupted or poll() failed.
+ */
+static int listen_phase(APP_CHAT *c, LISTENER *ls, TCP_IO *io)
+{
+    for (;;) {
+        if (app_interrupted) {
+            app_msg("interrupted before the session was established");
+            return -1;
+        }
+        struct pollfd p[MAX_PENDING + 2];
+        nfds_t np = 0;
+        int64_t now = app_now_ms(), deadline = -1;
+        int il = -1, iu = -1;
+        for (size_t i = 0; i < ls->n; i++) {
+            p[np].fd = ls->p[i].fd;
+            p[np].events = POLLIN | (ls->p[i].out.off < ls->p[i].out.len ? POLLOUT : 0);
+            p[np++].revents = 0;
+            if (deadline < 0 || ls->p[i].deadline < deadline)
+                deadline = ls->p[i].deadline;
+        }
+        if (ls->n < MAX_PENDING) {
+            il = (int)np;
+            p[np].fd = ls->lfd;
+            p[np].events = POLLIN;
+            p[np++].revents = 0;
+        }
+        if (!io->in_eof) {
+            iu = (int)np;
+            p[np].fd = STDIN_FILENO;
+            p[np].events = POLLIN;
+            p[np++].revents = 0;
+        }
+        int wait = deadline < 0 ? -1 : deadline > now ? (int)(deadline - now) : 0;
+        int r = poll(p, np, wait);
+        if (r < 0 && errno != EINTR) {
+            app_msg("poll failed: %s", strerror(errno));
+            return -1;
+        }
+        now = app_now_ms();
+        /* From the last: a dropped connection takes the place of the last one. */
+        for (size_t i = ls->n; i-- > 0;) {
+            short ev = r > 0 ? p[i].revents : 0;
+            if (ev & POLLOUT)
+                pending_write(ls, i);
+            if (i < ls->n && ls->p[i].fd == p[i].fd && (ev & (POLLIN | POLLHUP | POLLERR)) &&
+                pending_read(c, ls, i)) {
+                listener_adopt(c, ls, i, io);
+                return 0;
+            }
+            if (i < ls->n && ls->p[i].fd == p[i].fd && now >= ls->p[i].deadline) {
+                char why[64];
+                snprintf(why, sizeof(why), "no completed handshake within %u s", ls->timeout);
+                pending_drop(ls, i, why);
+            }
+        }
+        if (r > 0 && il >= 0 && (p[il].revents & POLLIN))
+            pending_accept(c, ls);
+        if (r > 0 && iu >= 0 && (p[iu].revents & (POLLIN | POLLHUP | POLLERR)))
+            read_stdin(c, io);
+    }
+}
+
+static int chat_loop(APP_CHAT *c, int fd, LISTENER *ls, unsigned timeout, int initiator)
 {
     TCP_IO io;
     memset(&io, 0, sizeof(io));
@@ -355,6 +540,9 @@ static int chat_loop(APP_CHAT *c, int fd, unsigned timeout, int initiator)
         app_msg("out of memory");
         goto end;
     }
+    if (ls != NULL && listen_phase(c, ls, &io) != 0)
+        goto end;
+    fd = io.fd;
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     if (initiator) {
         p11c_err e = p11c_session_start(c->s);
@@ -393,8 +581,9 @@ static int chat_loop(APP_CHAT *c, int fd, unsigned timeout, int initiator)
         p[np].fd = fd;
         p[np].events = (c->finished ? 0 : POLLIN) | (pending ? POLLOUT : 0);
         p[np++].revents = 0;
-        int want_in = c->established && !c->finished && !io.in_eof && !c->close_sent &&
-                      io.out.len - io.out.off < OUT_HIGH;
+        /* Read before the session too: those lines are held (held.c). */
+        int want_in =
+            !c->finished && !io.in_eof && !c->close_sent && io.out.len - io.out.off < OUT_HIGH;
         if (want_in) {
             p[np].fd = STDIN_FILENO;
             p[np].events = POLLIN;
@@ -431,6 +620,10 @@ static int chat_loop(APP_CHAT *c, int fd, unsigned timeout, int initiator)
             read_stdin(c, &io);
     }
 end:
+    if (io.fd >= 0) {
+        shutdown(io.fd, SHUT_WR);
+        close(io.fd);
+    }
     if (io.in != NULL)
         OPENSSL_cleanse(io.in, P11C_MAX_DATA + 1);
     free(io.in);
@@ -451,6 +644,8 @@ static int cmd_tcp(int argc, char **argv, int listening)
     while ((c = getopt_long(argc, argv, ":k:i:t:h", chat_opts, NULL)) != -1) {
         if (c == 'h') {
             fputs(tcp_usage, stdout);
+            fputs(app_chat_help, stdout);
+            fputs(tcp_usage_own, stdout);
             return APP_OK;
         }
         if (c == ':')
@@ -465,12 +660,8 @@ static int cmd_tcp(int argc, char **argv, int listening)
         return app_usage(cmd, listening ? "[HOST:]PORT is required" : "HOST:PORT is required");
     if (optind + 1 < argc)
         return app_usage(cmd, "unexpected argument '%s'", argv[optind + 1]);
-    if (o.key == NULL)
-        return app_usage(cmd, "--key KEY is required");
-    if (o.id == NULL)
-        return app_usage(cmd, "--id NAME is required");
-    if (!p11c_identity_valid((const uint8_t *)o.id, strlen(o.id)))
-        return app_usage(cmd, "--id must be 1 to 255 bytes of UTF-8 without control characters");
+    if (app_chat_check(cmd, &o) != APP_OK)
+        return APP_USAGE;
 
     char *hp = strdup(argv[optind]), *host, *port;
     if (hp == NULL)
@@ -483,25 +674,34 @@ static int cmd_tcp(int argc, char **argv, int listening)
     }
 
     APP_CHAT chat;
-    int ret = APP_FAIL, fd = -1, lfd = -1;
+    LISTENER ls;
+    int ret = APP_FAIL, fd = -1;
+    memset(&ls, 0, sizeof(ls));
+    ls.lfd = -1;
     app_signals_install();
     if (app_chat_init(&chat, &o, listening ? P11C_RESPONDER : P11C_INITIATOR) != 0)
         goto end;
     if (listening) {
-        lfd = tcp_listen(host, port);
-        if (lfd < 0)
+        ls.lfd = tcp_listen(host, port);
+        if (ls.lfd < 0)
             goto end;
-        fd = tcp_accept(lfd);
-        close(lfd);
+        fcntl(ls.lfd, F_SETFL, fcntl(ls.lfd, F_GETFL) | O_NONBLOCK);
+        ls.timeout = o.timeout;
+        /* Each connection gets a session of its own. */
+        p11c_session_free(chat.s);
+        chat.s = NULL;
+        ret = chat_loop(&chat, -1, &ls, o.timeout, 0);
     } else {
         fd = tcp_connect(host, port, o.timeout);
+        if (fd < 0)
+            goto end;
+        ret = chat_loop(&chat, fd, NULL, o.timeout, 1);
     }
-    if (fd < 0)
-        goto end;
-    ret = chat_loop(&chat, fd, o.timeout, !listening);
-    shutdown(fd, SHUT_WR);
-    close(fd);
 end:
+    for (size_t i = 0; i < ls.n; i++)
+        pending_free(&ls.p[i]);
+    if (ls.lfd >= 0)
+        close(ls.lfd);
     app_chat_free(&chat);
     free(hp);
     return ret;

@@ -67,31 +67,6 @@ P11C_TRUST *app_trust_load(const char *path)
     return t;
 }
 
-char *app_trust_conflict(const P11C_TRUST *t, const char *identity, const uint8_t fp[P11C_FP_LEN])
-{
-    char buf[1024], sfp[P11C_SHORT_FP_LEN + 1], hex[2 * P11C_FP_LEN + 1];
-    for (size_t i = 0; i < p11c_trust_count(t); i++) {
-        const uint8_t *efp;
-        const char *name = p11c_trust_entry(t, i, &efp);
-        int same_name = strcmp(name, identity) == 0;
-        if (!same_name && CRYPTO_memcmp(efp, fp, P11C_FP_LEN) != 0)
-            continue;
-        if (same_name && CRYPTO_memcmp(efp, fp, P11C_FP_LEN) == 0)
-            continue; /* not a conflict */
-        char *n = app_escape((const uint8_t *)name, strlen(name));
-        p11c_fingerprint_short(efp, sfp);
-        p11c_fingerprint_hex(efp, hex);
-        if (same_name)
-            snprintf(buf, sizeof(buf), "the trust store has '%s' with key %s (%s)", n ? n : "?",
-                     sfp, hex);
-        else
-            snprintf(buf, sizeof(buf), "the trust store has this key as '%s'", n ? n : "?");
-        free(n);
-        return strdup(buf);
-    }
-    return NULL;
-}
-
 /* mkdir -p of the directory holding `path`, private to the user. */
 static int make_parent(const char *path)
 {
@@ -280,8 +255,8 @@ int cmd_trust(int argc, char **argv)
         if (nargs != 1)
             return app_usage("trust add", nargs == 0 ? "NAME is required" : "too many arguments");
         if (!p11c_identity_valid((const uint8_t *)name, strlen(name)))
-            return app_usage("trust add",
-                             "NAME must be 1 to 255 bytes of UTF-8 without control characters");
+            return app_usage("trust add", "NAME must be 1 to 255 bytes of UTF-8 without control, "
+                                          "format or separator characters or edge spaces");
         if ((key == NULL) == (hex == NULL))
             return app_usage("trust add", "give exactly one of --key KEY and --fingerprint HEX");
     } else if (strcmp(action, "remove") == 0) {

@@ -33,14 +33,9 @@ static const char wrap_usage[] =
     "the chat, lost or injected, end neither the handshake nor the session.\n"
     "COMMAND gets no P11CHAT_* variable and no descriptor but its standard ones.\n"
     "\n"
-    "  --initiate                send the first handshake message\n"
-    "  --key KEY                 our long-term key: pkcs11: URI or PEM file\n"
-    "  --id NAME                 our identity, as the peer will see it\n"
-    "  --pin-source FILE         the token PIN, read from FILE\n"
-    "  --trust FILE              the trust store (see 'p11chat trust --help')\n"
-    "  --known-only              refuse a peer that is not in the trust store\n"
-    "  --session-key software|token\n"
-    "                            where the one-time session key is made\n"
+    "  --initiate                send the first handshake message\n";
+
+static const char wrap_usage_own[] =
     "  --max-line N              longest line COMMAND takes, prefix included; longer\n"
     "                            messages are cut into pieces (default 400, which fits\n"
     "                            IRC; 0: no limit)\n"
@@ -50,23 +45,16 @@ static const char wrap_usage[] =
     "  --send-prefix TEXT        put TEXT before each line sent (a channel command)\n"
     "  --handshake-timeout SECONDS\n"
     "                            give up when no peer completes the handshake (60)\n"
-    "  --timeout SECONDS         the wait for the peer's CLOSE (30)\n"
-    "  --verbose                 also show the peer's confirmations as they come\n";
+    "  --timeout SECONDS         the wait for the peer's CLOSE (30)\n";
 
 static const struct option wrap_opts[] = {
+    APP_CHAT_LONGOPTS,
     {"initiate", no_argument, NULL, 'I'},
-    {"key", required_argument, NULL, 'k'},
-    {"id", required_argument, NULL, 'i'},
-    {"trust", required_argument, NULL, 't'},
-    {"pin-source", required_argument, NULL, 'p'},
-    {"known-only", no_argument, NULL, 'K'},
-    {"session-key", required_argument, NULL, 'S'},
     {"max-line", required_argument, NULL, 'M'},
     {"line-delay", required_argument, NULL, 'D'},
     {"send-prefix", required_argument, NULL, 'X'},
     {"handshake-timeout", required_argument, NULL, 'H'},
     {"timeout", required_argument, NULL, 'T'},
-    {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -216,6 +204,8 @@ int cmd_wrap(int argc, char **argv)
         switch (c) {
         case 'h':
             fputs(wrap_usage, stdout);
+            fputs(app_chat_help, stdout);
+            fputs(wrap_usage_own, stdout);
             return APP_OK;
         case 'X':
             prefix = optarg;
@@ -237,12 +227,8 @@ int cmd_wrap(int argc, char **argv)
     }
     if (optind >= argc)
         return app_usage("wrap", "the chat program to run is required (after --)");
-    if (o.key == NULL)
-        return app_usage("wrap", "--key KEY is required");
-    if (o.id == NULL)
-        return app_usage("wrap", "--id NAME is required");
-    if (!p11c_identity_valid((const uint8_t *)o.id, strlen(o.id)))
-        return app_usage("wrap", "--id must be 1 to 255 bytes of UTF-8 without control characters");
+    if (app_chat_check("wrap", &o) != APP_OK)
+        return APP_USAGE;
     size_t plen = prefix != NULL ? strlen(prefix) : 0;
     /* A handshake message in at most 64 pieces must fit after the prefix. */
     if (ro.max_line != 0 && ro.max_line < plen + 64)

@@ -43,18 +43,18 @@ extern "C" {
 /* Every way a call or a session can fail; p11c_strerror() explains each. */
 typedef enum {
     P11C_OK = 0,
-    P11C_ERR_ARG,            /* bad argument or configuration */
-    P11C_ERR_MEMORY,         /* allocation failed */
-    P11C_ERR_CRYPTO,         /* an EVP operation failed: OpenSSL's error queue says why */
-    P11C_ERR_STATE,          /* not allowed in this state (before the handshake, after close) */
-    P11C_ERR_FAILED,         /* the session failed earlier; see p11c_session_error() */
-    P11C_ERR_DECODE,         /* malformed message: missing field, trailing bytes */
-    P11C_ERR_VERSION,        /* unknown protocol version */
-    P11C_ERR_TYPE,           /* unexpected or unknown message type */
-    P11C_ERR_SUITE,          /* unknown suite */
-    P11C_ERR_FIELD_SIZE,     /* a field longer than the protocol allows */
-    P11C_ERR_KEY,            /* key not RSA 2048/3072/4096 with e = 65537, or bad DER */
-    P11C_ERR_IDENTITY,       /* identity empty, too long, not UTF-8, or with control chars */
+    P11C_ERR_ARG,        /* bad argument or configuration */
+    P11C_ERR_MEMORY,     /* allocation failed */
+    P11C_ERR_CRYPTO,     /* an EVP operation failed: OpenSSL's error queue says why */
+    P11C_ERR_STATE,      /* not allowed in this state (before the handshake, after close) */
+    P11C_ERR_FAILED,     /* the session failed earlier; see p11c_session_error() */
+    P11C_ERR_DECODE,     /* malformed message: missing field, trailing bytes */
+    P11C_ERR_VERSION,    /* unknown protocol version */
+    P11C_ERR_TYPE,       /* unexpected or unknown message type */
+    P11C_ERR_SUITE,      /* unknown suite */
+    P11C_ERR_FIELD_SIZE, /* a field longer than the protocol allows */
+    P11C_ERR_KEY,        /* key not RSA 2048/3072/4096 with e = 65537, or bad DER */
+    P11C_ERR_IDENTITY, /* identity empty, too long, not UTF-8, or with characters it may not hold */
     P11C_ERR_SIGNATURE,      /* a handshake signature does not verify */
     P11C_ERR_SECRET,         /* Sec did not decrypt to exactly 64 bytes (queue: why, if known) */
     P11C_ERR_CONFIRM,        /* key confirmation failed */
@@ -102,8 +102,19 @@ void p11c_fingerprint_hex(const uint8_t fp[P11C_FP_LEN], char out[2 * P11C_FP_LE
 /* Parses 64 hex characters (colons allowed between pairs or groups). */
 p11c_err p11c_fingerprint_parse(const char *hex, uint8_t fp[P11C_FP_LEN]);
 
-/* 1 when `id` (len bytes) is a valid identity (spec section 3). */
+/* 1 when `id` (len bytes) is a valid identity (spec section 3): 1 to 255
+ * bytes of UTF-8, no control, format (Unicode Cf) or separator characters,
+ * no space at either end. */
 int p11c_identity_valid(const uint8_t *id, size_t len);
+/* 1 when `reason` is a valid CLOSE reason (spec section 6): empty, or at
+ * most 255 bytes under the rules for identities, edge spaces allowed. */
+int p11c_close_reason_valid(const uint8_t *reason, size_t len);
+/* 1 when code point cp may stand in an identity or a CLOSE reason. */
+int p11c_identity_char_ok(uint32_t cp);
+/* 1 when cp is a format character (Unicode general category Cf). */
+int p11c_char_format(uint32_t cp);
+/* The Unicode version the table of format characters comes from. */
+const char *p11c_format_unicode_version(void);
 
 /* ---- Trust store (spec section 7) ---------------------------------------- */
 
@@ -130,6 +141,13 @@ p11c_trust_result p11c_trust_check(const P11C_TRUST *t, const uint8_t *identity,
 size_t p11c_trust_count(const P11C_TRUST *t);
 /* Entry i (0 .. count-1), in the order of the file. */
 const char *p11c_trust_entry(const P11C_TRUST *t, size_t i, const uint8_t **fp);
+/* The line of the file entry i was loaded from (0: added since, or no entry). */
+unsigned p11c_trust_entry_line(const P11C_TRUST *t, size_t i);
+/* What makes a MISMATCH: the entry that binds `identity` to another
+ * fingerprint (*by_id) and the one that binds `fp` to another identity
+ * (*by_fp), as entry numbers; -1 when there is none. */
+void p11c_trust_conflicts(const P11C_TRUST *t, const uint8_t *identity, size_t idlen,
+                          const uint8_t fp[P11C_FP_LEN], long *by_id, long *by_fp);
 
 /* ---- Sessions (spec sections 4-6, 8) ------------------------------------- */
 
@@ -150,6 +168,9 @@ typedef struct p11c_config {
     const char *identity;    /* our identity (UTF-8, NUL-terminated) */
     const P11C_TRUST *trust; /* borrowed; NULL: an empty store */
     int known_only;          /* refuse peers that are not in the trust store */
+    /* The one peer wanted (spec section 7): any other, trusted or not, is
+     * refused with P11C_ERR_UNKNOWN_PEER. NULL: any peer the rules allow. */
+    const char *expected_peer;
     p11c_policy policy;
     /* Where S is made when no session_key_fn is given: the property query for
      * EVP_PKEY_keygen ("provider=p11chat" for an ephemeral token object).
@@ -198,17 +219,19 @@ int p11c_session_pop_output(P11C_SESSION *s, uint8_t **msg, size_t *len);
 
 typedef enum {
     P11C_EV_ESTABLISHED = 1, /* peer_id, fp, short_fp, trust */
-    P11C_EV_DATA,            /* seq, data, len */
-    P11C_EV_ACK,             /* count: how many of our records the peer has accepted */
+    P11C_EV_DATA,            /* seq, data, len; late */
+    P11C_EV_ACK,             /* count: how many of our records the peer has accepted; late */
     P11C_EV_MISSING,         /* seq: first missing number, count: how many */
     P11C_EV_REJECTED,        /* error: why (window policy, or a handshake message over a text
                               * transport; the session goes on). For a handshake message
                               * refused on trust (P11C_ERR_TRUST_MISMATCH,
                               * P11C_ERR_UNKNOWN_PEER): peer_id (the identity it claimed),
                               * fp, short_fp, trust */
-    P11C_EV_CLOSE,           /* count acknowledged; data/len: the reason (may be empty) */
+    P11C_EV_CLOSE,           /* count acknowledged; data/len: the reason (may be empty); late */
     P11C_EV_TRUNCATED,       /* the transport ended without CLOSE */
-    P11C_EV_ERROR,           /* error: why (the session has failed) */
+    P11C_EV_ERROR,           /* error: why (the session has failed); for a peer refused
+                              * (P11C_ERR_TRUST_MISMATCH, P11C_ERR_UNKNOWN_PEER) also
+                              * peer_id, fp, short_fp and trust: who it was */
 } p11c_event_type;
 
 typedef struct p11c_event {
@@ -222,6 +245,9 @@ typedef struct p11c_event {
     uint8_t fp[P11C_FP_LEN];
     char short_fp[P11C_SHORT_FP_LEN + 1];
     p11c_trust_result trust;
+    /* Window policy: the record (number seq) is older than the newest seen,
+     * one reported missing before; show it as late (spec section 9.1). */
+    int late;
 } P11C_EVENT;
 
 /* Returns 1 and fills *ev with the next event, or 0 when there is none. */
@@ -247,7 +273,9 @@ uint64_t p11c_session_acked(const P11C_SESSION *s); /* our records the peer conf
  */
 typedef struct p11c_keypool P11C_KEYPOOL;
 P11C_KEYPOOL *p11c_keypool_new(OSSL_LIB_CTX *libctx, const char *propq, size_t size, p11c_err *err);
-/* Stops the thread and frees (destroys) every key not handed out. NULL: no-op. */
+/* After fork(), a child never gets a key made in its parent: its first call
+ * discards the inherited keys, and it makes each key when it is taken.
+ * Stops the thread and frees (destroys) every key not handed out. NULL: no-op. */
 void p11c_keypool_free(P11C_KEYPOOL *pool);
 /*
  * A p11c_session_key_fn: pass p11c_keypool_take as session_key_fn and the

@@ -82,11 +82,6 @@ p11c_err p11c_session_send_ack(P11C_SESSION *s)
     return send_record(s, P11C_REC_ACK, NULL, 0);
 }
 
-static int reason_valid(const uint8_t *r, size_t len)
-{
-    return len == 0 || p11c_identity_valid(r, len);
-}
-
 p11c_err p11c_session_send_close(P11C_SESSION *s, const char *reason)
 {
     p11c_err ret = can_send(s);
@@ -96,7 +91,7 @@ p11c_err p11c_session_send_close(P11C_SESSION *s, const char *reason)
         return ret;
     if (len > P11C_MAX_CLOSE_REASON)
         return P11C_ERR_LIMIT;
-    if (!reason_valid((const uint8_t *)reason, len))
+    if (!p11c_close_reason_valid((const uint8_t *)reason, len))
         return P11C_ERR_ARG;
     ret = send_record(s, P11C_REC_CLOSE, (const uint8_t *)reason, len);
     if (ret == P11C_OK)
@@ -145,12 +140,13 @@ static void window_mark(P11C_SESSION *s, uint64_t seq)
     }
 }
 
-static p11c_err deliver(P11C_SESSION *s, const P11C_REC_HDR *h, uint8_t *m)
+static p11c_err deliver(P11C_SESSION *s, const P11C_REC_HDR *h, uint8_t *m, int late)
 {
     P11C_EVENT ev;
     p11c_err ret;
 
     memset(&ev, 0, sizeof(ev));
+    ev.late = late;
     ev.seq = h->seq;
     ev.count = h->ack;
     ev.data = m;
@@ -166,7 +162,7 @@ static p11c_err deliver(P11C_SESSION *s, const P11C_REC_HDR *h, uint8_t *m)
         break;
     }
     /* CLOSE: report, answer with our own CLOSE unless sent, and end. */
-    if (!reason_valid(m, ev.len)) {
+    if (!p11c_close_reason_valid(m, ev.len)) {
         OPENSSL_clear_free(m, ev.len);
         return p11c_session_fail(s, P11C_ERR_DECODE);
     }
@@ -257,7 +253,9 @@ p11c_err p11c_channel_recv(P11C_SESSION *s, const uint8_t *msg, size_t len)
             return p11c_session_fail(s, ret);
         }
     }
-    ret = deliver(s, &h, m);
+    /* Accepted older than the newest: the reader must not take arrival
+     * order for the order the peer wrote in. */
+    ret = deliver(s, &h, m, !newer);
     if (ret != P11C_OK && s->state != ST_FAILED)
         return p11c_session_fail(s, ret);
     return ret;

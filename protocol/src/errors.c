@@ -14,7 +14,8 @@ static const char *const err_text[] = {
     [P11C_ERR_SUITE] = "unknown suite",
     [P11C_ERR_FIELD_SIZE] = "a field is longer than the protocol allows",
     [P11C_ERR_KEY] = "RSA key is not 2048/3072/4096 bits with e = 65537 in canonical DER",
-    [P11C_ERR_IDENTITY] = "identity is empty, too long, not UTF-8 or has control characters",
+    [P11C_ERR_IDENTITY] = "identity is empty, too long, not UTF-8, or holds a control, format or "
+                          "separator character or an edge space",
     [P11C_ERR_SIGNATURE] = "handshake signature does not verify",
     [P11C_ERR_SECRET] = "session secret did not decrypt to exactly 64 bytes",
     [P11C_ERR_CONFIRM] = "key confirmation failed",

@@ -38,6 +38,12 @@ struct p11c_keypool {
      * again (no spinning on a dead token). */
     int failed;
     pthread_t thread;
+    /* The process that made the pool. In a child made by fork() the keys are
+     * the parent's (the same S in two processes would end forward secrecy
+     * for both) and the thread is gone: the child discards the keys and
+     * makes each one when it is taken. */
+    pid_t pid;
+    int orphan;
 };
 
 /* The calling thread only (on Linux, nice is a property of each thread). */
@@ -105,6 +111,7 @@ P11C_KEYPOOL *p11c_keypool_new(OSSL_LIB_CTX *libctx, const char *propq, size_t s
     if (pthread_cond_init(&pool->room, NULL) != 0)
         goto end;
     room = 1;
+    pool->pid = getpid();
     if (pthread_create(&pool->thread, NULL, pool_worker, pool) != 0)
         goto end;
     ret = P11C_OK;
@@ -124,10 +131,46 @@ end:
     return pool;
 }
 
+/*
+ * In a child of the process that made the pool (first call there): frees
+ * the inherited keys, every pointer once (a fork in the middle of a take
+ * may have copied one twice), and sets up a lock of its own (the parent's
+ * may have been held by a thread the child does not have). The first call
+ * in a child must not race another call on the same pool.
+ */
+static void after_fork(P11C_KEYPOOL *pool)
+{
+    if (pool->pid == getpid())
+        return;
+    for (size_t i = 0; i < pool->n && i < pool->size; i++) {
+        int seen = pool->keys[i] == NULL;
+        for (size_t k = 0; k < i && !seen; k++)
+            seen = pool->keys[k] == pool->keys[i];
+        if (!seen)
+            EVP_PKEY_free(pool->keys[i]);
+    }
+    memset(pool->keys, 0, pool->size * sizeof(*pool->keys));
+    pool->n = 0;
+    pthread_mutex_init(&pool->mu, NULL);
+    pthread_cond_init(&pool->room, NULL);
+    pool->orphan = 1;
+    pool->pid = getpid();
+}
+
 void p11c_keypool_free(P11C_KEYPOOL *pool)
 {
     if (pool == NULL)
         return;
+    after_fork(pool);
+    if (pool->orphan) {
+        /* No thread of ours to stop. */
+        pthread_cond_destroy(&pool->room);
+        pthread_mutex_destroy(&pool->mu);
+        OPENSSL_free(pool->keys);
+        OPENSSL_free(pool->propq);
+        OPENSSL_free(pool);
+        return;
+    }
     pthread_mutex_lock(&pool->mu);
     pool->stop = 1;
     pthread_cond_broadcast(&pool->room);
@@ -149,6 +192,7 @@ EVP_PKEY *p11c_keypool_take(void *arg)
 
     if (pool == NULL)
         return NULL;
+    after_fork(pool);
     pthread_mutex_lock(&pool->mu);
     if (pool->n > 0) {
         /* Oldest first: FIFO keeps no key waiting longer than needed. */
@@ -172,6 +216,7 @@ size_t p11c_keypool_ready(P11C_KEYPOOL *pool)
 
     if (pool == NULL)
         return 0;
+    after_fork(pool);
     pthread_mutex_lock(&pool->mu);
     n = pool->n;
     pthread_mutex_unlock(&pool->mu);

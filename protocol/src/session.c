@@ -47,7 +47,9 @@ P11C_SESSION *p11c_session_new(const P11C_CONFIG *cfg, p11c_err *err)
         (cfg->role != P11C_INITIATOR && cfg->role != P11C_RESPONDER) ||
         (cfg->policy != P11C_POLICY_STRICT && cfg->policy != P11C_POLICY_WINDOW))
         goto end;
-    if (!p11c_identity_valid((const uint8_t *)cfg->identity, strlen(cfg->identity))) {
+    if (!p11c_identity_valid((const uint8_t *)cfg->identity, strlen(cfg->identity)) ||
+        (cfg->expected_peer != NULL &&
+         !p11c_identity_valid((const uint8_t *)cfg->expected_peer, strlen(cfg->expected_peer)))) {
         ret = P11C_ERR_IDENTITY;
         goto end;
     }
@@ -60,6 +62,7 @@ P11C_SESSION *p11c_session_new(const P11C_CONFIG *cfg, p11c_err *err)
     s->propq = dup_or_null(cfg->propq, &ok);
     s->sk_propq = dup_or_null(cfg->session_key_propq, &ok);
     s->identity = dup_or_null(cfg->identity, &ok);
+    s->expected_peer = dup_or_null(cfg->expected_peer, &ok);
     if (!ok)
         goto end;
     s->idlen = strlen(s->identity);
@@ -133,6 +136,7 @@ void p11c_session_free(P11C_SESSION *s)
     OPENSSL_free(s->propq);
     OPENSSL_free(s->sk_propq);
     OPENSSL_free(s->identity);
+    OPENSSL_free(s->expected_peer);
     OPENSSL_clear_free(s, sizeof(*s));
 }
 
@@ -165,6 +169,13 @@ p11c_err p11c_session_fail(P11C_SESSION *s, p11c_err err)
     memset(&ev, 0, sizeof(ev));
     ev.type = P11C_EV_ERROR;
     ev.error = err;
+    if ((err == P11C_ERR_TRUST_MISMATCH || err == P11C_ERR_UNKNOWN_PEER) && s->peer_idlen > 0) {
+        /* Who was refused, so that the user can be told. */
+        memcpy(ev.peer_id, s->peer_id, s->peer_idlen);
+        memcpy(ev.fp, s->peer_fp, P11C_FP_LEN);
+        p11c_fingerprint_short(s->peer_fp, ev.short_fp);
+        ev.trust = s->trust_res;
+    }
     (void)p11c_session_event(s, &ev);
     /* OpenSSL's queue is left as the failing operation left it: on
      * P11C_ERR_CRYPTO it is what says why (a token's CKR, for instance). */
@@ -215,14 +226,19 @@ p11c_err p11c_session_peer_check(P11C_SESSION *s, const uint8_t *pub, size_t pub
 
     if (ret != P11C_OK)
         return ret;
-    /* The claimed identity is kept even when refused: a rejection over a
-     * text transport names it (section 9.1). */
+    /* The claimed identity is kept even when refused: to name a peer that is
+     * refused, and a rejection over a text transport (section 9.1). */
     memcpy(s->peer_id, id, idlen);
     s->peer_idlen = idlen;
     s->trust_res = p11c_trust_check(s->trust, id, idlen, s->peer_fp);
     if (s->trust_res == P11C_MISMATCH)
         return P11C_ERR_TRUST_MISMATCH;
     if (s->trust_res == P11C_UNKNOWN && s->known_only)
+        return P11C_ERR_UNKNOWN_PEER;
+    /* Not the peer asked for, trusted or not: as if unknown under known-only. */
+    if (s->expected_peer != NULL &&
+        (s->trust_res != P11C_TRUSTED || strlen(s->expected_peer) != idlen ||
+         memcmp(s->expected_peer, id, idlen) != 0))
         return P11C_ERR_UNKNOWN_PEER;
     s->peer_pub = OPENSSL_memdup(pub, publen);
     if (s->peer_pub == NULL)
@@ -646,7 +662,7 @@ static P11C_SESSION *session_dup(const P11C_SESSION *s)
      * belongs here too) is replaced before anything can fail. */
     d->out_head = d->out_tail = NULL;
     d->ev_head = d->ev_tail = NULL;
-    d->propq = d->sk_propq = d->identity = NULL;
+    d->propq = d->sk_propq = d->identity = d->expected_peer = NULL;
     d->own_pub = d->s_pub = d->peer_pub = d->enc_sec = NULL;
     d->S = d->peer_key = NULL;
     d->transcript = NULL;
@@ -660,6 +676,7 @@ static P11C_SESSION *session_dup(const P11C_SESSION *s)
     d->propq = dup_or_null(s->propq, &ok);
     d->sk_propq = dup_or_null(s->sk_propq, &ok);
     d->identity = dup_or_null(s->identity, &ok);
+    d->expected_peer = dup_or_null(s->expected_peer, &ok);
     d->own_pub = dup_bytes(s->own_pub, s->own_pub_len, &ok);
     d->s_pub = dup_bytes(s->s_pub, s->s_pub_len, &ok);
     d->peer_pub = dup_bytes(s->peer_pub, s->peer_pub_len, &ok);

@@ -39,6 +39,7 @@ struct p11c_session {
     size_t idlen;
     const P11C_TRUST *trust;
     int known_only;
+    char *expected_peer; /* NULL: any */
     p11c_policy policy;
     int text_transport; /* a rejected handshake message is dropped (section 9.1) */
     char *sk_propq;

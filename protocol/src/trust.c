@@ -20,6 +20,7 @@
 typedef struct trust_entry {
     char *identity;
     uint8_t fp[P11C_FP_LEN];
+    unsigned line; /* in the file it was loaded from; 0 when added since */
 } TRUST_ENTRY;
 
 struct p11c_trust {
@@ -71,7 +72,7 @@ static ptrdiff_t find(const P11C_TRUST *t, const char *id, size_t len)
 }
 
 static p11c_err trust_put(P11C_TRUST *t, const char *id, size_t len, const uint8_t fp[P11C_FP_LEN],
-                          int replace)
+                          int replace, unsigned line)
 {
     ptrdiff_t i = find(t, id, len);
     char *copy;
@@ -80,6 +81,7 @@ static p11c_err trust_put(P11C_TRUST *t, const char *id, size_t len, const uint8
         if (!replace)
             return P11C_ERR_TRUST_FILE;
         memcpy(t->e[i].fp, fp, P11C_FP_LEN);
+        t->e[i].line = line;
         return P11C_OK;
     }
     if (t->n == t->cap) {
@@ -95,6 +97,7 @@ static p11c_err trust_put(P11C_TRUST *t, const char *id, size_t len, const uint8
         return P11C_ERR_MEMORY;
     t->e[t->n].identity = copy;
     memcpy(t->e[t->n].fp, fp, P11C_FP_LEN);
+    t->e[t->n].line = line;
     t->n++;
     return P11C_OK;
 }
@@ -105,7 +108,7 @@ p11c_err p11c_trust_add(P11C_TRUST *t, const char *identity, const uint8_t fp[P1
         return P11C_ERR_ARG;
     if (!storable_identity(identity, strlen(identity)))
         return P11C_ERR_IDENTITY;
-    return trust_put(t, identity, strlen(identity), fp, 1);
+    return trust_put(t, identity, strlen(identity), fp, 1, 0);
 }
 
 p11c_err p11c_trust_remove(P11C_TRUST *t, const char *identity)
@@ -137,6 +140,27 @@ const char *p11c_trust_entry(const P11C_TRUST *t, size_t i, const uint8_t **fp)
     return t->e[i].identity;
 }
 
+unsigned p11c_trust_entry_line(const P11C_TRUST *t, size_t i)
+{
+    return t == NULL || i >= t->n ? 0 : t->e[i].line;
+}
+
+void p11c_trust_conflicts(const P11C_TRUST *t, const uint8_t *identity, size_t idlen,
+                          const uint8_t fp[P11C_FP_LEN], long *by_id, long *by_fp)
+{
+    *by_id = *by_fp = -1;
+    for (size_t i = 0; t != NULL && i < t->n; i++) {
+        const TRUST_ENTRY *e = &t->e[i];
+        int same_id = strlen(e->identity) == idlen && memcmp(e->identity, identity, idlen) == 0;
+        int same_fp = memcmp(e->fp, fp, P11C_FP_LEN) == 0;
+
+        if (same_id && !same_fp && *by_id < 0)
+            *by_id = (long)i;
+        if (same_fp && !same_id && *by_fp < 0)
+            *by_fp = (long)i;
+    }
+}
+
 p11c_trust_result p11c_trust_check(const P11C_TRUST *t, const uint8_t *identity, size_t idlen,
                                    const uint8_t fp[P11C_FP_LEN])
 {
@@ -158,7 +182,7 @@ p11c_trust_result p11c_trust_check(const P11C_TRUST *t, const uint8_t *identity,
 }
 
 /* One line without its newline; 0 when malformed. */
-static int parse_line(P11C_TRUST *t, char *line, size_t len, p11c_err *err)
+static int parse_line(P11C_TRUST *t, char *line, size_t len, unsigned lineno, p11c_err *err)
 {
     size_t b = 0, e = len, sp;
     uint8_t fp[P11C_FP_LEN];
@@ -184,7 +208,7 @@ static int parse_line(P11C_TRUST *t, char *line, size_t len, p11c_err *err)
         e--;
     if (!storable_identity(line + b, e - b))
         return 0;
-    *err = trust_put(t, line + b, e - b, fp, 0);
+    *err = trust_put(t, line + b, e - b, fp, 0, lineno);
     return *err == P11C_OK;
 }
 
@@ -216,7 +240,7 @@ p11c_err p11c_trust_load(P11C_TRUST *t, const char *path, unsigned *bad_line)
             len--;
         else if (!feof(f))
             goto bad; /* longer than any valid line */
-        if (memchr(line, '\0', len) != NULL || !parse_line(&tmp, line, len, &perr)) {
+        if (memchr(line, '\0', len) != NULL || !parse_line(&tmp, line, len, lineno, &perr)) {
             if (perr == P11C_ERR_MEMORY) {
                 ret = perr;
                 goto end;

@@ -224,8 +224,8 @@ static void test_private(void)
     irc_start(&b, &d, "bob", "alice", bob, "bob", trust_b, NULL);
     CU_ASSERT(tp_wait_for(&b, 2, "waiting for 'alice'", W));
     irc_start(&a, &d, "alice", "bob", alice, "alice", trust_a, initiate);
-    CU_ASSERT(tp_wait_for(&a, 2, "secure session with 'bob', key 9f22:694b:a719:04f1: trusted", W));
-    CU_ASSERT(tp_wait_for(&b, 2, "secure session with 'alice'", W));
+    CU_ASSERT(tp_wait_for(&a, 2, "trusted: 'bob' 9f22:694b:a719:04f1: secure session", W));
+    CU_ASSERT(tp_wait_for(&b, 2, "'alice' 0856:e264:f021:50cc: secure session", W));
     tp_puts(&a, "just between us\n");
     CU_ASSERT(tp_wait_for(&b, 1, "just between us\n", W));
     tp_puts(&b, "agreed\n");
@@ -267,8 +267,8 @@ static void test_channel_third_user_and_long_message(void)
     irc_start(&b, &d, "bob", "#room", bob, "bob", trust_b, NULL);
     CU_ASSERT(tp_wait_for(&b, 2, "waiting for a peer in #room", W));
     irc_start(&a, &d, "alice", "#room", alice, "alice", trust_a, initiate);
-    CU_ASSERT(tp_wait_for(&a, 2, "secure session with 'bob'", W));
-    CU_ASSERT(tp_wait_for(&b, 2, "secure session with 'alice'", W));
+    CU_ASSERT(tp_wait_for(&a, 2, "'bob' 9f22:694b:a719:04f1: secure session", W));
+    CU_ASSERT(tp_wait_for(&b, 2, "'alice' 0856:e264:f021:50cc: secure session", W));
     tp_puts(&a, "the plan is on\n");
     CU_ASSERT(tp_wait_for(&b, 1, "the plan is on\n", W));
 
@@ -313,8 +313,8 @@ static void test_linked_servers(void)
     irc_start(&b, &two, "bob", "#net", bob, "bob", trust_b, NULL);
     CU_ASSERT(tp_wait_for(&b, 2, "waiting for a peer in #net", W));
     irc_start(&a, &one, "alice", "#net", alice, "alice", trust_a, initiate);
-    CU_ASSERT(tp_wait_for(&a, 2, "secure session with 'bob'", W));
-    CU_ASSERT(tp_wait_for(&b, 2, "secure session with 'alice'", W));
+    CU_ASSERT(tp_wait_for(&a, 2, "'bob' 9f22:694b:a719:04f1: secure session", W));
+    CU_ASSERT(tp_wait_for(&b, 2, "'alice' 0856:e264:f021:50cc: secure session", W));
     tp_puts(&a, "across the network\n");
     CU_ASSERT(tp_wait_for(&b, 1, "across the network\n", W));
     tp_puts(&b, "loud and clear\n");
@@ -337,8 +337,8 @@ static void test_peer_quits(void)
     irc_start(&b, &d, "bob", "#room", bob, "bob", trust_b, NULL);
     CU_ASSERT(tp_wait_for(&b, 2, "waiting for", W));
     irc_start(&a, &d, "alice", "#room", alice, "alice", trust_a, initiate);
-    CU_ASSERT(tp_wait_for(&a, 2, "secure session with 'bob'", W));
-    CU_ASSERT(tp_wait_for(&b, 2, "secure session with 'alice'", W));
+    CU_ASSERT(tp_wait_for(&a, 2, "'bob' 9f22:694b:a719:04f1: secure session", W));
+    CU_ASSERT(tp_wait_for(&b, 2, "'alice' 0856:e264:f021:50cc: secure session", W));
     tp_puts(&a, "are you there?\n");
     CU_ASSERT(tp_wait_for(&b, 1, "are you there?\n", W));
     tp_kill(&b); /* gone without CLOSE */
@@ -439,10 +439,10 @@ static void test_wrap_sic(void)
                       cmd_a,
                       NULL};
     tp_start(&a, argv_a);
-    CU_ASSERT(tp_wait_for(&a, 2, "secure session with 'bob'", W));
-    CU_ASSERT(tp_wait_for(&b, 2, "secure session with 'alice'", W));
+    CU_ASSERT(tp_wait_for(&a, 2, "'bob' 9f22:694b:a719:04f1: secure session", W));
+    CU_ASSERT(tp_wait_for(&b, 2, "'alice' 0856:e264:f021:50cc: secure session", W));
     tp_puts(&a, "through sic\n");
-    CU_ASSERT(tp_wait_for(&b, 1, "\nthrough sic\n", W));
+    CU_ASSERT(tp_wait_for(&b, 1, "alice> through sic\n", W));
     close_both(&a, &b);
     tp_free(&a);
     tp_free(&b);

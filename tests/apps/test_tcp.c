@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "apps_util.h"
@@ -19,6 +20,13 @@
 
 static const char *alice, *bob, *carol;
 static const char *trust_a, *trust_b, *empty;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static int setup(void)
 {
@@ -71,24 +79,22 @@ static void test_both_directions_clean_close(void)
 {
     TPROC l, c;
     pair(&l, &c, bob, trust_b, alice, trust_a, NULL);
-    CU_ASSERT(
-        tp_wait_for(&l, 2, "secure session with 'alice', key 0856:e264:f021:50cc: trusted\n", W));
-    CU_ASSERT(
-        tp_wait_for(&c, 2, "secure session with 'bob', key 9f22:694b:a719:04f1: trusted\n", W));
+    CU_ASSERT(tp_wait_for(&l, 2, "trusted: 'alice' 0856:e264:f021:50cc: secure session\n", W));
+    CU_ASSERT(tp_wait_for(&c, 2, "trusted: 'bob' 9f22:694b:a719:04f1: secure session\n", W));
 
     tp_puts(&c, "hello bob\n");
-    CU_ASSERT(tp_wait_for(&l, 1, "hello bob\n", W));
+    CU_ASSERT(tp_wait_for(&l, 1, "alice> hello bob\n", W));
     tp_puts(&l, "hello alice\n\nthird\n");
-    CU_ASSERT(tp_wait_for(&c, 1, "third\n", W));
+    CU_ASSERT(tp_wait_for(&c, 1, "bob> third\n", W));
     tp_puts(&c, "bye\n");
-    CU_ASSERT(tp_wait_for(&l, 1, "bye\n", W));
+    CU_ASSERT(tp_wait_for(&l, 1, "alice> bye\n", W));
 
     /* Alice ends her input: CLOSE, Bob answers, both end cleanly. */
     tp_close_in(&c);
     CU_ASSERT_EQUAL(tp_wait_exit(&c, W), 0);
     CU_ASSERT_EQUAL(tp_wait_exit(&l, W), 0);
-    CU_ASSERT_STRING_EQUAL(l.obuf, "hello bob\nbye\n");
-    CU_ASSERT_STRING_EQUAL(c.obuf, "hello alice\n\nthird\n");
+    CU_ASSERT_STRING_EQUAL(l.obuf, "alice> hello bob\nalice> bye\n");
+    CU_ASSERT_STRING_EQUAL(c.obuf, "bob> hello alice\nbob> \nbob> third\n");
     CU_ASSERT_PTR_NOT_NULL(strstr(
         c.ebuf, "p11chat: session closed; the peer confirmed 2 of the 2 messages we sent\n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(
@@ -104,13 +110,13 @@ static void test_listener_closes_first(void)
 {
     TPROC l, c;
     pair(&l, &c, bob, trust_b, alice, trust_a, NULL);
-    CU_ASSERT(tp_wait_for(&c, 2, "secure session with 'bob'", W));
-    CU_ASSERT(tp_wait_for(&l, 2, "secure session with 'alice'", W));
+    CU_ASSERT(tp_wait_for(&c, 2, "'bob' 9f22:694b:a719:04f1: secure session", W));
+    CU_ASSERT(tp_wait_for(&l, 2, "'alice' 0856:e264:f021:50cc: secure session", W));
     tp_puts(&l, "one\ntwo");
     tp_close_in(&l); /* the last line has no newline: still a message */
     CU_ASSERT_EQUAL(tp_wait_exit(&l, W), 0);
     CU_ASSERT_EQUAL(tp_wait_exit(&c, W), 0);
-    CU_ASSERT_STRING_EQUAL(c.obuf, "one\ntwo\n");
+    CU_ASSERT_STRING_EQUAL(c.obuf, "bob> one\nbob> two\n");
     CU_ASSERT_PTR_NOT_NULL(strstr(l.ebuf, "session closed; the peer confirmed 2 of the 2"));
     CU_ASSERT_PTR_NOT_NULL(strstr(c.ebuf, "closed by the peer; the peer confirmed 0 of the 0"));
     tp_free(&l);
@@ -122,15 +128,15 @@ static void test_unknown_peer_shown(void)
     TPROC l, c;
     pair(&l, &c, bob, empty, carol, empty, NULL);
     CU_ASSERT(tp_wait_for(&l, 2,
-                          strf("secure session with 'alice', key %s: NOT IN TRUST STORE (check "
-                               "the fingerprint ",
+                          strf("NOT IN TRUST STORE: 'alice' %s: secure session, but check the "
+                               "fingerprint ",
                                ta_fp_short("carol3072")),
                           W));
     CU_ASSERT(tp_wait_for(&l, 2, ta_fp_hex("carol3072"), W));
-    CU_ASSERT(tp_wait_for(
-        &c, 2, "secure session with 'bob', key 9f22:694b:a719:04f1: NOT IN TRUST STORE", W));
+    CU_ASSERT(
+        tp_wait_for(&c, 2, "NOT IN TRUST STORE: 'bob' 9f22:694b:a719:04f1: secure session", W));
     tp_puts(&c, "still works\n");
-    CU_ASSERT(tp_wait_for(&l, 1, "still works\n", W));
+    CU_ASSERT(tp_wait_for(&l, 1, "alice> still works\n", W));
     tp_close_in(&c);
     CU_ASSERT_EQUAL(tp_wait_exit(&c, W), 0);
     CU_ASSERT_EQUAL(tp_wait_exit(&l, W), 0);
@@ -144,10 +150,15 @@ static void test_known_only_refuses(void)
     /* The listener knows nobody: carol's key, named "alice", is unknown. */
     pair(&l, &c, bob, empty, carol, trust_a, "--known-only");
     tp_puts(&c, "must never arrive\n");
-    CU_ASSERT_EQUAL(tp_wait_exit(&l, W), 1);
+    /* The listener drops that connection and waits for the next one. */
+    CU_ASSERT(tp_wait_for(&l, 2, "; still listening\n", W));
     CU_ASSERT_NOT_EQUAL(tp_wait_exit(&c, W), 0);
-    CU_ASSERT_PTR_NOT_NULL(
-        strstr(l.ebuf, strf("session failed: %s\n", p11c_strerror(P11C_ERR_UNKNOWN_PEER))));
+    tp_signal(&l, SIGINT);
+    CU_ASSERT_EQUAL(tp_wait_exit(&l, W), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(l.ebuf, "interrupted before the session was established\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(l.ebuf, strf("p11chat: NOT IN TRUST STORE: 'alice' %s: refused "
+                                               "(--known-only): its fingerprint is %s",
+                                               ta_fp_short("carol3072"), ta_fp_hex("carol3072"))));
     CU_ASSERT_PTR_NULL(strstr(l.ebuf, "secure session"));
     CU_ASSERT_PTR_NULL(strstr(c.ebuf, "secure session"));
     CU_ASSERT_STRING_EQUAL(l.obuf, "");
@@ -158,9 +169,13 @@ static void test_known_only_refuses(void)
     /* The initiator refusing an unknown responder. */
     pair(&l, &c, bob, trust_b, alice, empty, "--known-only");
     CU_ASSERT_EQUAL(tp_wait_exit(&c, W), 1);
-    CU_ASSERT_NOT_EQUAL(tp_wait_exit(&l, W), 0);
-    CU_ASSERT_PTR_NOT_NULL(
-        strstr(c.ebuf, strf("session failed: %s\n", p11c_strerror(P11C_ERR_UNKNOWN_PEER))));
+    CU_ASSERT(tp_wait_for(&l, 2, "dropped the connection from 127.0.0.1:", W));
+    CU_ASSERT(
+        tp_wait_for(&l, 2, ": it ended the connection during the handshake; still listening\n", W));
+    tp_signal(&l, SIGINT);
+    CU_ASSERT_EQUAL(tp_wait_exit(&l, W), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(c.ebuf, "p11chat: NOT IN TRUST STORE: 'bob' "
+                                          "9f22:694b:a719:04f1: refused (--known-only)"));
     CU_ASSERT_PTR_NULL(strstr(c.ebuf, "secure session"));
     tp_free(&l);
     tp_free(&c);
@@ -172,10 +187,16 @@ static void test_trust_mismatch_refused(void)
     /* Carol's key, claiming to be alice, whom bob knows with another key. */
     pair(&l, &c, bob, trust_b, carol, trust_a, NULL);
     tp_puts(&c, "must never arrive\n");
-    CU_ASSERT_EQUAL(tp_wait_exit(&l, W), 1);
     CU_ASSERT_EQUAL(tp_wait_exit(&c, W), 1);
+    CU_ASSERT(tp_wait_for(&l, 2, "; still listening\n", W));
+    tp_signal(&l, SIGINT);
+    CU_ASSERT_EQUAL(tp_wait_exit(&l, W), 1);
     CU_ASSERT_PTR_NOT_NULL(
-        strstr(l.ebuf, strf("session failed: %s\n", p11c_strerror(P11C_ERR_TRUST_MISMATCH))));
+        strstr(l.ebuf, strf("p11chat: MISMATCH: 'alice' %s: refused: it presented the key %s, "
+                            "but %s line 1 binds 'alice' to the key %s. Someone may be posing as "
+                            "'alice'",
+                            ta_fp_short("carol3072"), ta_fp_hex("carol3072"), trust_b,
+                            ta_fp_hex("alice"))));
     CU_ASSERT_PTR_NOT_NULL(strstr(c.ebuf, "the connection ended during the handshake"));
     CU_ASSERT_PTR_NULL(strstr(l.ebuf, "secure session"));
     CU_ASSERT_STRING_EQUAL(l.obuf, "");
@@ -189,10 +210,10 @@ static void test_killed_peer_truncated(void)
     pair(&l, &c, bob, trust_b, alice, trust_a, NULL);
     CU_ASSERT(tp_wait_for(&l, 2, "secure session", W));
     tp_puts(&c, "before the crash\n");
-    CU_ASSERT(tp_wait_for(&l, 1, "before the crash\n", W));
+    CU_ASSERT(tp_wait_for(&l, 1, "alice> before the crash\n", W));
     tp_kill(&c);
     CU_ASSERT_EQUAL(tp_wait_exit(&l, W), 3);
-    CU_ASSERT_STRING_EQUAL(l.obuf, "before the crash\n");
+    CU_ASSERT_STRING_EQUAL(l.obuf, "alice> before the crash\n");
     CU_ASSERT_PTR_NOT_NULL(strstr(l.ebuf, "the connection ended without CLOSE"));
     CU_ASSERT_PTR_NOT_NULL(strstr(l.ebuf, "truncated"));
     CU_ASSERT_PTR_NULL(strstr(l.ebuf, "session closed"));
@@ -210,7 +231,8 @@ static void test_escaping(void)
     tp_close_in(&c);
     CU_ASSERT_EQUAL(tp_wait_exit(&c, W), 0);
     CU_ASSERT_EQUAL(tp_wait_exit(&l, W), 0);
-    CU_ASSERT_STRING_EQUAL(l.obuf, "a\\x1b[2Jb\\xff\\tc\\x07 caf\xc3\xa9 \\u{202e} rtl\\r\\\\\n");
+    CU_ASSERT_STRING_EQUAL(l.obuf,
+                           "alice> a\\x1b[2Jb\\xff\\tc\\x07 caf\xc3\xa9 \\u{202e} rtl\\r\\\\\n");
     tp_free(&l);
     tp_free(&c);
 }
@@ -221,10 +243,11 @@ static void test_max_size(void)
     size_t n = P11C_MAX_DATA;
     char *big = malloc(n + 3);
     CU_ASSERT_PTR_NOT_NULL_FATAL(big);
-    pair(&l, &c, bob, trust_b, alice, trust_a, NULL);
+    pair(&l, &c, bob, trust_b, alice, trust_a, "--raw");
     CU_ASSERT(tp_wait_for(&c, 2, "secure session", W));
 
-    /* Exactly the limit: one message. One byte more: refused, the session goes on. */
+    /* With --raw, each message alone on its line. Exactly the limit: one message. One byte more:
+     * refused, the session goes on. */
     memset(big, 'x', n);
     big[n] = '\n';
     tp_write(&c, big, n + 1);
@@ -245,7 +268,7 @@ static void test_max_size(void)
     /* A received message of the maximum size, every byte escaped (4x on stdout). */
     tp_free(&l);
     tp_free(&c);
-    pair(&l, &c, bob, trust_b, alice, trust_a, NULL);
+    pair(&l, &c, bob, trust_b, alice, trust_a, "--raw");
     CU_ASSERT(tp_wait_for(&c, 2, "secure session", W));
     memset(big, 0x01, n);
     big[n] = '\n';
@@ -275,12 +298,12 @@ static void test_ipv6(void)
     char hp[64];
     snprintf(hp, sizeof(hp), "[::1]:%d", port);
     tp_p11chat(&c, "connect", hp, "--key", alice, "--id", "alice", "--trust", trust_a, NULL);
-    CU_ASSERT(tp_wait_for(&c, 2, "secure session with 'bob'", W));
+    CU_ASSERT(tp_wait_for(&c, 2, "'bob' 9f22:694b:a719:04f1: secure session", W));
     tp_puts(&c, "over IPv6\n");
     tp_close_in(&c);
     CU_ASSERT_EQUAL(tp_wait_exit(&c, W), 0);
     CU_ASSERT_EQUAL(tp_wait_exit(&l, W), 0);
-    CU_ASSERT_STRING_EQUAL(l.obuf, "over IPv6\n");
+    CU_ASSERT_STRING_EQUAL(l.obuf, "alice> over IPv6\n");
     tp_free(&l);
     tp_free(&c);
 }
@@ -292,11 +315,11 @@ static void test_window_policy(void)
     CU_ASSERT(tp_wait_for(&c, 2, "secure session", W));
     tp_puts(&c, "w1\nw2\n");
     tp_puts(&l, "w3\n");
-    CU_ASSERT(tp_wait_for(&c, 1, "w3\n", W));
+    CU_ASSERT(tp_wait_for(&c, 1, "bob> w3\n", W));
     tp_close_in(&c);
     CU_ASSERT_EQUAL(tp_wait_exit(&c, W), 0);
     CU_ASSERT_EQUAL(tp_wait_exit(&l, W), 0);
-    CU_ASSERT_STRING_EQUAL(l.obuf, "w1\nw2\n");
+    CU_ASSERT_STRING_EQUAL(l.obuf, "alice> w1\nalice> w2\n");
     tp_free(&l);
     tp_free(&c);
 }
@@ -378,6 +401,48 @@ static void test_handshake_timeout_and_garbage(void)
     close(lfd);
 }
 
+/* A connection that never speaks does not hold the listener: the real peer
+ * that comes after it gets its session at once, and the silent one is
+ * dropped at its own deadline. */
+static void test_silent_connection(void)
+{
+    TPROC l, c;
+    int64_t t0;
+    int p = tp_listen(&l, "--key", bob, "--id", "bob", "--trust", trust_b, "--timeout", "3", NULL);
+    CU_ASSERT_FATAL(p > 0);
+    int silent = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)p)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CU_ASSERT_FATAL(silent >= 0 && connect(silent, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    CU_ASSERT(tp_wait_for(&l, 2, "connection from 127.0.0.1:", W));
+    t0 = now_ms();
+    tp_p11chat(&c, "connect", strf("127.0.0.1:%d", p), "--key", alice, "--id", "alice", "--trust",
+               trust_a, NULL);
+    CU_ASSERT(tp_wait_for(&l, 2, "trusted: 'alice' ", W));
+    CU_ASSERT(now_ms() - t0 < 2500); /* well before the silent one's 3 s */
+    tp_puts(&c, "not kept waiting\n");
+    CU_ASSERT(tp_wait_for(&l, 1, "alice> not kept waiting\n", W));
+    tp_close_in(&c);
+    CU_ASSERT_EQUAL(tp_wait_exit(&c, W), 0);
+    CU_ASSERT_EQUAL(tp_wait_exit(&l, W), 0);
+    close(silent);
+    tp_free(&l);
+    tp_free(&c);
+
+    /* Alone, the silent connection is dropped at its deadline; the listener
+     * goes on waiting. */
+    p = tp_listen(&l, "--key", bob, "--id", "bob", "--trust", trust_b, "--timeout", "1", NULL);
+    CU_ASSERT_FATAL(p > 0);
+    sa.sin_port = htons((uint16_t)p);
+    silent = socket(AF_INET, SOCK_STREAM, 0);
+    CU_ASSERT_FATAL(silent >= 0 && connect(silent, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    CU_ASSERT(tp_wait_for(&l, 2, ": no completed handshake within 1 s; still listening\n", W));
+    tp_signal(&l, SIGINT);
+    CU_ASSERT_EQUAL(tp_wait_exit(&l, W), 1);
+    close(silent);
+    tp_free(&l);
+}
+
 static void test_close_not_answered(void)
 {
     /* The listener is frozen once the session is up: our CLOSE goes unanswered. */
@@ -408,7 +473,7 @@ static void test_interrupt_closes(void)
     CU_ASSERT(tp_wait_for(&c, 2, "secure session", W));
     CU_ASSERT(tp_wait_for(&l, 2, "secure session", W));
     tp_puts(&c, "then Ctrl-C\n");
-    CU_ASSERT(tp_wait_for(&l, 1, "then Ctrl-C\n", W));
+    CU_ASSERT(tp_wait_for(&l, 1, "alice> then Ctrl-C\n", W));
     tp_signal(&c, SIGINT);
     CU_ASSERT_EQUAL(tp_wait_exit(&c, W), 0);
     CU_ASSERT_EQUAL(tp_wait_exit(&l, W), 0);
@@ -434,6 +499,7 @@ int main(void)
     CU_add_test(s, "window policy", test_window_policy);
     CU_add_test(s, "delayed ACK", test_delayed_ack);
     CU_add_test(s, "handshake timeout, malformed frames", test_handshake_timeout_and_garbage);
+    CU_add_test(s, "a silent connection does not hold the listener", test_silent_connection);
     CU_add_test(s, "CLOSE not answered", test_close_not_answered);
     CU_add_test(s, "SIGINT closes cleanly", test_interrupt_closes);
     return tu_main();

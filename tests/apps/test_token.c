@@ -3,6 +3,7 @@
  * in every combination of token and software (PEM) keys. */
 #include <regex.h>
 #include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,8 +166,9 @@ static void test_keygen(void)
 
 static void test_wrong_pin(void)
 {
-    /* The key loads without a PIN (its public half); the wrong PIN shows when
-     * the token is asked to sign the handshake. */
+    /* The key loads without a PIN (its public half); the wrong PIN shows
+     * before connect connects and before listen listens: the token is asked
+     * to sign once at the start. */
     const char *bad = ta_path("badpin");
     ta_write_file(bad, "9999", 4);
     const char *trust = ta_path("trust-wrong-pin");
@@ -177,13 +179,26 @@ static void test_wrong_pin(void)
     tp_p11chat(&c, "connect", strf("127.0.0.1:%d", port), "--key", uri_alice, "--pin-source", bad,
                "--id", "alice", "--trust", ta_path("none"), NULL);
     CU_ASSERT_EQUAL(tp_wait_exit(&c, W), 1);
-    CU_ASSERT_EQUAL(tp_wait_exit(&l, W), 1);
-    CU_ASSERT_PTR_NOT_NULL(strstr(c.ebuf, "cannot start the handshake: "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(c.ebuf, "the token key cannot sign (check the PIN"));
+    CU_ASSERT_PTR_NULL(strstr(c.ebuf, "connected to"));
     CU_ASSERT_PTR_NULL(strstr(c.ebuf, "9999"));
-    CU_ASSERT_PTR_NULL(strstr(c.ebuf, "secure session"));
     CU_ASSERT_STRING_EQUAL(c.obuf, "");
+    /* Nobody came to the listener. */
+    CU_ASSERT_PTR_NULL(strstr(l.ebuf, "connection from"));
+    tp_signal(&l, SIGINT);
+    CU_ASSERT_EQUAL(tp_wait_exit(&l, W), 1);
     tp_free(&l);
     tp_free(&c);
+
+    char *o, *e;
+    CU_ASSERT_EQUAL(ta_run(NULL, &o, &e, W, "listen", "127.0.0.1:0", "--key", uri_alice,
+                           "--pin-source", bad, "--id", "alice", "--trust", trust, NULL),
+                    1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(e, "the token key cannot sign (check the PIN"));
+    CU_ASSERT_PTR_NULL(strstr(e, "listening on"));
+    CU_ASSERT_PTR_NULL(strstr(e, "9999"));
+    free(o);
+    free(e);
 }
 
 /* Bob listens with lkey, Alice connects with ckey; each trusts the other's
@@ -206,22 +221,22 @@ static void chat(const char *lkey, const char *lfp, const char *ckey, const char
     tp_p11chat(&c, "connect", strf("127.0.0.1:%d", port), "--key", ckey, "--id", "alice",
                "--pin-source", pin, "--trust", trust_c, "--session-key", csession, NULL);
     CU_ASSERT(tp_wait_for(&l, 2,
-                          strf("secure session with 'alice', key %.4s:%.4s:%.4s:%.4s: trusted\n",
-                               cfp, cfp + 4, cfp + 8, cfp + 12),
+                          strf("trusted: 'alice' %.4s:%.4s:%.4s:%.4s: secure session\n", cfp,
+                               cfp + 4, cfp + 8, cfp + 12),
                           W));
     CU_ASSERT(tp_wait_for(&c, 2,
-                          strf("secure session with 'bob', key %.4s:%.4s:%.4s:%.4s: trusted\n", lfp,
-                               lfp + 4, lfp + 8, lfp + 12),
+                          strf("trusted: 'bob' %.4s:%.4s:%.4s:%.4s: secure session\n", lfp, lfp + 4,
+                               lfp + 8, lfp + 12),
                           W));
     tp_puts(&c, "from alice\n");
     tp_puts(&l, "from bob\n");
-    CU_ASSERT(tp_wait_for(&l, 1, "from alice\n", W));
-    CU_ASSERT(tp_wait_for(&c, 1, "from bob\n", W));
+    CU_ASSERT(tp_wait_for(&l, 1, "alice> from alice\n", W));
+    CU_ASSERT(tp_wait_for(&c, 1, "bob> from bob\n", W));
     tp_close_in(&c);
     CU_ASSERT_EQUAL(tp_wait_exit(&c, W), 0);
     CU_ASSERT_EQUAL(tp_wait_exit(&l, W), 0);
-    CU_ASSERT_STRING_EQUAL(l.obuf, "from alice\n");
-    CU_ASSERT_STRING_EQUAL(c.obuf, "from bob\n");
+    CU_ASSERT_STRING_EQUAL(l.obuf, "alice> from alice\n");
+    CU_ASSERT_STRING_EQUAL(c.obuf, "bob> from bob\n");
     CU_ASSERT_PTR_NOT_NULL(strstr(c.ebuf, "session closed; the peer confirmed 1 of the 1"));
     CU_ASSERT_PTR_NOT_NULL(strstr(l.ebuf, "closed by the peer; the peer confirmed 1 of the 1"));
     if (l.status != 0 || c.status != 0)

@@ -107,14 +107,12 @@ static void test_through_relay(void)
     join(&r, &a, alice, "alice", trust_a,
          (const char *const[]){"--initiate", "--max-line=1000", NULL});
 
-    CU_ASSERT(
-        tp_wait_for(&a, 2, "secure session with 'bob', key 9f22:694b:a719:04f1: trusted\n", W));
-    CU_ASSERT(
-        tp_wait_for(&b, 2, "secure session with 'alice', key 0856:e264:f021:50cc: trusted\n", W));
+    CU_ASSERT(tp_wait_for(&a, 2, "trusted: 'bob' 9f22:694b:a719:04f1: secure session\n", W));
+    CU_ASSERT(tp_wait_for(&b, 2, "trusted: 'alice' 0856:e264:f021:50cc: secure session\n", W));
     tp_puts(&a, "the secret plan\n");
-    CU_ASSERT(tp_wait_for(&b, 1, "\nthe secret plan\n", W));
+    CU_ASSERT(tp_wait_for(&b, 1, "\nalice> the secret plan\n", W));
     tp_puts(&b, "sounds good \x1b[1m\n");
-    CU_ASSERT(tp_wait_for(&a, 1, "\nsounds good \\x1b[1m\n", W));
+    CU_ASSERT(tp_wait_for(&a, 1, "\nbob> sounds good \\x1b[1m\n", W));
 
     /* A plain line in the room is shown, marked, on both sides. */
     tp_puts(&r.watch, "hello, anyone?\n");
@@ -123,7 +121,7 @@ static void test_through_relay(void)
     CU_ASSERT(tp_wait_for(&b, 1, "> hello, anyone?\n", W));
 
     tp_puts(&a, "last one\n");
-    CU_ASSERT(tp_wait_for(&b, 1, "\nlast one\n", W));
+    CU_ASSERT(tp_wait_for(&b, 1, "\nalice> last one\n", W));
     tp_close_in(&a);
     CU_ASSERT_EQUAL(tp_wait_exit(&a, W), 0);
     CU_ASSERT_EQUAL(tp_wait_exit(&b, W), 0);
@@ -158,11 +156,11 @@ static void test_injection_and_replay(void)
     CU_ASSERT_FATAL(room_open(&r));
     join(&r, &b, bob, "bob", trust_b, NULL);
     join(&r, &a, alice, "alice", trust_a, (const char *const[]){"--initiate", NULL});
-    CU_ASSERT(tp_wait_for(&b, 2, "secure session with 'alice'", W));
-    CU_ASSERT(tp_wait_for(&a, 2, "secure session with 'bob'", W));
+    CU_ASSERT(tp_wait_for(&b, 2, "trusted: 'alice' ", W));
+    CU_ASSERT(tp_wait_for(&a, 2, "trusted: 'bob' ", W));
 
     tp_puts(&a, "pay 10\n");
-    CU_ASSERT(tp_wait_for(&b, 1, "\npay 10\n", W));
+    CU_ASSERT(tp_wait_for(&b, 1, "\nalice> pay 10\n", W));
     /* The watcher replays Alice's record verbatim and injects a forged one:
      * each is rejected, nothing is shown, and the session goes on. */
     CU_ASSERT(tp_wait_for(&r.watch, 1, "?P11C:ARAA", W));
@@ -187,14 +185,14 @@ static void test_injection_and_replay(void)
              p11c_strerror(P11C_ERR_MAC));
     CU_ASSERT(tp_wait_for(&b, 2, want, W));
     tp_puts(&a, "still here\n");
-    CU_ASSERT(tp_wait_for(&b, 1, "\nstill here\n", W));
+    CU_ASSERT(tp_wait_for(&b, 1, "\nalice> still here\n", W));
     tp_close_in(&b);
     CU_ASSERT_EQUAL(tp_wait_exit(&b, W), 0);
     CU_ASSERT_EQUAL(tp_wait_exit(&a, W), 0);
     /* Exactly once each, and no rejected byte printed. */
-    const char *first = strstr(b.obuf, "\npay 10\n");
+    const char *first = strstr(b.obuf, "\nalice> pay 10\n");
     CU_ASSERT_PTR_NOT_NULL(first);
-    CU_ASSERT_PTR_NULL(first ? strstr(first + 8, "pay 10") : NULL);
+    CU_ASSERT_PTR_NULL(first ? strstr(first + 15, "pay 10") : NULL);
     CU_ASSERT_PTR_NULL(strstr(b.obuf, "forged"));
     CU_ASSERT_PTR_NULL(strstr(a.obuf, "forged"));
     /* Alice rejects the forgery as carrying her own direction; her replayed
@@ -229,7 +227,7 @@ static void test_max_message_in_pieces(void)
     CU_ASSERT_FATAL(room_open(&r));
     join(&r, &b, bob, "bob", trust_b, opts_b);
     join(&r, &a, alice, "alice", trust_a, opts_a);
-    CU_ASSERT(tp_wait_for(&a, 2, "secure session with 'bob'", W));
+    CU_ASSERT(tp_wait_for(&a, 2, "trusted: 'bob' ", W));
     tp_puts(&a, big);
     CU_ASSERT(tp_wait_for(&b, 1, big, W));
     tp_close_in(&a);
@@ -270,7 +268,7 @@ static void test_chat_program_dies_truncated(void)
     CU_ASSERT(tp_wait_for(&b, 2, "secure session", W));
     CU_ASSERT(tp_wait_for(&a, 2, "secure session", W));
     tp_puts(&a, "cut short\n");
-    CU_ASSERT(tp_wait_for(&b, 1, "\ncut short\n", W));
+    CU_ASSERT(tp_wait_for(&b, 1, "\nalice> cut short\n", W));
     /* Alice's chat program dies: her side ends as truncated. */
     pid_t ncat = a.pid > 0 ? child_of(a.pid) : 0;
     CU_ASSERT(ncat > 0);
@@ -376,6 +374,15 @@ static void test_child_problems(void)
     free(e);
 }
 
+/* Counts occurrences of needle in hay. */
+static int count_of(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    return n;
+}
+
 /* Section 9.1 in a real room: a stray line, Carol posing as Alice and Carol
  * as herself each write a handshake before Alice does; Bob drops each with
  * the reason and keeps waiting, and Alice's handshake still completes. */
@@ -397,28 +404,31 @@ static void test_room_handshake_survives_others(void)
     CU_ASSERT(tp_wait_for(&b, 2, want, W));
 
     join(&r, &m, carol, "alice", trust_a, fast_init);
+    CU_ASSERT(tp_wait_for(&b, 2, "that handshake was dropped; still waiting for the peer\n", W));
     snprintf(want, sizeof(want),
-             "WARNING: MISMATCH: dropped a handshake from 'alice' with key %s (%s): the trust "
-             "store has 'alice' with key %s (%s).",
-             ta_fp_short("carol3072"), ta_fp_hex("carol3072"), ta_fp_short("alice"),
-             ta_fp_hex("alice"));
-    CU_ASSERT(tp_wait_for(&b, 2, want, W));
+             "p11chat: WARNING: a handshake in the chat does not match the trust store:\n"
+             "p11chat: MISMATCH: 'alice' %s: refused: it presented the key %s, but %s line 1 "
+             "binds 'alice' to the key %s.",
+             ta_fp_short("carol3072"), ta_fp_hex("carol3072"), trust_b, ta_fp_hex("alice"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.ebuf, want));
     tp_free(&m);
     join(&r, &m, carol, "carol", trust_a, fast_init);
     snprintf(want, sizeof(want),
-             "refused: dropped a handshake from 'carol' with key %s: not in the trust store "
-             "(--known-only). Still waiting.\n",
-             ta_fp_short("carol3072"));
+             "p11chat: NOT IN TRUST STORE: 'carol' %s: refused (--known-only): its fingerprint "
+             "is %s",
+             ta_fp_short("carol3072"), ta_fp_hex("carol3072"));
     CU_ASSERT(tp_wait_for(&b, 2, want, W));
+    CU_ASSERT_EQUAL(count_of(b.ebuf, "that handshake was dropped; still waiting for the peer\n"),
+                    2);
     tp_free(&m);
     CU_ASSERT_PTR_NULL(strstr(b.ebuf, "secure session"));
     CU_ASSERT_EQUAL(b.status, -1); /* still there */
 
     join(&r, &a, alice, "alice", trust_a, fast_init);
-    CU_ASSERT(tp_wait_for(&b, 2, "secure session with 'alice'", W));
-    CU_ASSERT(tp_wait_for(&a, 2, "secure session with 'bob'", W));
+    CU_ASSERT(tp_wait_for(&b, 2, "'alice' 0856:e264:f021:50cc: secure session", W));
+    CU_ASSERT(tp_wait_for(&a, 2, "'bob' 9f22:694b:a719:04f1: secure session", W));
     tp_puts(&a, "made it\n");
-    CU_ASSERT(tp_wait_for(&b, 1, "\nmade it\n", W));
+    CU_ASSERT(tp_wait_for(&b, 1, "alice> made it\n", W));
     tp_close_in(&a);
     CU_ASSERT_EQUAL(tp_wait_exit(&a, W), 0);
     CU_ASSERT_EQUAL(tp_wait_exit(&b, W), 0);
@@ -467,7 +477,7 @@ static void test_typed_early_then_end(void)
     sleep_ms(300);
     CU_ASSERT_EQUAL(a.status, -1); /* waits for the session */
     join(&r, &b, bob, "bob", trust_b, (const char *const[]){"--initiate", "--line-delay=0", NULL});
-    CU_ASSERT(tp_wait_for(&b, 1, "\nsaid early\n", W));
+    CU_ASSERT(tp_wait_for(&b, 1, "alice> said early\n", W));
     CU_ASSERT_EQUAL(tp_wait_exit(&a, W), 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(a.ebuf, "session closed; the peer confirmed 1 of the 1"));
     tp_close_in(&b);
@@ -489,8 +499,8 @@ static void test_line_limit_defaults(void)
     CU_ASSERT_FATAL(room_open(&r));
     join(&r, &b, bob, "bob", trust_b, fast);
     join(&r, &a, alice, "alice", trust_a, fast_init);
-    CU_ASSERT(tp_wait_for(&a, 2, "secure session with 'bob'", W));
-    CU_ASSERT(tp_wait_for(&b, 2, "secure session with 'alice'", W));
+    CU_ASSERT(tp_wait_for(&a, 2, "'bob' 9f22:694b:a719:04f1: secure session", W));
+    CU_ASSERT(tp_wait_for(&b, 2, "'alice' 0856:e264:f021:50cc: secure session", W));
     size_t n = 20000;
     char *big = malloc(n + 1);
     memset(big, 'z', n);
@@ -502,7 +512,7 @@ static void test_line_limit_defaults(void)
                           "most 18072 bytes\n",
                           W));
     tp_puts(&a, "short one\n");
-    CU_ASSERT(tp_wait_for(&b, 1, "\nshort one\n", W));
+    CU_ASSERT(tp_wait_for(&b, 1, "alice> short one\n", W));
     /* A P11C line that lost its end on the way. */
     tp_puts(&r.watch, "?P11C:AQIDBAUGBwgJCgsM\n");
     CU_ASSERT(tp_wait_for(&b, 2,
@@ -534,15 +544,6 @@ static void test_line_limit_defaults(void)
     room_close(&r);
 }
 
-/* Counts occurrences of needle in hay. */
-static int count_of(const char *hay, const char *needle)
-{
-    int n = 0;
-    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle))
-        n++;
-    return n;
-}
-
 /* In a room the receiver does not answer each message with an ACK line: it
  * confirms after 8 messages, or once the sender has been quiet for 5 s. */
 static void test_acks_in_a_room(void)
@@ -553,8 +554,8 @@ static void test_acks_in_a_room(void)
     join(&r, &b, bob, "bob", trust_b, (const char *const[]){"--line-delay=0", NULL});
     join(&r, &a, alice, "alice", trust_a,
          (const char *const[]){"--initiate", "--line-delay=0", "--verbose", NULL});
-    CU_ASSERT(tp_wait_for(&a, 2, "secure session with 'bob'", W));
-    CU_ASSERT(tp_wait_for(&b, 2, "secure session with 'alice'", W));
+    CU_ASSERT(tp_wait_for(&a, 2, "'bob' 9f22:694b:a719:04f1: secure session", W));
+    CU_ASSERT(tp_wait_for(&b, 2, "'alice' 0856:e264:f021:50cc: secure session", W));
     const char *confirmed = "the peer confirmed ";
     for (int i = 0; i < 3; i++) {
         tp_puts(&a, "one at a time\n");
@@ -687,7 +688,7 @@ static void test_child_exit_noticed(void)
                     pipeline,
                     NULL};
     tp_start(&a, argv);
-    CU_ASSERT(tp_wait_for(&a, 2, "secure session with 'bob'", W));
+    CU_ASSERT(tp_wait_for(&a, 2, "'bob' 9f22:694b:a719:04f1: secure session", W));
     pid_t sh = child_named(a.pid, "sh");
     pid_t ncat = sh > 0 ? child_named(sh, "ncat") : 0;
     CU_ASSERT(ncat > 0);

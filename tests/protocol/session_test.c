@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <openssl/crypto.h>
@@ -230,6 +232,64 @@ static void test_keypool(void)
     CU_ASSERT_EQUAL(threads_at_nice(19), 0);
     p11c_keypool_free(NULL);
     CU_ASSERT_PTR_NULL(p11c_keypool_take(NULL));
+}
+
+/* After fork(), the child never takes a key its parent's pool made: it
+ * discards them and makes its own; the parent still has both of its keys. */
+static void test_keypool_fork(void)
+{
+    P11C_KEYPOOL *pool = p11c_keypool_new(NULL, NULL, 2, NULL);
+    struct timespec ms = {0, 1000000};
+    uint8_t *der = NULL, child_der[2048];
+    size_t dlen = 0;
+    ssize_t got = 0;
+    int fds[2], st = 0;
+    pid_t pid;
+
+    CU_ASSERT_FATAL(pool != NULL);
+    while (p11c_keypool_ready(pool) < 2)
+        nanosleep(&ms, NULL); /* full: the pool's thread is idle */
+    CU_ASSERT_FATAL(pipe(fds) == 0);
+    pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        EVP_PKEY *k;
+        size_t ready = p11c_keypool_ready(pool);
+
+        close(fds[0]);
+        k = p11c_keypool_take(pool);
+        if (ready == 0 && k != NULL && p11c_pub_der(k, &der, &dlen) == P11C_OK &&
+            write(fds[1], der, dlen) == (ssize_t)dlen)
+            st = 0;
+        else
+            st = 1;
+        EVP_PKEY_free(k);
+        OPENSSL_free(der);
+        p11c_keypool_free(pool);
+        _exit(st);
+    }
+    close(fds[1]);
+    while (got < (ssize_t)sizeof(child_der)) {
+        ssize_t n = read(fds[0], child_der + got, sizeof(child_der) - (size_t)got);
+        if (n <= 0)
+            break;
+        got += n;
+    }
+    close(fds[0]);
+    CU_ASSERT_EQUAL(waitpid(pid, &st, 0), pid);
+    CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CU_ASSERT(got > 256);
+    /* The parent's two keys are still there, and neither is the child's. */
+    CU_ASSERT_EQUAL(p11c_keypool_ready(pool), 2);
+    for (int i = 0; i < 2; i++) {
+        EVP_PKEY *k = p11c_keypool_take(pool);
+        CU_ASSERT_FATAL(k != NULL);
+        CU_ASSERT_FATAL(p11c_pub_der(k, &der, &dlen) == P11C_OK);
+        CU_ASSERT(dlen != (size_t)got || memcmp(der, child_der, dlen) != 0);
+        OPENSSL_free(der);
+        EVP_PKEY_free(k);
+    }
+    p11c_keypool_free(pool);
 }
 
 /* A pool whose generation fails hands out NULL rather than blocking, with the
@@ -708,6 +768,63 @@ static void test_reorder_strict(void)
     pt_pair_free(&p);
 }
 
+/* Genuine records arriving 2, 0, 1 (spec section 9.1): 0 and 1 reported
+ * missing when 2 arrives, then each delivered marked late with its number;
+ * nothing is late under the strict policy or in order. */
+static void test_late_records(void)
+{
+    PT_PAIR p;
+    uint8_t *r[3];
+    size_t l[3];
+    PT_EVENTS ev = {0};
+    static const int order[] = {2, 0, 1};
+
+    pt_pair_init(&p, NULL, P11C_POLICY_WINDOW, NULL, NULL);
+    CU_ASSERT_FATAL(pt_pair_handshake(&p));
+    r[0] = send_one(p.a, "m0", &l[0]);
+    r[1] = send_one(p.a, "m1", &l[1]);
+    r[2] = send_one(p.a, "m2", &l[2]);
+    for (int i = 0; i < 3; i++)
+        CU_ASSERT_EQUAL(p11c_session_recv(p.b, r[order[i]], l[order[i]]), P11C_OK);
+    pt_drain(p.b, &ev);
+    CU_ASSERT_FATAL(ev.n == 4);
+    CU_ASSERT(ev.ev[0].type == P11C_EV_MISSING && ev.ev[0].seq == 0 && ev.ev[0].count == 2);
+    CU_ASSERT(ev.ev[1].type == P11C_EV_DATA && ev.ev[1].seq == 2 && !ev.ev[1].late);
+    CU_ASSERT(ev.ev[2].type == P11C_EV_DATA && ev.ev[2].seq == 0 && ev.ev[2].late &&
+              memcmp(ev.ev[2].data, "m0", 2) == 0);
+    CU_ASSERT(ev.ev[3].type == P11C_EV_DATA && ev.ev[3].seq == 1 && ev.ev[3].late &&
+              memcmp(ev.ev[3].data, "m1", 2) == 0);
+    pt_events_clear(&ev);
+    /* An ACK overtaken by a DATA is late too. */
+    CU_ASSERT_EQUAL(p11c_session_send_ack(p.a), P11C_OK);
+    OPENSSL_free(r[0]);
+    r[0] = pt_pop(p.a, &l[0]);
+    OPENSSL_free(r[1]);
+    r[1] = send_one(p.a, "m4", &l[1]);
+    CU_ASSERT_EQUAL(p11c_session_recv(p.b, r[1], l[1]), P11C_OK);
+    CU_ASSERT_EQUAL(p11c_session_recv(p.b, r[0], l[0]), P11C_OK);
+    pt_drain(p.b, &ev);
+    CU_ASSERT_FATAL(ev.n == 3);
+    CU_ASSERT(ev.ev[0].type == P11C_EV_MISSING && ev.ev[0].seq == 3 && ev.ev[0].count == 1);
+    CU_ASSERT(ev.ev[1].type == P11C_EV_DATA && ev.ev[1].seq == 4 && !ev.ev[1].late);
+    CU_ASSERT(ev.ev[2].type == P11C_EV_ACK && ev.ev[2].seq == 3 && ev.ev[2].late);
+    pt_events_clear(&ev);
+    for (int i = 0; i < 3; i++)
+        OPENSSL_free(r[i]);
+    pt_pair_free(&p);
+
+    /* In order, and under strict: never late. */
+    pt_pair_init(&p, NULL, P11C_POLICY_STRICT, NULL, NULL);
+    CU_ASSERT_FATAL(pt_pair_handshake(&p));
+    r[0] = send_one(p.a, "m0", &l[0]);
+    CU_ASSERT_EQUAL(p11c_session_recv(p.b, r[0], l[0]), P11C_OK);
+    pt_drain(p.b, &ev);
+    CU_ASSERT(ev.n == 1 && ev.ev[0].type == P11C_EV_DATA && !ev.ev[0].late);
+    pt_events_clear(&ev);
+    OPENSSL_free(r[0]);
+    pt_pair_free(&p);
+}
+
 static void test_drop_reorder_window(void)
 {
     PT_PAIR p;
@@ -812,6 +929,105 @@ static void test_truncation_in_handshake(void)
  * Bob signed Carol's key and identity, not hers. Carol cannot go on either: she
  * does not hold S.
  */
+/* A session with `key` as `id`, trusting `trust`, expecting the peer
+ * `expect` (NULL: any). */
+static P11C_SESSION *expect_session(p11c_role role, EVP_PKEY *key, const char *id,
+                                    P11C_TRUST *trust, const char *expect)
+{
+    P11C_CONFIG c = {0};
+    p11c_err err;
+    P11C_SESSION *s;
+
+    c.role = role;
+    c.key = key;
+    c.identity = id;
+    c.trust = trust;
+    c.expected_peer = expect;
+    c.session_key_fn = pt_session_key_fn;
+    s = p11c_session_new(&c, &err);
+    CU_ASSERT_FATAL(s != NULL);
+    return s;
+}
+
+/* Spec section 7: with an expected peer, a trusted Carol who answers where
+ * Alice wanted Bob, or who calls Bob wanting Alice, is refused as if unknown,
+ * and nothing is sent to her. */
+static void test_expected_peer(void)
+{
+    EVP_PKEY *ka = pt_key(NULL, "alice"), *kb = pt_key(NULL, "bob"),
+             *kc = pt_key(NULL, "carol3072");
+    uint8_t fa[P11C_FP_LEN], fb[P11C_FP_LEN], fc[P11C_FP_LEN];
+    P11C_TRUST *t = p11c_trust_new();
+    P11C_SESSION *a, *b;
+    PT_EVENTS ev = {0};
+    uint8_t *m;
+    size_t ml;
+    P11C_CONFIG bad = {0};
+    p11c_err err;
+
+    CU_ASSERT_FATAL(p11c_fingerprint(NULL, NULL, ka, fa) == P11C_OK);
+    CU_ASSERT_FATAL(p11c_fingerprint(NULL, NULL, kb, fb) == P11C_OK);
+    CU_ASSERT_FATAL(p11c_fingerprint(NULL, NULL, kc, fc) == P11C_OK);
+    /* One store that trusts all three, so that only the expectation refuses. */
+    CU_ASSERT_FATAL(p11c_trust_add(t, "Alice", fa) == P11C_OK);
+    CU_ASSERT_FATAL(p11c_trust_add(t, "Bob", fb) == P11C_OK);
+    CU_ASSERT_FATAL(p11c_trust_add(t, "Carol", fc) == P11C_OK);
+
+    /* Alice wants Bob; Carol answers. */
+    a = expect_session(P11C_INITIATOR, ka, "Alice", t, "Bob");
+    b = expect_session(P11C_RESPONDER, kc, "Carol", t, NULL);
+    CU_ASSERT_EQUAL(p11c_session_start(a), P11C_OK);
+    CU_ASSERT_EQUAL(pt_deliver(a, b), P11C_OK);
+    CU_ASSERT_EQUAL(pt_deliver(b, a), P11C_ERR_UNKNOWN_PEER);
+    CU_ASSERT_PTR_NULL(m = pt_pop(a, &ml)); /* no CONFIRM: Carol gets nothing */
+    OPENSSL_free(m);
+    pt_drain(a, &ev);
+    CU_ASSERT(ev.n == 1 && ev.ev[0].type == P11C_EV_ERROR &&
+              ev.ev[0].error == P11C_ERR_UNKNOWN_PEER && strcmp(ev.ev[0].peer_id, "Carol") == 0 &&
+              ev.ev[0].trust == P11C_TRUSTED && memcmp(ev.ev[0].fp, fc, P11C_FP_LEN) == 0);
+    pt_events_clear(&ev);
+    CU_ASSERT_EQUAL(p11c_session_send_data(a, (const uint8_t *)"x", 1), P11C_ERR_FAILED);
+    p11c_session_free(a);
+    p11c_session_free(b);
+
+    /* Bob wants Alice; Carol calls. */
+    a = expect_session(P11C_INITIATOR, kc, "Carol", t, NULL);
+    b = expect_session(P11C_RESPONDER, kb, "Bob", t, "Alice");
+    CU_ASSERT_EQUAL(p11c_session_start(a), P11C_OK);
+    CU_ASSERT_EQUAL(pt_deliver(a, b), P11C_ERR_UNKNOWN_PEER);
+    CU_ASSERT_PTR_NULL(m = pt_pop(b, &ml)); /* no REPLY */
+    OPENSSL_free(m);
+    pt_drain(b, &ev);
+    CU_ASSERT(ev.n == 1 && ev.ev[0].error == P11C_ERR_UNKNOWN_PEER &&
+              strcmp(ev.ev[0].peer_id, "Carol") == 0);
+    pt_events_clear(&ev);
+    p11c_session_free(a);
+    p11c_session_free(b);
+
+    /* The peer expected is accepted. */
+    a = expect_session(P11C_INITIATOR, ka, "Alice", t, "Bob");
+    b = expect_session(P11C_RESPONDER, kb, "Bob", t, "Alice");
+    CU_ASSERT_EQUAL(p11c_session_start(a), P11C_OK);
+    for (int i = 0; i < 4; i++)
+        CU_ASSERT_EQUAL(pt_deliver(i % 2 ? b : a, i % 2 ? a : b), P11C_OK);
+    CU_ASSERT(p11c_session_established(a) && p11c_session_established(b));
+    p11c_session_free(a);
+    p11c_session_free(b);
+
+    /* An expected name that is no identity: refused at once. */
+    bad.role = P11C_INITIATOR;
+    bad.key = ka;
+    bad.identity = "Alice";
+    bad.expected_peer = "Bob ";
+    CU_ASSERT_PTR_NULL(p11c_session_new(&bad, &err));
+    CU_ASSERT_EQUAL(err, P11C_ERR_IDENTITY);
+
+    p11c_trust_free(t);
+    EVP_PKEY_free(ka);
+    EVP_PKEY_free(kb);
+    EVP_PKEY_free(kc);
+}
+
 static void test_misbinding(void)
 {
     PT_PAIR p;
@@ -1084,6 +1300,24 @@ static void test_authentic_violations(void)
     CU_ASSERT_EQUAL(feed_forged(&f, p.a, P11C_REC_CLOSE, 1, 0, 0, "b\x07ye"), P11C_ERR_DECODE);
     p11c_rec_cleanup(&f);
     pt_pair_free(&p);
+    /* CLOSE reasons under the rules of identities (spec section 6): a format
+     * character or a line separator ends the session as malformed; edge
+     * spaces are allowed. */
+    known_pair(&p, P11C_POLICY_STRICT, &f);
+    CU_ASSERT_EQUAL(feed_forged(&f, p.a, P11C_REC_CLOSE, 1, 0, 0, "bye\xe2\x80\xae"),
+                    P11C_ERR_DECODE);
+    p11c_rec_cleanup(&f);
+    pt_pair_free(&p);
+    known_pair(&p, P11C_POLICY_STRICT, &f);
+    CU_ASSERT_EQUAL(feed_forged(&f, p.a, P11C_REC_CLOSE, 1, 0, 0, "bye\xe2\x80\xa8ok"),
+                    P11C_ERR_DECODE);
+    p11c_rec_cleanup(&f);
+    pt_pair_free(&p);
+    known_pair(&p, P11C_POLICY_STRICT, &f);
+    CU_ASSERT_EQUAL(feed_forged(&f, p.a, P11C_REC_CLOSE, 1, 0, 0, " bye "), P11C_OK);
+    expect_single(p.a, P11C_EV_CLOSE, P11C_OK);
+    p11c_rec_cleanup(&f);
+    pt_pair_free(&p);
     /* An ACK record with a body, a CLOSE longer than 255, a DATA longer than 65536:
      * rejected on length before the MAC. */
     known_pair(&p, P11C_POLICY_WINDOW, &f);
@@ -1134,6 +1368,8 @@ static void test_send_limits(void)
     reason[256] = '\0';
     CU_ASSERT_EQUAL(p11c_session_send_close(p.a, reason), P11C_ERR_LIMIT);
     CU_ASSERT_EQUAL(p11c_session_send_close(p.a, "bad\nreason"), P11C_ERR_ARG);
+    CU_ASSERT_EQUAL(p11c_session_send_close(p.a, "bad\xe2\x80\x8breason"), P11C_ERR_ARG);
+    CU_ASSERT_EQUAL(p11c_session_send_close(p.a, "bad\xe2\x80\xa9reason"), P11C_ERR_ARG);
     CU_ASSERT_EQUAL(p11c_session_send_data(p.a, big, 0), P11C_OK); /* empty DATA is fine */
     CU_ASSERT_EQUAL(pt_deliver(p.a, p.b), P11C_OK);
     /* Record numbers: the last one below 2^32 is kept for CLOSE. */
@@ -1371,9 +1607,12 @@ int main(void)
     CU_add_test(s, "drop under strict", test_drop_strict);
     CU_add_test(s, "reorder under strict", test_reorder_strict);
     CU_add_test(s, "drop and reorder under window", test_drop_reorder_window);
+    CU_add_test(s, "records arriving 2, 0, 1 delivered late", test_late_records);
     CU_add_test(s, "truncation", test_truncation);
     CU_add_test(s, "truncation during the handshake", test_truncation_in_handshake);
     CU_add_test(s, "identity misbinding", test_misbinding);
+    CU_add_test(s, "session-key pool after fork", test_keypool_fork);
+    CU_add_test(s, "expected peer: anyone else refused", test_expected_peer);
     CU_add_test(s, "trust mismatch", test_trust_mismatch);
     CU_add_test(s, "unknown peer, known-only and not", test_unknown_peer);
     CU_add_test(s, "records before the handshake ends", test_early_records);

@@ -233,7 +233,7 @@ static void test_token_hello_reject(void)
         free(hello);
     }
     CU_ASSERT_EQUAL(accepted, 1);
-    CU_ASSERT_EQUAL(rejected, 16);
+    CU_ASSERT_EQUAL(rejected, 22);
     p11c_trust_free(trust);
     EVP_PKEY_free(ka);
     EVP_PKEY_free(kb);

@@ -250,10 +250,24 @@ static void test_identities(void)
         {"\xed\xbf\xbf", 3, 0},     /* surrogate U+DFFF */
         {"\xf4\x90\x80\x80", 4, 0}, /* above U+10FFFF */
         {"\xf5\x80\x80\x80", 4, 0},
-        {"\xe2\x82", 2, 0},     /* truncated */
-        {"\x80", 1, 0},         /* lone continuation */
-        {"\xe2\x28\xa1", 3, 0}, /* bad continuation */
-        {"ab\0cd", 5, 0},       /* NUL */
+        {"\xe2\x82", 2, 0},          /* truncated */
+        {"\x80", 1, 0},              /* lone continuation */
+        {"\xe2\x28\xa1", 3, 0},      /* bad continuation */
+        {"ab\0cd", 5, 0},            /* NUL */
+        {"a\xe2\x80\xae-", 5, 0},    /* U+202E right-to-left override */
+        {"a\xe2\x81\xa6-", 5, 0},    /* U+2066 left-to-right isolate */
+        {"a\xe2\x80\x8b-", 5, 0},    /* U+200B zero-width space */
+        {"a\xe2\x80\x8d-", 5, 0},    /* U+200D zero-width joiner */
+        {"\xef\xbb\xbf-", 4, 0},     /* U+FEFF byte order mark */
+        {"a\xc2\xad-", 4, 0},        /* U+00AD soft hyphen (Cf) */
+        {"a\xf3\xa0\x80\x81", 5, 0}, /* U+E0001 language tag (Cf) */
+        {"a\xe2\x80\xa8-", 5, 0},    /* U+2028 line separator */
+        {"a\xe2\x80\xa9-", 5, 0},    /* U+2029 paragraph separator */
+        {" a", 2, 0},                /* leading space */
+        {"a ", 2, 0},                /* trailing space */
+        {" ", 1, 0},
+        {"a\xc2\xa0", 3, 1},      /* U+00A0 at the end: not a space of section 3 */
+        {"a\xe2\x80\x8a-", 5, 1}, /* U+200A hair space (Zs, not Cf) */
     };
     char big[300];
 

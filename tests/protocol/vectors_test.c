@@ -337,6 +337,12 @@ static p11c_err expected_hello_error(const char *comment)
         {"signature by another key", P11C_ERR_SIGNATURE},
         {"signature over another identity", P11C_ERR_SIGNATURE},
         {"public key with a non-canonical DER length", P11C_ERR_KEY},
+        {"identity with a right-to-left override U+202E", P11C_ERR_IDENTITY},
+        {"identity with a line separator U+2028", P11C_ERR_IDENTITY},
+        {"identity with a zero-width space U+200B", P11C_ERR_IDENTITY},
+        {"identity with a byte order mark U+FEFF", P11C_ERR_IDENTITY},
+        {"identity ending with a space", P11C_ERR_IDENTITY},
+        {"identity starting with a space", P11C_ERR_IDENTITY},
     };
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
         if (strcmp(map[i].comment, comment) == 0)
@@ -395,7 +401,7 @@ static void test_hello_reject(void)
         p11c_session_free(s);
         free(hello);
     }
-    CU_ASSERT_EQUAL(n, 17);
+    CU_ASSERT_EQUAL(n, 23);
     p11c_trust_free(trust);
     EVP_PKEY_free(ka);
     EVP_PKEY_free(kb);
