@@ -398,9 +398,10 @@ int cmd_irc(int argc, char **argv)
     r.transport = &irc;
     r.burst = ROOM_BURST;
     r.max_rline = IRC_MAX_IN;
-    if (irc.channel)
+    /* Whom we wait for: the --peer asked for (set by the room), else this. */
+    if (o.peer == NULL && irc.channel)
         snprintf(r.peer_label, sizeof(r.peer_label), "a peer in %s", to);
-    else
+    else if (o.peer == NULL)
         snprintf(r.peer_label, sizeof(r.peer_label), "'%s'", to);
     fd = app_tcp_connect(host, port, o.timeout);
     if (fd < 0)

@@ -387,6 +387,44 @@ static void test_numeric_errors(void)
     ircd_stop(&d);
 }
 
+/* Two answer Alice's HELLO in the channel: Carol, whom Alice trusts, and
+ * Bob, the one she asked for with --peer. Carol's answer is dropped (before
+ * Bob's, the handshake goes on) and only Bob gets a session. */
+static void test_peer_in_a_channel(void)
+{
+    IRCD d;
+    TPROC a, b, c;
+    const char *carol = ta_key_pem("carol3072");
+    const char *trust_ac = ta_path("trust-alice-carol");
+    const char *trust_c = ta_path("trust-carol");
+    char line[512];
+    snprintf(line, sizeof(line), "bob %s\ncarol %s\n", ta_fp_hex("bob"), ta_fp_hex("carol3072"));
+    ta_write_file(trust_ac, line, strlen(line));
+    snprintf(line, sizeof(line), "alice %s\n", ta_fp_hex("alice"));
+    ta_write_file(trust_c, line, strlen(line));
+    CU_ASSERT_FATAL(ircd_start(&d, "irc1.test", NULL, NULL));
+    irc_start(&c, &d, "carol", "#room", carol, "carol", trust_c, NULL);
+    irc_start(&b, &d, "bob", "#room", bob, "bob", trust_b, NULL);
+    CU_ASSERT(tp_wait_for(&c, 2, "waiting for", W));
+    CU_ASSERT(tp_wait_for(&b, 2, "waiting for", W));
+    irc_start(&a, &d, "alice", "#room", alice, "alice", trust_ac,
+              (const char *const[]){"--initiate", "--peer", "bob", NULL});
+    CU_ASSERT(tp_wait_for(&a, 2, "waiting for 'bob' (the handshake times out in", W));
+    CU_ASSERT(tp_wait_for(&a, 2, "trusted: 'bob' 9f22:694b:a719:04f1: secure session", W));
+    CU_ASSERT(tp_wait_for(&a, 2, "NOT THE PEER ASKED FOR: 'carol' ", W));
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(a.ebuf, "that handshake was dropped; still waiting for the peer"));
+    tp_puts(&a, "for bob only\n");
+    CU_ASSERT(tp_wait_for(&b, 1, "alice> for bob only\n", W));
+    close_both(&a, &b);
+    CU_ASSERT_PTR_NULL(strstr(c.obuf, "for bob only"));
+    CU_ASSERT_PTR_NULL(strstr(c.ebuf, "secure session"));
+    tp_free(&a);
+    tp_free(&b);
+    tp_free(&c);
+    ircd_stop(&d);
+}
+
 /* docs/usage.md's recipe: p11chat wrap around sic, a line-based IRC client
  * that joins with ':j #room' and sends ':m #room text'. */
 static void test_wrap_sic(void)
@@ -464,6 +502,8 @@ int main(void)
                 test_channel_third_user_and_long_message);
     CU_add_test(s, "two linked servers, one on each", test_linked_servers);
     CU_add_test(s, "the peer quits mid-session: truncated", test_peer_quits);
+    CU_add_test(s, "--peer in a channel where another trusted peer answers",
+                test_peer_in_a_channel);
     CU_add_test(s, "numeric errors, usage, deadline", test_numeric_errors);
     CU_add_test(s, "wrap around sic (docs/usage.md)", test_wrap_sic);
     return tu_main();
