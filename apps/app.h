@@ -38,6 +38,9 @@ void app_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void app_ossl_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A usage error for `cmd`: one line on stderr and the hint to use --help. */
 int app_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A warning when the file at `path` (a trust store, a PIN file) can be read
+ * or written by group or others: what it holds is the user's alone. */
+void app_warn_shared(const char *what, const char *path);
 /* Parses a decimal number in [lo, hi]; 0 on success. */
 int app_parse_uint(const char *s, unsigned long lo, unsigned long hi, unsigned long *out);
 

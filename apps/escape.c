@@ -46,14 +46,13 @@ static size_t utf8_next(const uint8_t *p, size_t avail, uint32_t *cp)
     return n;
 }
 
-/* Code points that are not shown as themselves: C1 controls, and the
- * invisible format characters that reorder or hide text (bidirectional
- * embeddings, overrides and isolates, marks, zero-width characters, BOM). */
+/* Code points that are not shown as themselves: C1 controls, the line and
+ * paragraph separators, and every format character (Unicode Cf, the same
+ * table the protocol refuses identities by): bidirectional embeddings,
+ * overrides and isolates, marks, zero-width characters, BOM, tags. */
 static int hidden_cp(uint32_t cp)
 {
-    return (cp >= 0x80 && cp <= 0x9f) || cp == 0xad || cp == 0x061c ||
-           (cp >= 0x200b && cp <= 0x200f) || (cp >= 0x2028 && cp <= 0x202e) ||
-           (cp >= 0x2060 && cp <= 0x2069) || cp == 0xfeff;
+    return (cp >= 0x80 && cp <= 0x9f) || cp == 0x2028 || cp == 0x2029 || p11c_char_format(cp);
 }
 
 char *app_escape(const uint8_t *data, size_t len)

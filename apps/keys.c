@@ -239,6 +239,7 @@ char *app_uri_with_pin(const char *uri, const char *pin_source)
         app_msg("cannot read the PIN file '%s': %s", pin_source, strerror(errno));
         return NULL;
     }
+    app_warn_shared("the PIN file", pin_source);
     size_t n = strlen(uri), alen = strlen(abs);
     char *out = malloc(n + 13 + 3 * alen + 1);
     if (out == NULL)

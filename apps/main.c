@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <openssl/err.h>
 
@@ -78,6 +79,17 @@ int app_usage(const char *cmd, const char *fmt, ...)
     fprintf(stderr, "%s%s%s: %s (see '%s%s%s --help')\n", APP_NAME, cmd ? " " : "", cmd ? cmd : "",
             buf, APP_NAME, cmd ? " " : "", cmd ? cmd : "");
     return APP_USAGE;
+}
+
+void app_warn_shared(const char *what, const char *path)
+{
+    struct stat st;
+
+    if (stat(path, &st) != 0 || (st.st_mode & (S_IRWXG | S_IRWXO)) == 0)
+        return;
+    app_msg("warning: %s '%s' is %s by other users (mode %04o): run 'chmod 600 %s'", what, path,
+            (st.st_mode & (S_IWGRP | S_IWOTH)) != 0 ? "writable" : "readable",
+            (unsigned)(st.st_mode & 07777), path);
 }
 
 int app_parse_uint(const char *s, unsigned long lo, unsigned long hi, unsigned long *out)

@@ -66,14 +66,16 @@ static EVP_PKEY *token_session_key(void *arg)
     EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(c->ossl.libctx, "RSA", P11CHAT_PROVIDER_PROPQ);
     size_t bits = 2048;
     int persistent = 0;
+    char usage[] = "decrypt"; /* S only ever decrypts Sec */
     OSSL_PARAM params[] = {
         OSSL_PARAM_size_t(OSSL_PKEY_PARAM_RSA_BITS, &bits),
         OSSL_PARAM_int(P11CHAT_PKEY_PARAM_PERSISTENT, &persistent),
+        OSSL_PARAM_utf8_string(P11CHAT_PKEY_PARAM_USAGE, usage, 0),
         OSSL_PARAM_END,
         OSSL_PARAM_END,
     };
     if (c->token_uri != NULL)
-        params[2] = OSSL_PARAM_construct_utf8_string(P11CHAT_PKEY_PARAM_URI, c->token_uri, 0);
+        params[3] = OSSL_PARAM_construct_utf8_string(P11CHAT_PKEY_PARAM_URI, c->token_uri, 0);
     if (ctx == NULL || EVP_PKEY_keygen_init(ctx) <= 0 ||
         EVP_PKEY_CTX_set_params(ctx, params) <= 0 || EVP_PKEY_keygen(ctx, &pkey) <= 0) {
         app_ossl_msg("cannot make the session key in the token");

@@ -55,6 +55,7 @@ P11C_TRUST *app_trust_load(const char *path)
         app_msg("out of memory");
         return NULL;
     }
+    app_warn_shared("the trust store", path);
     p11c_err e = p11c_trust_load(t, path, &bad);
     if (e != P11C_OK) {
         if (bad != 0)

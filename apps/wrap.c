@@ -31,9 +31,10 @@ static const char wrap_usage[] =
     "shown as 'NAME> message'; other lines are shown as '[unencrypted] ...'.\n"
     "Status lines on standard error start with the verdict on the peer\n"
     "('trusted:', 'NOT IN TRUST STORE:'). One side starts the handshake with\n"
-    "--initiate once the other is in the chat. Lines from others in\n"
-    "the chat, lost or injected, end neither the handshake nor the session.\n"
-    "COMMAND gets no P11CHAT_* variable and no descriptor but its standard ones.\n"
+    "--initiate once the other is in the chat. Lines from others in the chat,\n"
+    "lost or injected, end neither the handshake nor the session; late ones are\n"
+    "marked '[late #N]'. COMMAND gets no P11CHAT_* variable and no descriptor\n"
+    "but its standard ones.\n"
     "\n"
     "  --initiate                send the first handshake message\n";
 

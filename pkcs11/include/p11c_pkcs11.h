@@ -196,10 +196,13 @@ CK_RV p11c_key_decrypt(P11C_KEY *k, const P11C_MECH *mech, const uint8_t *in, si
 /*
  * Generates an RSA key pair (2048, 3072 or 4096 bits, e = 65537) on `t`.
  * persistent: token objects with `label` and `id` (P11C_CKR_KEY_EXISTS when
- * either is taken; a NULL id gets 16 random bytes from the token).
- * Otherwise: session objects (CKA_TOKEN false, sensitive, not extractable)
- * that vanish when the key is freed or its session ends.
+ * either is taken; a NULL id gets 16 random bytes from the token), made to
+ * sign only (a long-term key). Otherwise: session objects (CKA_TOKEN false,
+ * sensitive, not extractable) that vanish when the key is freed or its
+ * session ends; with P11C_GEN_DECRYPT_ONLY added to persistent, they only
+ * decrypt (a P11C session key S).
  */
+#define P11C_GEN_DECRYPT_ONLY 2
 CK_RV p11c_key_generate(P11C_TOKEN *t, unsigned int bits, const char *label, const uint8_t *id,
                         size_t idlen, int persistent, P11C_KEY **out, P11C_ERR *err);
 

@@ -146,7 +146,8 @@ CK_RV p11c_key_generate(P11C_TOKEN *t, unsigned int bits, const char *label, con
                         size_t idlen, int persistent, P11C_KEY **out, P11C_ERR *err)
 {
     static const CK_BYTE f4[] = {0x01, 0x00, 0x01};
-    CK_BBOOL yes = CK_TRUE, no = CK_FALSE, tok = persistent ? CK_TRUE : CK_FALSE;
+    int decrypt_only = (persistent & P11C_GEN_DECRYPT_ONLY) != 0 && !(persistent & 1);
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE, tok = (persistent & 1) ? CK_TRUE : CK_FALSE;
     CK_ULONG mbits = bits;
     CK_MECHANISM mech = {CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0};
     CK_OBJECT_HANDLE hpub = CK_INVALID_HANDLE, hpriv = CK_INVALID_HANDLE;
@@ -154,6 +155,7 @@ CK_RV p11c_key_generate(P11C_TOKEN *t, unsigned int bits, const char *label, con
     CK_SESSION_HANDLE s;
     CK_RV rv;
 
+    persistent &= 1;
     if (out != NULL)
         *out = NULL;
     if (t == NULL || out == NULL)
@@ -171,30 +173,61 @@ CK_RV p11c_key_generate(P11C_TOKEN *t, unsigned int bits, const char *label, con
         return rv;
 
     CK_ULONG nl = label != NULL ? (CK_ULONG)strlen(label) : 0;
+    /* A long-term (persistent) key only ever signs: it can neither decrypt
+     * nor unwrap, so it can never serve as a decryption oracle, and where
+     * the token honours CKA_ALLOWED_MECHANISMS it signs with these only.
+     * A session key S only decrypts (OAEP, or raw RSA for the provider's
+     * OAEP fallback). Other session objects keep both uses. */
+    CK_BBOOL session_obj = persistent ? CK_FALSE : CK_TRUE;
+    CK_BBOOL can_sign = decrypt_only ? CK_FALSE : CK_TRUE;
+    static const CK_MECHANISM_TYPE sign_mechs[] = {
+        CKM_RSA_PKCS_PSS, CKM_SHA256_RSA_PKCS_PSS, CKM_SHA384_RSA_PKCS_PSS, CKM_SHA512_RSA_PKCS_PSS,
+        CKM_RSA_PKCS,     CKM_SHA256_RSA_PKCS,     CKM_SHA384_RSA_PKCS,     CKM_SHA512_RSA_PKCS,
+    };
+    static const CK_MECHANISM_TYPE decrypt_mechs[] = {CKM_RSA_PKCS_OAEP, CKM_RSA_X_509};
+    int limited = persistent || decrypt_only;
     CK_ATTRIBUTE pub[] = {
         {CKA_TOKEN, &tok, sizeof(tok)},
         {CKA_PRIVATE, &no, sizeof(no)},
-        {CKA_VERIFY, &yes, sizeof(yes)},
-        {CKA_ENCRYPT, &yes, sizeof(yes)},
+        {CKA_VERIFY, &can_sign, sizeof(can_sign)},
+        {CKA_ENCRYPT, &session_obj, sizeof(session_obj)},
+        {CKA_WRAP, &no, sizeof(no)},
         {CKA_MODULUS_BITS, &mbits, sizeof(mbits)},
         {CKA_PUBLIC_EXPONENT, (void *)f4, sizeof(f4)},
         {CKA_ID, (void *)id, (CK_ULONG)idlen},
         {CKA_LABEL, (void *)label, nl},
     };
     CK_ATTRIBUTE priv[] = {
-        {CKA_TOKEN, &tok, sizeof(tok)},        {CKA_PRIVATE, &yes, sizeof(yes)},
-        {CKA_SENSITIVE, &yes, sizeof(yes)},    {CKA_EXTRACTABLE, &no, sizeof(no)},
-        {CKA_SIGN, &yes, sizeof(yes)},         {CKA_DECRYPT, &yes, sizeof(yes)},
-        {CKA_ID, (void *)id, (CK_ULONG)idlen}, {CKA_LABEL, (void *)label, nl},
+        {CKA_TOKEN, &tok, sizeof(tok)},
+        {CKA_PRIVATE, &yes, sizeof(yes)},
+        {CKA_SENSITIVE, &yes, sizeof(yes)},
+        {CKA_EXTRACTABLE, &no, sizeof(no)},
+        {CKA_SIGN, &can_sign, sizeof(can_sign)},
+        {CKA_DECRYPT, &session_obj, sizeof(session_obj)},
+        {CKA_UNWRAP, &no, sizeof(no)},
+        {CKA_ID, (void *)id, (CK_ULONG)idlen},
+        {CKA_LABEL, (void *)label, nl},
+        {CKA_ALLOWED_MECHANISMS, (void *)(decrypt_only ? decrypt_mechs : sign_mechs),
+         decrypt_only ? sizeof(decrypt_mechs) : sizeof(sign_mechs)},
     };
     CK_ULONG npub = sizeof(pub) / sizeof(pub[0]) - (label == NULL);
-    CK_ULONG npriv = sizeof(priv) / sizeof(priv[0]) - (label == NULL);
+    CK_ULONG npriv = sizeof(priv) / sizeof(priv[0]) - 2; /* the label and the mechanisms */
+
+    if (label != NULL)
+        npriv++;
+    if (limited)
+        priv[npriv++] = priv[sizeof(priv) / sizeof(priv[0]) - 1];
 
     for (int again_login = 0, again_session = 0;;) {
         rv = P11C_CALL(t->m, err, C_GenerateKeyPair, s, &mech, pub, npub, priv, npriv, &hpub,
                        &hpriv);
         if (rv == CKR_OK)
             break;
+        if ((rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_VALUE_INVALID) && limited &&
+            priv[npriv - 1].type == CKA_ALLOWED_MECHANISMS) {
+            npriv--; /* a token without CKA_ALLOWED_MECHANISMS: the flags still hold */
+            continue;
+        }
         if (rv == CKR_USER_NOT_LOGGED_IN && !again_login) {
             again_login = 1;
             p11c_session_put(t, s, rv);

@@ -30,5 +30,9 @@
 #define P11CHAT_PKEY_PARAM_ID    "id"    /* octet string, or utf8 hex: CKA_ID */
 #define P11CHAT_PKEY_PARAM_PERSISTENT                                                              \
     "persistent" /* int or utf8 yes/no: token object or session object */
+/* utf8 "decrypt": a session object that only decrypts (a P11C session key);
+ * "any" (the default): a session object that signs and decrypts. Token
+ * objects (persistent) always only sign. */
+#define P11CHAT_PKEY_PARAM_USAGE "usage"
 
 #endif

@@ -243,6 +243,7 @@ typedef struct {
     size_t idlen;
     int has_id;
     int persistent; /* -1: by default, persistent when a label or an id is given */
+    int decrypt_only;
 } GEN_CTX;
 
 static void *km_gen_init(void *provctx, int selection, const OSSL_PARAM params[])
@@ -359,6 +360,15 @@ static int km_gen_set_params(void *genctx, const OSSL_PARAM params[])
         }
         g->persistent = v != 0;
     }
+    p = OSSL_PARAM_locate_const(params, P11CHAT_PKEY_PARAM_USAGE);
+    if (p != NULL) {
+        if (p->data_type != OSSL_PARAM_UTF8_STRING ||
+            (strcmp(p->data, "decrypt") != 0 && strcmp(p->data, "any") != 0)) {
+            P11C_RAISE(g->prov, P11C_R_BAD_PARAM, "usage must be decrypt or any");
+            return 0;
+        }
+        g->decrypt_only = strcmp(p->data, "decrypt") == 0;
+    }
     return 1;
 bad_id:
     P11C_RAISE(g->prov, P11C_R_BAD_PARAM, "id must be 1 to 64 bytes, as octets or hex");
@@ -373,6 +383,7 @@ static const OSSL_PARAM km_gen_settable[] = {
     OSSL_PARAM_utf8_string(P11CHAT_PKEY_PARAM_LABEL, NULL, 0),
     OSSL_PARAM_octet_string(P11CHAT_PKEY_PARAM_ID, NULL, 0),
     OSSL_PARAM_int(P11CHAT_PKEY_PARAM_PERSISTENT, NULL),
+    OSSL_PARAM_utf8_string(P11CHAT_PKEY_PARAM_USAGE, NULL, 0),
     OSSL_PARAM_END,
 };
 
@@ -481,8 +492,8 @@ static void *km_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
     }
     persistent = g->persistent >= 0 ? g->persistent : (g->label != NULL || g->has_id);
     ERR_set_mark(); /* drop what the module's own OpenSSL queued */
-    rv = p11c_key_generate(t, g->bits, g->label, g->has_id ? g->id : NULL, g->idlen, persistent,
-                           &key, &err);
+    rv = p11c_key_generate(t, g->bits, g->label, g->has_id ? g->id : NULL, g->idlen,
+                           persistent | (g->decrypt_only ? P11C_GEN_DECRYPT_ONLY : 0), &key, &err);
     ERR_pop_to_mark();
     if (rv != CKR_OK) {
         P11C_RAISE_RV(prov, &err);

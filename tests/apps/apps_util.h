@@ -24,7 +24,7 @@ const char *ta_p11chat(void);
 const char *ta_tmpdir(void);
 /* "<tmpdir>/<name>", valid until exit. */
 const char *ta_path(const char *name);
-/* Writes a file (aborts the program on failure). */
+/* Writes a file, mode 0600 (aborts the program on failure). */
 void ta_write_file(const char *path, const void *data, size_t len);
 /* Writes the vector key `name`'s private PEM to <tmpdir>/<name>.pem; returns the path. */
 const char *ta_key_pem(const char *name);

@@ -265,6 +265,35 @@ static void test_trust_store(void)
     free(o);
 }
 
+/* A trust store others can read or write draws a warning (it is read all
+ * the same); a private one none. */
+static void test_trust_shared_warning(void)
+{
+    const char *store = ta_path("shared-trust");
+    char *o, *e, want[1024];
+    const char *line = "bob 9f22694ba71904f1b0ba1d0bcd66f8ac79dd3b1bfa86d1a0f4e1a6ed6b4b1bd3\n";
+
+    ta_write_file(store, line, strlen(line));
+    CU_ASSERT_EQUAL(chmod(store, 0644), 0);
+    CU_ASSERT_EQUAL(ta_run(NULL, &o, &e, T, "trust", "list", "--trust", store, NULL), 0);
+    snprintf(want, sizeof(want),
+             "p11chat: warning: the trust store '%s' is readable by other users (mode 0644): "
+             "run 'chmod 600 %s'\n",
+             store, store);
+    CU_ASSERT_STRING_EQUAL(e, want);
+    CU_ASSERT_PTR_NOT_NULL(strstr(o, "  bob\n"));
+    free(o);
+    free(e);
+    CU_ASSERT_EQUAL(chmod(store, 0620), 0);
+    CU_ASSERT_EQUAL(ta_run(NULL, NULL, &e, T, "trust", "list", "--trust", store, NULL), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(e, "is writable by other users (mode 0620)"));
+    free(e);
+    CU_ASSERT_EQUAL(chmod(store, 0600), 0);
+    CU_ASSERT_EQUAL(ta_run(NULL, NULL, &e, T, "trust", "list", "--trust", store, NULL), 0);
+    CU_ASSERT_STRING_EQUAL(e, "");
+    free(e);
+}
+
 static void test_trust_malformed(void)
 {
     const char *store = ta_path("bad-trust");
@@ -392,5 +421,6 @@ int main(void)
     CU_add_test(s, "default trust store path", test_trust_default_path);
     CU_add_test(s, "connect refused, listen impossible", test_connect_refused);
     CU_add_test(s, "provider found beside the command, loaded only for URIs", test_provider_lookup);
+    CU_add_test(s, "trust store readable by others: warning", test_trust_shared_warning);
     return tu_main();
 }

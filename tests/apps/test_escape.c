@@ -45,6 +45,10 @@ static void test_utf8(void)
           7, "\\u{2066}x\\u{2069}");
     check("\xef\xbb\xbf", 3, "\\u{feff}");
     check("\xe2\x80\x8b", 3, "\\u{200b}");
+    /* every format character (Cf), not only the best known ones */
+    check("\xd8\x80", 2, "\\u{0600}");          /* Arabic number sign */
+    check("\xf3\xa0\x81\x81", 4, "\\u{e0041}"); /* tag latin capital A */
+    check("\xe2\x80\xa9", 3, "\\u{2029}");      /* paragraph separator */
 }
 
 static void test_invalid_utf8(void)

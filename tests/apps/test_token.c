@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "apps_util.h"
 #include "p11chat.h"
@@ -76,6 +77,26 @@ static void test_fingerprint_uri(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(o, strf("full:  %s\n", fp_alice)));
     free(o);
     CU_ASSERT_STRING_NOT_EQUAL(fp_alice, fp_bob);
+
+    /* A PIN file others can read draws a warning; a private one none. */
+    const char *shared = ta_path("shared-pin");
+    ta_write_file(shared, TU_USER_PIN, strlen(TU_USER_PIN));
+    CU_ASSERT_EQUAL(chmod(shared, 0640), 0);
+    CU_ASSERT_EQUAL(
+        ta_run(NULL, &o, &e, W, "fingerprint", "--key", uri_alice, "--pin-source", shared, NULL),
+        0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(e, strf("p11chat: warning: the PIN file '%s' is readable by "
+                                          "other users (mode 0640): run 'chmod 600 %s'\n",
+                                          shared, shared)));
+    free(o);
+    free(e);
+    CU_ASSERT_EQUAL(chmod(shared, 0600), 0);
+    CU_ASSERT_EQUAL(
+        ta_run(NULL, &o, &e, W, "fingerprint", "--key", uri_alice, "--pin-source", shared, NULL),
+        0);
+    CU_ASSERT_PTR_NULL(strstr(e, "warning"));
+    free(o);
+    free(e);
 
     /* No such key, no such token: one clear line, exit 1. */
     CU_ASSERT_EQUAL(ta_run(NULL, &o, &e, W, "fingerprint", "--key",

@@ -208,6 +208,33 @@ static void test_injection_and_replay(void)
     room_close(&r);
 }
 
+/* --peer in a room: Alice wants Bob; Carol, whom she also trusts, is the one
+ * who answers her handshake. Carol gets no session and nothing Alice typed. */
+static void test_peer_in_room(void)
+{
+    ROOM r;
+    TPROC a, c;
+    const char *trust_ac = ta_path("trust-alice-carol"), *trust_c = ta_path("trust-carol");
+    char line[256];
+    snprintf(line, sizeof(line), "bob %s\ncarol %s\n", ta_fp_hex("bob"), ta_fp_hex("carol3072"));
+    ta_write_file(trust_ac, line, strlen(line));
+    snprintf(line, sizeof(line), "alice %s\n", ta_fp_hex("alice"));
+    ta_write_file(trust_c, line, strlen(line));
+    CU_ASSERT_FATAL(room_open(&r));
+    join(&r, &c, carol, "carol", trust_c, NULL);
+    join(&r, &a, alice, "alice", trust_ac,
+         (const char *const[]){"--initiate", "--peer", "bob", NULL});
+    tp_puts(&a, "Bob, the merger password is swordfish\n");
+    CU_ASSERT(tp_wait_for(&a, 2, "NOT THE PEER ASKED FOR: 'carol' ", W));
+    sleep_ms(300);
+    CU_ASSERT_PTR_NULL(strstr(c.obuf, "swordfish"));
+    CU_ASSERT_PTR_NULL(strstr(c.ebuf, "secure session"));
+    CU_ASSERT_PTR_NULL(strstr(r.watch.obuf, "swordfish"));
+    tp_free(&a);
+    tp_free(&c);
+    room_close(&r);
+}
+
 static void test_max_message_in_pieces(void)
 {
     /* The longest message, cut into lines of at most 2000 bytes, written one
@@ -723,5 +750,6 @@ int main(void)
                 test_child_environment);
     CU_add_test(s, "the chat program's end noticed, whoever holds its pipes",
                 test_child_exit_noticed);
+    CU_add_test(s, "--peer: a trusted Carol in the room gets nothing", test_peer_in_room);
     return tu_main();
 }

@@ -179,15 +179,19 @@ static char *slurp(const char *path);
  * the next one: once he says so, this scenario is over for him. */
 static int wait_exit_listener(pid_t pid, int secs, const char *err)
 {
+    int stopped = 0;
     for (int i = 0; i < secs * 20; i++) {
         int st;
         pid_t w = waitpid(pid, &st, WNOHANG);
         if (w == pid)
             return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        char *e = slurp(err);
-        if (strstr(e, "; still listening\n") != NULL)
-            kill(pid, SIGTERM);
-        free(e);
+        if (!stopped) {
+            char *e = slurp(err);
+            /* Once: a second SIGTERM would end it at once (status 130). */
+            if (strstr(e, "; still listening\n") != NULL && kill(pid, SIGTERM) == 0)
+                stopped = 1;
+            free(e);
+        }
         nanosleep(&(struct timespec){0, 50000000}, NULL);
     }
     kill(pid, SIGKILL);

@@ -610,13 +610,28 @@ static void test_generate_persistent(void)
     CU_ASSERT_EQUAL(pkcs11_tool(&out, "--login --pin 1234 --list-objects"), 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "label:      carol"));
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "ID:         4711"));
-    /* the private half: sensitive, never extractable */
+    /* the private half: sensitive, never extractable, sign only (a
+     * long-term key never decrypts or unwraps), with the signing mechanisms
+     * it may use */
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "label:      carol\n  ID:         4711\n"
-                                       "  Usage:      decrypt, sign, unwrap\n"
+                                       "  Usage:      sign\n"
                                        "  Access:     sensitive, always sensitive, never "
                                        "extractable, local\n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "label:      carol\n  ID:         4711\n"
-                                       "  Usage:      encrypt, verify, wrap\n"));
+                                       "  Usage:      verify\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(
+        out, "extractable, local\n  Allowed mechanisms: RSA-PKCS,RSA-PKCS-PSS,SHA256-RSA-PKCS,"
+             "SHA384-RSA-PKCS,SHA512-RSA-PKCS,SHA256-RSA-PKCS-PSS,SHA384-RSA-PKCS-PSS,"
+             "SHA512-RSA-PKCS-PSS\n"));
+    {
+        /* and the token refuses to decrypt with it */
+        uint8_t ct[256], pt[256];
+        size_t ctlen = sizeof(ct), ptlen = sizeof(pt);
+        P11C_MECH oaep = {.type = CKM_RSA_PKCS_OAEP, .hash = CKM_SHA256, .mgf = CKG_MGF1_SHA256};
+        CU_ASSERT_FATAL(th_encrypt(k, RSA_PKCS1_OAEP_PADDING, EVP_sha256(), NULL, 0,
+                                   (const uint8_t *)"x", 1, ct, &ctlen));
+        CU_ASSERT_NOT_EQUAL(p11c_key_decrypt(k, &oaep, ct, ctlen, pt, &ptlen, &err), CKR_OK);
+    }
     free(out);
     out = NULL;
 
@@ -696,6 +711,23 @@ static void test_generate_ephemeral(void)
                              2, ct, &ctlen));
         ASSERT_RV(p11c_key_decrypt(k, &oaep, ct, ctlen, pt, &ptlen, &err), CKR_OK);
         CU_ASSERT(ptlen == 2 && memcmp(pt, "hi", 2) == 0);
+    }
+    /* a session key S: decrypts, and the token refuses to sign with it */
+    {
+        P11C_KEY *sk = NULL;
+        uint8_t ct[256], pt[256];
+        size_t ctlen = sizeof(ct), ptlen = sizeof(pt);
+        P11C_MECH oaep = {.type = CKM_RSA_PKCS_OAEP, .hash = CKM_SHA_1};
+        ASSERT_RV(p11c_key_generate(t, 2048, NULL, NULL, 0, P11C_GEN_DECRYPT_ONLY, &sk, &err),
+                  CKR_OK);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(sk);
+        CU_ASSERT(p11c_key_is_ephemeral(sk));
+        CU_ASSERT(th_encrypt(sk, RSA_PKCS1_OAEP_PADDING, EVP_sha1(), NULL, 0, (const uint8_t *)"hi",
+                             2, ct, &ctlen));
+        ASSERT_RV(p11c_key_decrypt(sk, &oaep, ct, ctlen, pt, &ptlen, &err), CKR_OK);
+        CU_ASSERT(ptlen == 2 && memcmp(pt, "hi", 2) == 0);
+        CU_ASSERT_FALSE(th_sign_ok(sk, &err));
+        p11c_key_free(sk);
     }
     /* visible to this process while it lives, never stored in the token */
     k2 = load(m, TH_TOKEN_URI ";object=eph", P11C_WANT_ANY);
