@@ -445,6 +445,10 @@ static void test_room_handshake_survives_others(void)
              "is %s",
              ta_fp_short("carol3072"), ta_fp_hex("carol3072"));
     CU_ASSERT(tp_wait_for(&b, 2, want, W));
+    CU_ASSERT(tp_wait_for(&b, 2,
+                          "then 'p11chat trust add'\n"
+                          "p11chat: that handshake was dropped; still waiting for the peer\n",
+                          W));
     CU_ASSERT_EQUAL(count_of(b.ebuf, "that handshake was dropped; still waiting for the peer\n"),
                     2);
     tp_free(&m);
