@@ -397,10 +397,41 @@ static void test_held_lines_unknown_peer(void)
     }
 }
 
-/* On a terminal (a pseudo-terminal made by script(1)), the person is asked. */
+/* What is typed before the session is held up to a bound: past it, lines
+ * are refused with a count, and the held ones die with the session. */
+static void test_held_lines_bounded(void)
+{
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
+    socklen_t len = sizeof(sa);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CU_ASSERT_FATAL(lfd >= 0 && bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+                    listen(lfd, 1) == 0 && getsockname(lfd, (struct sockaddr *)&sa, &len) == 0);
+    TPROC c;
+    /* A peer that accepts and never answers: the session never comes. */
+    tp_p11chat(&c, "connect", strf("127.0.0.1:%d", ntohs(sa.sin_port)), "--key", alice, "--id",
+               "alice", "--trust", trust_a, "--timeout", "3", NULL);
+    char *line = malloc(65001);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(line);
+    memset(line, 'p', 65000);
+    line[65000] = '\n';
+    for (int i = 0; i < 66; i++) /* 66 x 65004 bytes held would pass 4 MiB */
+        tp_write(&c, line, 65001);
+    CU_ASSERT_EQUAL(tp_wait_exit(&c, W), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(c.ebuf, "line of 65000 bytes not sent: 4194304 bytes are "
+                                          "already waiting for the session\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(c.ebuf, "no completed handshake within 3 s\n"));
+    CU_ASSERT_STRING_EQUAL(c.obuf, "");
+    free(line);
+    tp_free(&c);
+    close(lfd);
+}
+
+/* On a terminal (a pseudo-terminal made by script(1)), the person is asked:
+ * answered no (0), yes (1), or input ends instead (2). */
 static void test_held_lines_asked(void)
 {
-    for (int yes = 0; yes < 2; yes++) {
+    for (int yes = 0; yes < 3; yes++) {
         TPROC l, c;
         int port = tp_listen(&l, "--key", bob, "--id", "bob", "--trust", empty, NULL);
         CU_ASSERT_FATAL(port > 0);
@@ -414,6 +445,20 @@ static void test_held_lines_asked(void)
                               "before the session are held: type 'yes' to send them to this "
                               "peer, anything else to drop them",
                               W));
+        if (yes == 2) {
+            /* Input ends instead of an answer: dropped, and the session closes. */
+            tp_close_in(&c);
+            CU_ASSERT(tp_wait_for(&c, 1,
+                                  "1 line(s) typed before the session were not sent: input "
+                                  "ended before an answer",
+                                  W));
+            CU_ASSERT_EQUAL(tp_wait_exit(&c, W), 0);
+            CU_ASSERT_EQUAL(tp_wait_exit(&l, W), 0);
+            CU_ASSERT_STRING_EQUAL(l.obuf, "");
+            tp_free(&l);
+            tp_free(&c);
+            continue;
+        }
         tp_puts(&c, yes ? "yes\n" : "no\n");
         CU_ASSERT(tp_wait_for(&c, 1,
                               yes ? "sending the 1 held line(s)"
@@ -448,6 +493,7 @@ int main(void)
                 test_peer_refuses_trusted_carol);
     CU_add_test(s, "lines typed before the session, unknown peer, no terminal",
                 test_held_lines_unknown_peer);
+    CU_add_test(s, "lines typed before the session: bounded", test_held_lines_bounded);
     CU_add_test(s, "lines typed before the session, unknown peer, asked on a terminal",
                 test_held_lines_asked);
     return tu_main();

@@ -223,6 +223,45 @@ static void test_load_comments_and_malformed(void)
     }
 }
 
+/* The line each entry came from, and what makes a mismatch. */
+static void test_lines_and_conflicts(void)
+{
+    P11C_TRUST *t = p11c_trust_new();
+    uint8_t fa[P11C_FP_LEN], fb[P11C_FP_LEN], fc[P11C_FP_LEN];
+    long by_id = 7, by_fp = 7;
+    unsigned bad = 0;
+
+    memset(fa, 0xaa, sizeof(fa));
+    memset(fb, 0xbb, sizeof(fb));
+    memset(fc, 0xcc, sizeof(fc));
+    write_file("lines",
+               "# peers\n\nalice aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n"
+               "bob bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\n");
+    CU_ASSERT_FATAL(p11c_trust_load(t, path_of("lines"), &bad) == P11C_OK);
+    CU_ASSERT_EQUAL(p11c_trust_entry_line(t, 0), 3);
+    CU_ASSERT_EQUAL(p11c_trust_entry_line(t, 1), 4);
+    CU_ASSERT_EQUAL(p11c_trust_entry_line(t, 2), 0); /* no such entry */
+    CU_ASSERT_EQUAL(p11c_trust_entry_line(NULL, 0), 0);
+    /* alice presenting carol's key: bound by name (entry 0) */
+    p11c_trust_conflicts(t, (const uint8_t *)"alice", 5, fc, &by_id, &by_fp);
+    CU_ASSERT(by_id == 0 && by_fp == -1);
+    /* dave presenting bob's key: bound by key (entry 1) */
+    p11c_trust_conflicts(t, (const uint8_t *)"dave", 4, fb, &by_id, &by_fp);
+    CU_ASSERT(by_id == -1 && by_fp == 1);
+    /* alice presenting bob's key: both */
+    p11c_trust_conflicts(t, (const uint8_t *)"alice", 5, fb, &by_id, &by_fp);
+    CU_ASSERT(by_id == 0 && by_fp == 1);
+    /* trusted, or unknown: no conflict */
+    p11c_trust_conflicts(t, (const uint8_t *)"alice", 5, fa, &by_id, &by_fp);
+    CU_ASSERT(by_id == -1 && by_fp == -1);
+    p11c_trust_conflicts(t, (const uint8_t *)"erin", 4, fc, &by_id, &by_fp);
+    CU_ASSERT(by_id == -1 && by_fp == -1);
+    /* an entry added since the load has no line */
+    CU_ASSERT_FATAL(p11c_trust_add(t, "carol", fc) == P11C_OK);
+    CU_ASSERT_EQUAL(p11c_trust_entry_line(t, 2), 0);
+    p11c_trust_free(t);
+}
+
 static void test_identities(void)
 {
     static const struct {
@@ -331,6 +370,7 @@ int main(void)
     CU_add_test(s, "a failed save leaves nothing half-written", test_save_failure_is_atomic);
     CU_add_test(s, "comments and malformed lines", test_load_comments_and_malformed);
     CU_add_test(s, "identity validation", test_identities);
+    CU_add_test(s, "entry lines and conflicts", test_lines_and_conflicts);
     CU_add_test(s, "fingerprint parsing", test_fingerprint_parse);
     return tu_main();
 }
