@@ -98,6 +98,15 @@ int cmd_trust(int argc, char **argv);
 int cmd_listen(int argc, char **argv);
 int cmd_connect(int argc, char **argv);
 int cmd_wrap(int argc, char **argv);
+int cmd_irc(int argc, char **argv);
+
+/* ---- TCP (tcp.c) ---------------------------------------------------------- */
+
+/* Splits [HOST:]PORT in place ("[::1]:80", "localhost:80", "80"). 0 on success. */
+int app_split_hostport(char *s, char **host, char **port);
+/* A connected socket (close-on-exec, non-blocking) within timeout seconds, or
+ * -1 after a message. */
+int app_tcp_connect(const char *host, const char *port, unsigned timeout);
 
 /* ---- Trust store (trust.c) ------------------------------------------------ */
 
@@ -181,6 +190,7 @@ typedef struct app_chat_opts {
     int verbose;
     unsigned timeout; /* seconds: handshake (connect) and the wait for CLOSE */
     int suite;        /* --suite: P11C_SUITE_1 or P11C_SUITE_2; 0: by our key */
+    int text;         /* over a text transport: spec 9.1, window policy */
 } APP_CHAT_OPTS;
 
 struct app_chat {
@@ -202,6 +212,9 @@ struct app_chat {
     uint64_t *ctl;      /* seq of each ACK and CLOSE we sent, ascending */
     size_t nctl, capctl;
     uint64_t rx_unacked; /* DATA received that no record of ours confirmed yet */
+    int64_t rx_last;     /* when the last DATA arrived (app_now_ms) */
+    size_t max_data;     /* longest message the transport carries (0: P11C_MAX_DATA) */
+    const char *max_why; /* what sets max_data, for the refusal ("--max-line 400") */
     uint64_t missing;    /* peer records reported missing that have not arrived */
     /* Lines typed before the session, each u32(len) || bytes: released when
      * it is established, to a trusted peer (or with --accept-unknown, or
@@ -268,6 +281,9 @@ void app_chat_ack(APP_CHAT *c);
 void app_chat_recv(APP_CHAT *c, const uint8_t *msg, size_t len);
 /* The transport ended. */
 void app_chat_transport_end(APP_CHAT *c);
+/* Says why a handshake message was dropped over a text transport (a
+ * mismatch as a warning with both fingerprints). */
+void app_chat_hs_rejected(APP_CHAT *c, const P11C_EVENT *ev);
 /* Takes out every event and shows it; sets finished/status. */
 void app_chat_events(APP_CHAT *c);
 /* How many of our DATA records the peer has confirmed. */
@@ -307,13 +323,17 @@ int64_t app_now_ms(void);
 typedef struct app_timers {
     unsigned timeout;       /* seconds: the wait for CLOSE, the last flush */
     int ack_delay;          /* ms the peer's DATA may wait for our ACK */
+    int ack_quiet;          /* 1: ack_delay counts from the last DATA (a room), not the first */
+    uint64_t ack_every;     /* 0, or ACK at once when this many DATA wait */
     int64_t close_deadline; /* 0 until our CLOSE is sent */
     int64_t ack_due;        /* 0 while nothing waits to be confirmed */
     int64_t flush_deadline; /* 0 until the session is over */
 } APP_TIMERS;
 
 /* Before each poll(): starts the wait for CLOSE once ours is sent, and the
- * ACK delay once the peer's DATA waits for confirmation. */
+ * ACK delay once the peer's DATA waits for confirmation (in a room: when
+ * ack_every wait, or ack_delay after the last one, so that a room does not
+ * get an ACK line per message). */
 void app_timers_arm(APP_TIMERS *t, const APP_CHAT *c);
 /* The end of the wait to send what is left once the session is over (set
  * from `now` the first time). */
@@ -329,6 +349,93 @@ int app_poll(APP_CHAT *c, const APP_TIMERS *t, struct pollfd *p, nfds_t np, int6
 int app_timers_expired(APP_TIMERS *t, APP_CHAT *c, int64_t now);
 /* The exit status of a loop: a session that did not finish failed. */
 int app_chat_exit(const APP_CHAT *c);
+
+/* ---- A session carried in the lines of a chat: wrap and irc (room.c) -------- */
+
+/* Room defaults: lines that fit IRC after the prefix a server adds, sent at a
+ * pace servers take; an ACK after ROOM_ACK_EVERY messages or a quiet spell. */
+#define ROOM_MAX_LINE      400
+#define ROOM_LINE_DELAY_MS 500
+#define ROOM_BURST         5 /* irc: lines a server takes at once */
+#define ROOM_ACK_EVERY     8
+#define ROOM_ACK_QUIET_MS  5000
+#define ROOM_HS_TIMEOUT    60
+#define ROOM_ECHO_RING     64
+
+typedef struct app_room APP_ROOM;
+
+typedef struct app_room_ops {
+    const char *name; /* "the chat program", "the IRC server": in messages */
+    /* Appends one armored line to r->out in the transport's form. */
+    int (*put_line)(APP_ROOM *r, const char *text, size_t len);
+    /* One line read from the transport, its line end taken off. */
+    void (*got_line)(APP_ROOM *r, const char *line, size_t len);
+    /* Optional, each turn: 1 when the transport has ended by other means
+     * (the chat program exited). */
+    int (*ended)(APP_ROOM *r);
+} APP_ROOM_OPS;
+
+/* Options shared by wrap and irc. */
+typedef struct app_room_opts {
+    unsigned long max_line;   /* 0: none */
+    int max_line_set;         /* given on the command line */
+    unsigned long line_delay; /* ms between lines after a burst */
+    unsigned long hs_timeout; /* seconds */
+    int initiate;
+} APP_ROOM_OPTS;
+
+struct app_room {
+    APP_CHAT chat;
+    const APP_ROOM_OPS *ops;
+    void *transport; /* the transport's own state */
+    int rfd, wfd;    /* lines come from rfd, go to wfd (may be one socket) */
+    int ready;       /* the transport can carry the handshake now */
+    int started;     /* the session was started (initiator: HELLO queued) */
+    int initiate;
+    P11C_TEXT *tx;
+    size_t max_line;     /* armored text per line (the transport's own additions taken off) */
+    char max_why[64];    /* what sets it, for refusals */
+    unsigned line_delay; /* pacing: ms between lines once the burst is spent */
+    unsigned burst;      /* lines that may go at once (1: every line waits) */
+    int64_t tat;         /* pacing: when the next line is due at the steady pace */
+    APP_BUF out;         /* bytes for the transport */
+    size_t out_lines;    /* complete lines in out not yet written */
+    APP_BUF rin;         /* partial line from the transport */
+    size_t rdiscard;     /* bytes of an over-long transport line being dropped */
+    size_t max_rline;    /* longest transport line kept */
+    APP_BUF uin;         /* partial line typed by the user */
+    size_t udiscard;
+    APP_BUF held; /* typed before the session exists */
+    int user_eof, transport_eof;
+    unsigned hs_timeout;
+    int64_t hs_deadline, next_waiting;
+    char peer_label[300]; /* "the peer", "'bob'": who is waited for */
+    const char *sender;   /* who sent the line being read (transport's, or NULL) */
+    char peer_who[300];   /* the sender whose line completed the handshake */
+    uint8_t echo[ROOM_ECHO_RING][32];
+    size_t necho;
+};
+
+/* Parses one room option (1: was one, 0: not, -1: usage error said). */
+int app_room_option(const char *cmd, int opt, const char *arg, APP_ROOM_OPTS *ro);
+/* Loads keys and trust and makes the session for a text transport. 0 on success. */
+int app_room_init(APP_ROOM *r, const APP_CHAT_OPTS *o, const APP_ROOM_OPTS *ro,
+                  const APP_ROOM_OPS *ops);
+/* Sets the armored text one line may hold, and what sets it (for messages). */
+void app_room_set_max_line(APP_ROOM *r, size_t max_line, const char *why);
+/* Queues bytes for the transport as they are (the transport's own commands);
+ * a line end in them counts as a line for the pacing. 0 on success. */
+int app_room_raw(APP_ROOM *r, const void *p, size_t n);
+/* A chat line from the transport: a P11C line goes to the session, anything
+ * else is shown marked as unencrypted (with `who` in front when given). */
+void app_room_line(APP_ROOM *r, const char *who, const char *line, size_t len);
+/* Shows a line as '[unencrypted] <who> line' (escaped; who may be NULL). */
+void app_room_plain(APP_ROOM *r, const char *who, const char *line, size_t len);
+/* The transport ended (said by the transport: `why`, or the default). */
+void app_room_transport_end(APP_ROOM *r, const char *why);
+/* The loop: until the session is over. Returns the exit status. */
+int app_room_run(APP_ROOM *r, unsigned timeout);
+void app_room_free(APP_ROOM *r);
 
 /* Set by SIGINT/SIGTERM handlers: end the chat cleanly (as end of input). */
 extern volatile int app_interrupted;

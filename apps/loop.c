@@ -22,6 +22,10 @@ void app_timers_arm(APP_TIMERS *t, const APP_CHAT *c)
         t->close_deadline = app_now_ms() + (int64_t)t->timeout * 1000;
     if (c->rx_unacked == 0)
         t->ack_due = 0;
+    else if (t->ack_every != 0 && c->rx_unacked >= t->ack_every)
+        t->ack_due = app_now_ms();
+    else if (t->ack_quiet)
+        t->ack_due = c->rx_last + t->ack_delay;
     else if (t->ack_due == 0)
         t->ack_due = app_now_ms() + t->ack_delay;
 }

@@ -28,6 +28,7 @@ static const char usage_text[] =
     "  listen       wait for one peer over TCP and chat\n"
     "  connect      connect to a peer over TCP and chat\n"
     "  wrap         carry the chat inside a line-based chat program\n"
+    "  irc          chat over IRC, privately or in a channel\n"
     "\n"
     "KEY is a pkcs11: URI (a key in the token) or a PEM file (a software key).\n"
     "Run 'p11chat COMMAND --help' for the options of each command.\n"
@@ -153,9 +154,9 @@ int main(int argc, char **argv)
         const char *name;
         int (*fn)(int, char **);
     } cmds[] = {
-        {"keygen", cmd_keygen},   {"fingerprint", cmd_fingerprint}, {"trust", cmd_trust},
-        {"listen", cmd_listen},   {"connect", cmd_connect},         {"wrap", cmd_wrap},
-        {"keyfile", cmd_keyfile},
+        {"keygen", cmd_keygen}, {"fingerprint", cmd_fingerprint}, {"trust", cmd_trust},
+        {"listen", cmd_listen}, {"connect", cmd_connect},         {"wrap", cmd_wrap},
+        {"irc", cmd_irc},       {"keyfile", cmd_keyfile},
     };
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
         if (strcmp(cmd, cmds[i].name) == 0)

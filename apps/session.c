@@ -133,7 +133,8 @@ int app_chat_init(APP_CHAT *c, const APP_CHAT_OPTS *o, p11c_role role)
     cfg.trust = c->trust;
     cfg.known_only = o->known_only;
     cfg.expected_peer = o->peer;
-    cfg.policy = (p11c_policy)o->policy;
+    cfg.policy = o->text ? P11C_POLICY_WINDOW : (p11c_policy)o->policy;
+    cfg.text_transport = o->text;
     cfg.suite = o->suite;
     cfg.session_key_propq = "provider=default";
     if (o->token_session) {
@@ -203,6 +204,12 @@ int app_chat_send_line(APP_CHAT *c, const uint8_t *line, size_t len)
     if (c->asking) {
         app_held_answer(c, line, len);
         return 0;
+    }
+    if (c->max_data != 0 && len > c->max_data) {
+        /* Refused before it becomes a record: no number is spent on it. */
+        app_msg("line of %zu bytes not sent: with %s a message holds at most %zu bytes", len,
+                c->max_why != NULL ? c->max_why : "this line limit", c->max_data);
+        return -1;
     }
     if (!c->established)
         return app_held_add(c, line, len);
@@ -288,6 +295,20 @@ void app_chat_transport_end(APP_CHAT *c)
     }
 }
 
+void app_chat_hs_rejected(APP_CHAT *c, const P11C_EVENT *ev)
+{
+    if ((ev->error == P11C_ERR_TRUST_MISMATCH || ev->error == P11C_ERR_UNKNOWN_PEER) &&
+        ev->peer_id[0] != '\0') {
+        if (ev->error == P11C_ERR_TRUST_MISMATCH)
+            app_msg("WARNING: a handshake in the chat does not match the trust store:");
+        app_show_refused(c, ev);
+        app_msg("that handshake was dropped; still waiting for the peer");
+    } else {
+        app_msg("dropped a handshake message that is not from the peer: %s. Still waiting.",
+                p11c_strerror(ev->error));
+    }
+}
+
 /* One received message, one line: "alice> text", or the text alone (--raw). */
 static void show_message(APP_CHAT *c, const P11C_EVENT *ev)
 {
@@ -366,6 +387,7 @@ void app_chat_events(APP_CHAT *c)
             show_late(c, &ev);
             show_message(c, &ev);
             c->rx_unacked++;
+            c->rx_last = app_now_ms();
             break;
         case P11C_EV_ACK:
             show_late(c, &ev);
@@ -380,7 +402,11 @@ void app_chat_events(APP_CHAT *c)
                     (unsigned long long)ev.count, (unsigned long long)ev.seq);
             break;
         case P11C_EV_REJECTED:
-            app_msg("rejected a message that is not from the peer: %s", p11c_strerror(ev.error));
+            if (c->established)
+                app_msg("rejected a message that is not from the peer: %s",
+                        p11c_strerror(ev.error));
+            else
+                app_chat_hs_rejected(c, &ev);
             break;
         case P11C_EV_CLOSE:
             c->close_received = 1;

@@ -718,3 +718,14 @@ int cmd_connect(int argc, char **argv)
 {
     return cmd_tcp(argc, argv, 0);
 }
+
+/* For the other transports that reach a server over TCP (irc.c). */
+int app_split_hostport(char *s, char **host, char **port)
+{
+    return split_hostport(s, host, port);
+}
+
+int app_tcp_connect(const char *host, const char *port, unsigned timeout)
+{
+    return tcp_connect(host, port, timeout);
+}

@@ -10,6 +10,7 @@ packages=(
     softhsm2 opensc
     libcunit1-dev libjansson-dev
     ncat procps python3
+    ngircd sic
     clang libclang-rt-dev
     valgrind
     libengine-pkcs11-openssl

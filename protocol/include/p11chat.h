@@ -40,6 +40,7 @@ extern "C" {
 #define P11C_FP_LEN           32     /* SHA-256 */
 #define P11C_SHORT_FP_LEN     19     /* "xxxx:xxxx:xxxx:xxxx" without NUL */
 #define P11C_WINDOW           64
+#define P11C_RECORD_BYTES     72 /* what a record adds to its message: header, IV, MAC */
 
 /* Every way a call or a session can fail; p11c_strerror() explains each. */
 typedef enum {
@@ -189,6 +190,11 @@ typedef struct p11c_config {
      * 0x02 the session key (from session_key_fn too) is EC P-256, and the
      * responder's ephemeral E is made where S would be. */
     int suite;
+    /* Over a text transport (a chat room, spec section 9.1) anyone can write
+     * a handshake message: one that is rejected is dropped (a REJECTED event
+     * says why) and the handshake goes on waiting in its state. 0 (streams):
+     * every rejection ends the session. */
+    int text_transport;
 } P11C_CONFIG;
 
 /* NULL when the configuration is invalid or memory ran out; *err says which. */
@@ -200,9 +206,11 @@ void p11c_session_free(P11C_SESSION *s);
 p11c_err p11c_session_start(P11C_SESSION *s);
 /*
  * Feeds one received message (handshake message or record). Produces output
- * messages and events. Returns P11C_OK when the message was accepted or, under
- * the window policy, rejected without ending the session (a REJECTED event
- * says so); otherwise the session has failed and the error is returned.
+ * messages and events. Returns P11C_OK when the message was accepted or
+ * rejected without ending the session (a REJECTED event says so: a record
+ * under the window policy, a handshake message over a text transport, which
+ * then leaves no trace in the session); otherwise the session has failed and
+ * the error is returned.
  */
 p11c_err p11c_session_recv(P11C_SESSION *s, const uint8_t *msg, size_t len);
 /* The transport ended: a TRUNCATED event unless a CLOSE was received. */
@@ -226,7 +234,11 @@ typedef enum {
     P11C_EV_DATA,            /* seq, data, len; late */
     P11C_EV_ACK,             /* count: how many of our records the peer has accepted; late */
     P11C_EV_MISSING,         /* seq: first missing number, count: how many */
-    P11C_EV_REJECTED,        /* error: why (window policy; the session goes on) */
+    P11C_EV_REJECTED,        /* error: why (window policy, or a handshake message over a text
+                              * transport; the session goes on). For a handshake message
+                              * refused on trust (P11C_ERR_TRUST_MISMATCH,
+                              * P11C_ERR_UNKNOWN_PEER): peer_id (the identity it claimed),
+                              * fp, short_fp, trust */
     P11C_EV_CLOSE,           /* count acknowledged; data/len: the reason (may be empty); late */
     P11C_EV_TRUNCATED,       /* the transport ended without CLOSE */
     P11C_EV_ERROR,           /* error: why (the session has failed); for a peer refused
@@ -322,6 +334,14 @@ size_t p11c_stream_pending(const P11C_STREAM *st);
 p11c_err p11c_text_encode(const uint8_t *msg, size_t len, size_t max_line,
                           p11c_err (*line)(const char *text, size_t textlen, void *arg), void *arg);
 
+/*
+ * The longest message (bytes, framing excluded) that p11c_text_encode carries
+ * in lines of at most max_line bytes (0: no limit): P11C_MAX_FRAME at most,
+ * 0 when not even a short one fits. A record of DATA holds
+ * P11C_RECORD_BYTES less.
+ */
+size_t p11c_text_capacity(size_t max_line);
+
 typedef struct p11c_text P11C_TEXT;
 P11C_TEXT *p11c_text_new(void);
 void p11c_text_free(P11C_TEXT *tx);
@@ -331,6 +351,8 @@ typedef enum {
     P11C_TEXT_MESSAGE,  /* *msg holds a complete P11C message */
     P11C_TEXT_PLAIN,    /* not a P11C line: show as unencrypted text */
     P11C_TEXT_BAD,      /* looked like P11C but is malformed: dropped */
+    P11C_TEXT_CUT,      /* a P11C line or piece that ends before its end mark: the chat
+                         * cut it short (its lines are shorter than the sender's) */
 } p11c_text_kind;
 
 /*

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 
 #include "session.h"
 
@@ -69,6 +70,7 @@ P11C_SESSION *p11c_session_new(const P11C_CONFIG *cfg, p11c_err *err)
     s->trust = cfg->trust;
     s->known_only = cfg->known_only != 0;
     s->policy = cfg->policy;
+    s->text_transport = cfg->text_transport != 0;
     s->sk_fn = cfg->session_key_fn;
     s->sk_arg = cfg->session_key_arg;
     s->my_dir = cfg->role == P11C_INITIATOR ? P11C_DIR_ALICE : P11C_DIR_BOB;
@@ -224,7 +226,8 @@ p11c_err p11c_session_peer_check(P11C_SESSION *s, const uint8_t *pub, size_t pub
 
     if (ret != P11C_OK)
         return ret;
-    /* Kept from here on, to name a peer that is refused. */
+    /* The claimed identity is kept even when refused: to name a peer that is
+     * refused, and a rejection over a text transport (section 9.1). */
     memcpy(s->peer_id, id, idlen);
     s->peer_idlen = idlen;
     s->trust_res = p11c_trust_check(s->trust, id, idlen, s->peer_fp);
@@ -370,10 +373,120 @@ p11c_err p11c_session_start(P11C_SESSION *s)
     return P11C_OK;
 }
 
+static P11C_SESSION *session_dup(const P11C_SESSION *s);
+
+/* Rejections of section 4 and 7 that a third party in a chat room can cause
+ * with a line of its own; anything else (memory, our own key) is our failure. */
+static int droppable(p11c_err e)
+{
+    switch (e) {
+    case P11C_ERR_DECODE:
+    case P11C_ERR_VERSION:
+    case P11C_ERR_TYPE:
+    case P11C_ERR_SUITE:
+    case P11C_ERR_FIELD_SIZE:
+    case P11C_ERR_KEY:
+    case P11C_ERR_IDENTITY:
+    case P11C_ERR_SIGNATURE:
+    case P11C_ERR_SECRET:
+    case P11C_ERR_CONFIRM:
+    case P11C_ERR_TRUST_MISMATCH:
+    case P11C_ERR_UNKNOWN_PEER:
+    case P11C_ERR_EARLY_RECORD:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* A dropped handshake message: reported, with who it claimed to be when it
+ * was refused on trust. */
+static p11c_err reject_event(P11C_SESSION *s, p11c_err why, const P11C_SESSION *tried)
+{
+    P11C_EVENT ev;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.type = P11C_EV_REJECTED;
+    ev.error = why;
+    if (tried != NULL && (why == P11C_ERR_TRUST_MISMATCH || why == P11C_ERR_UNKNOWN_PEER)) {
+        memcpy(ev.peer_id, tried->peer_id, tried->peer_idlen);
+        memcpy(ev.fp, tried->peer_fp, P11C_FP_LEN);
+        p11c_fingerprint_short(tried->peer_fp, ev.short_fp);
+        ev.trust = tried->trust_res;
+    }
+    return p11c_session_event(s, &ev);
+}
+
+/* s takes over the state of `d` (a copy that read a message), keeping its own
+ * queued output and events in front of d's; d is freed with s's old state. */
+static void adopt(P11C_SESSION *s, P11C_SESSION *d)
+{
+    OUT_MSG *oh = s->out_head, *ot = s->out_tail;
+    EV_NODE *eh = s->ev_head, *et = s->ev_tail;
+    P11C_SESSION tmp;
+
+    s->out_head = s->out_tail = NULL;
+    s->ev_head = s->ev_tail = NULL;
+    memcpy(&tmp, s, sizeof(tmp));
+    memcpy(s, d, sizeof(tmp));
+    memcpy(d, &tmp, sizeof(tmp));
+    OPENSSL_cleanse(&tmp, sizeof(tmp));
+    if (oh != NULL) {
+        ot->next = s->out_head;
+        s->out_head = oh;
+        if (s->out_tail == NULL)
+            s->out_tail = ot;
+    }
+    if (eh != NULL) {
+        et->next = s->ev_head;
+        s->ev_head = eh;
+        if (s->ev_tail == NULL)
+            s->ev_tail = et;
+    }
+    p11c_session_free(d);
+}
+
+/*
+ * Section 9.1: over a text transport the message is read by a copy of the
+ * session. Accepted, the session becomes the copy; rejected, the copy is
+ * dropped with everything the message did to it (S, which a failed
+ * decryption destroys, included), and the session waits on as it was.
+ */
+static p11c_err handshake_text(P11C_SESSION *s, size_t i, p11c_err early, const uint8_t *msg,
+                               size_t len)
+{
+    P11C_SESSION *d;
+    p11c_err ret;
+
+    if (early != P11C_OK)
+        return reject_event(s, early, NULL);
+    d = session_dup(s);
+    if (d == NULL)
+        return p11c_session_fail(s, P11C_ERR_MEMORY);
+    ERR_set_mark();
+    ret = handshake_table[i].read(d, msg, len);
+    if (ret == P11C_OK) {
+        ERR_clear_last_mark();
+        d->state = handshake_table[i].next;
+        adopt(s, d);
+        return P11C_OK;
+    }
+    if (!droppable(ret)) {
+        ERR_clear_last_mark();
+        p11c_session_free(d);
+        return p11c_session_fail(s, ret);
+    }
+    /* Someone else's line: what it raised in OpenSSL's queue goes with it. */
+    ERR_pop_to_mark();
+    ret = reject_event(s, ret, d);
+    p11c_session_free(d);
+    return ret == P11C_OK ? P11C_OK : p11c_session_fail(s, ret);
+}
+
 p11c_err p11c_session_recv(P11C_SESSION *s, const uint8_t *msg, size_t len)
 {
-    p11c_err ret;
-    size_t i;
+    p11c_err ret, early = P11C_OK;
+    size_t i, n = sizeof(handshake_table) / sizeof(handshake_table[0]);
 
     if (s == NULL || (msg == NULL && len > 0))
         return P11C_ERR_ARG;
@@ -388,19 +501,22 @@ p11c_err p11c_session_recv(P11C_SESSION *s, const uint8_t *msg, size_t len)
     default:
         break;
     }
-    /* Any rejection during the handshake ends the session; nothing is sent back. */
-    if (len < 2)
-        return p11c_session_fail(s, P11C_ERR_DECODE);
-    if (msg[0] != P11C_VERSION)
-        return p11c_session_fail(s, P11C_ERR_VERSION);
-    if (msg[1] >= P11C_REC_DATA && msg[1] <= P11C_REC_CLOSE)
-        return p11c_session_fail(s, P11C_ERR_EARLY_RECORD);
-    for (i = 0; i < sizeof(handshake_table) / sizeof(handshake_table[0]); i++)
+    for (i = 0; i < n; i++)
         if (handshake_table[i].state == s->state)
             break;
-    if (i == sizeof(handshake_table) / sizeof(handshake_table[0]) ||
-        msg[1] != handshake_table[i].expect)
-        return p11c_session_fail(s, P11C_ERR_TYPE);
+    if (len < 2)
+        early = P11C_ERR_DECODE;
+    else if (msg[0] != P11C_VERSION)
+        early = P11C_ERR_VERSION;
+    else if (msg[1] >= P11C_REC_DATA && msg[1] <= P11C_REC_CLOSE)
+        early = P11C_ERR_EARLY_RECORD;
+    else if (i == n || msg[1] != handshake_table[i].expect)
+        early = P11C_ERR_TYPE;
+    if (s->text_transport && i < n)
+        return handshake_text(s, i, early, msg, len);
+    /* Any rejection during the handshake ends the session; nothing is sent back. */
+    if (early != P11C_OK)
+        return p11c_session_fail(s, early);
     ret = handshake_table[i].read(s, msg, len);
     if (ret != P11C_OK)
         return p11c_session_fail(s, ret);
@@ -543,18 +659,20 @@ static EVP_CIPHER_CTX *cipher_ctx_dup(const EVP_CIPHER_CTX *c, int *ok)
     return d;
 }
 
-P11C_SESSION *p11c_session_test_dup(const P11C_SESSION *s)
+/* A copy of s that shares nothing with it, without s's queued output and
+ * events: what reads a handshake message over a text transport. */
+static P11C_SESSION *session_dup(const P11C_SESSION *s)
 {
     P11C_SESSION *d;
     int ok = 1;
 
-    if (s == NULL || s->out_head != NULL || s->ev_head != NULL)
-        return NULL;
     d = OPENSSL_memdup(s, sizeof(*s));
     if (d == NULL)
         return NULL;
     /* Nothing owned is shared: every owned pointer (a new one in session.h
      * belongs here too) is replaced before anything can fail. */
+    d->out_head = d->out_tail = NULL;
+    d->ev_head = d->ev_tail = NULL;
     d->propq = d->sk_propq = d->identity = d->expected_peer = NULL;
     d->own_pub = d->s_pub = d->peer_pub = d->enc_sec = NULL;
     d->S = d->peer_key = NULL;
@@ -593,6 +711,13 @@ P11C_SESSION *p11c_session_test_dup(const P11C_SESSION *s)
         d = NULL;
     }
     return d;
+}
+
+P11C_SESSION *p11c_session_test_dup(const P11C_SESSION *s)
+{
+    if (s == NULL || s->out_head != NULL || s->ev_head != NULL)
+        return NULL;
+    return session_dup(s);
 }
 
 void p11c_session_test_set_send_seq(P11C_SESSION *s, uint64_t seq)

@@ -41,6 +41,7 @@ struct p11c_session {
     int known_only;
     char *expected_peer; /* NULL: any */
     p11c_policy policy;
+    int text_transport; /* a rejected handshake message is dropped (section 9.1) */
     char *sk_propq;
     p11c_session_key_fn sk_fn;
     void *sk_arg;

@@ -147,6 +147,21 @@ end:
     return ret;
 }
 
+size_t p11c_text_capacity(size_t max_line)
+{
+    size_t one, pieces = 0, best;
+
+    if (max_line == 0)
+        return P11C_MAX_FRAME;
+    /* One line: prefix, base64, '.'. In pieces: at most 64 of two-digit k,n
+     * (more room than nine of one digit for any line that holds a piece). */
+    one = max_line > PREFIX_LEN + 1 ? (max_line - PREFIX_LEN - 1) / 4 * 3 : 0;
+    if (max_line > 22 + 3)
+        pieces = MAX_PIECES * (max_line - 22) / 4 * 3;
+    best = one > pieces ? one : pieces;
+    return best > P11C_MAX_FRAME ? P11C_MAX_FRAME : best;
+}
+
 P11C_TEXT *p11c_text_new(void)
 {
     return OPENSSL_zalloc(sizeof(P11C_TEXT));
@@ -215,7 +230,9 @@ static p11c_text_kind one_line(const char *p, const char *end, uint8_t **msg, si
 
     while (p < end && (b64_char(*p) || *p == '='))
         p++;
-    if (p == end || *p != '.' || !only_space(p + 1, end))
+    if (only_space(p, end))
+        return P11C_TEXT_CUT; /* base64 up to the end of the line, no '.' */
+    if (*p != '.' || !only_space(p + 1, end))
         return P11C_TEXT_BAD;
     return b64_decode(b, (size_t)(p - b), msg, len) == P11C_OK ? P11C_TEXT_MESSAGE : P11C_TEXT_BAD;
 }
@@ -249,23 +266,30 @@ static p11c_text_kind fragment(P11C_TEXT *tx, const char *p, const char *end, ui
     size_t plen, i;
     PENDING *pm = NULL;
 
-    if (end - p < 9)
-        return P11C_TEXT_BAD;
     for (unsigned j = 0; j < 8; j++) {
-        char c = p[j];
+        char c = p + j < end ? p[j] : '\0';
+        if (p + j == end || only_space(p + j, end))
+            return P11C_TEXT_CUT;
         if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
             return P11C_TEXT_BAD;
         id[j] = c;
     }
     id[8] = '\0';
     p += 8;
-    if (*p++ != ',' || !read_num(&p, end, &k) || !read_num(&p, end, &n) || k > n)
-        return P11C_TEXT_BAD;
+    b = p;
+    if (p == end || *p++ != ',' || !read_num(&p, end, &k) || !read_num(&p, end, &n) || k > n) {
+        /* The header itself, cut: digits and commas up to the line's end. */
+        while (b < end && ((*b >= '0' && *b <= '9') || *b == ','))
+            b++;
+        return only_space(b, end) ? P11C_TEXT_CUT : P11C_TEXT_BAD;
+    }
     b = p;
     while (p < end && (b64_char(*p) || *p == '='))
         p++;
     plen = (size_t)(p - b);
-    if (plen == 0 || plen > MAX_B64 || p == end || *p != ',' || !only_space(p + 1, end))
+    if (only_space(p, end))
+        return P11C_TEXT_CUT; /* no ',' after the piece */
+    if (plen == 0 || plen > MAX_B64 || *p != ',' || !only_space(p + 1, end))
         return P11C_TEXT_BAD;
 
     for (i = 0; i < tx->count; i++)

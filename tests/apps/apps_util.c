@@ -1,6 +1,9 @@
 #include "apps_util.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -180,6 +183,26 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int ta_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(sa);
+    int port = 0;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+        port = ntohs(sa.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+int64_t ta_now_ms(void)
+{
+    return now_ms();
+}
+
 int tp_start(TPROC *p, char *const argv[])
 {
     int in[2], out[2], err[2];
@@ -309,6 +332,11 @@ static void pump(int ms)
     }
 }
 
+void tp_pump(int ms)
+{
+    pump(ms);
+}
+
 int tp_write(TPROC *p, const void *s, size_t len)
 {
     const char *c = s;
@@ -410,30 +438,46 @@ void tp_free(TPROC *p)
     p->obuf = p->ebuf = NULL;
 }
 
-int ta_run(const char *input, char **out, char **err, int timeout_ms, ...)
+static int run_v(const char *input, int keep_in, char **out, char **err, int timeout_ms, va_list ap)
 {
     char *argv[64];
     int n = 0;
-    va_list ap;
     argv[n++] = (char *)ta_p11chat();
-    va_start(ap, timeout_ms);
     const char *a;
     while ((a = va_arg(ap, const char *)) != NULL && n < 63)
         argv[n++] = (char *)a;
-    va_end(ap);
     argv[n] = NULL;
 
     TPROC p;
     tp_start(&p, argv);
     if (input != NULL)
         tp_puts(&p, input);
-    tp_close_in(&p);
+    if (!keep_in)
+        tp_close_in(&p);
     int st = tp_wait_exit(&p, timeout_ms);
     if (out != NULL)
         *out = strdup(p.obuf);
     if (err != NULL)
         *err = strdup(p.ebuf);
     tp_free(&p);
+    return st;
+}
+
+int ta_run(const char *input, char **out, char **err, int timeout_ms, ...)
+{
+    va_list ap;
+    va_start(ap, timeout_ms);
+    int st = run_v(input, 0, out, err, timeout_ms, ap);
+    va_end(ap);
+    return st;
+}
+
+int ta_run_open(char **out, char **err, int timeout_ms, ...)
+{
+    va_list ap;
+    va_start(ap, timeout_ms);
+    int st = run_v(NULL, 1, out, err, timeout_ms, ap);
+    va_end(ap);
     return st;
 }
 

@@ -7,6 +7,7 @@
 #define P11C_APPS_UTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 typedef struct tproc {
@@ -48,6 +49,9 @@ int tp_wait_for(TPROC *p, int which, const char *needle, int timeout_ms);
 /* Pumps until p has exited and its pipes are drained; kills it after
  * timeout_ms. Returns the exit status (128 + signal when killed). */
 int tp_wait_exit(TPROC *p, int timeout_ms);
+/* Drains every running process for up to ms (while a test waits on
+ * something else, a socket of its own). */
+void tp_pump(int ms);
 /* Sends sig to the process if it is still running (never to a process group). */
 void tp_signal(TPROC *p, int sig);
 /* SIGKILL and reap. */
@@ -60,6 +64,15 @@ void tp_free(TPROC *p);
  * copies of the output (free()). */
 int ta_run(const char *input, char **out, char **err, int timeout_ms, ...)
     __attribute__((sentinel));
+
+/* Like ta_run, with standard input left open (no input, no end of it). */
+int ta_run_open(char **out, char **err, int timeout_ms, ...) __attribute__((sentinel));
+
+/* A TCP port on 127.0.0.1 that was free a moment ago (0 on failure); a
+ * server started on it may still lose it to another program: retry. */
+int ta_free_port(void);
+/* Milliseconds on the monotonic clock. */
+int64_t ta_now_ms(void);
 
 /* Number of lines in s (count of '\n'). */
 size_t ta_lines(const char *s);

@@ -165,10 +165,16 @@ static void test_usage_errors(void)
     EXPECT_USAGE("unexpected argument 'more'", "connect", "h:1", "more", "--key", pem, "--id", "a");
 
     EXPECT_USAGE("the chat program to run is required", "wrap", "--key", pem, "--id", "a");
-    EXPECT_USAGE("--max-line must be a number of bytes, not 'abc'", "wrap", "--max-line", "abc",
-                 "--key", pem, "--id", "a", "--", "cat");
-    EXPECT_USAGE("--max-line 40 leaves no room", "wrap", "--max-line", "40", "--send-prefix",
+    EXPECT_USAGE("--max-line must be 0 (no limit) or 64 to 16777216 bytes, not 'abc'", "wrap",
+                 "--max-line", "abc", "--key", pem, "--id", "a", "--", "cat");
+    EXPECT_USAGE("--max-line must be 0 (no limit) or 64 to 16777216 bytes, not '40'", "wrap",
+                 "--max-line", "40", "--key", pem, "--id", "a", "--", "cat");
+    EXPECT_USAGE("--max-line 70 leaves no room", "wrap", "--max-line", "70", "--send-prefix",
                  "PRIVMSG #chan :", "--key", pem, "--id", "a", "--", "cat");
+    EXPECT_USAGE("--handshake-timeout must be 1 to 3600 seconds, not '0'", "wrap",
+                 "--handshake-timeout", "0", "--key", pem, "--id", "a", "--", "cat");
+    EXPECT_USAGE("--line-delay must be 0 to 10000 ms, not '-1'", "wrap", "--line-delay", "-1",
+                 "--key", pem, "--id", "a", "--", "cat");
     EXPECT_USAGE("unknown option '--policy'", "wrap", "--policy", "strict", "--key", pem, "--id",
                  "a", "--", "cat");
 }

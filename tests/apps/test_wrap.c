@@ -2,6 +2,7 @@
  * wrapped ncat clients, and a third, plain client that sees what the relay
  * sees. */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,13 +18,14 @@
 
 #define W 20000
 
-static const char *alice, *bob, *trust_a, *trust_b;
+static const char *alice, *bob, *carol, *trust_a, *trust_b;
 
 static int setup(void)
 {
     char line[256];
     alice = ta_key_pem("alice");
     bob = ta_key_pem("bob");
+    carol = ta_key_pem("carol3072");
     trust_a = ta_path("trust-alice");
     snprintf(line, sizeof(line), "bob %s\n", ta_fp_hex("bob"));
     ta_write_file(trust_a, line, strlen(line));
@@ -38,21 +40,6 @@ static void sleep_ms(int ms)
     nanosleep(&(struct timespec){ms / 1000, (long)(ms % 1000) * 1000000L}, NULL);
 }
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(sa);
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-        getsockname(fd, (struct sockaddr *)&sa, &len) != 0)
-        return 0;
-    close(fd);
-    return ntohs(sa.sin_port);
-}
-
 typedef struct room {
     TPROC relay, watch;
     char port[16];
@@ -62,7 +49,7 @@ typedef struct room {
 static int room_open(ROOM *r)
 {
     for (int attempt = 0; attempt < 5; attempt++) {
-        snprintf(r->port, sizeof(r->port), "%d", free_port());
+        snprintf(r->port, sizeof(r->port), "%d", ta_free_port());
         char *relay[] = {P11C_NCAT, "-v", "-l", "--chat", "127.0.0.1", r->port, NULL};
         tp_start(&r->relay, relay);
         if (!tp_wait_for(&r->relay, 2, "Ncat: Listening on", W)) {
@@ -343,7 +330,6 @@ static void test_peer_in_room(void)
 {
     ROOM r;
     TPROC a, c;
-    const char *carol = ta_key_pem("carol3072");
     const char *trust_ac = ta_path("trust-alice-carol"), *trust_c = ta_path("trust-carol");
     char line[256];
     snprintf(line, sizeof(line), "bob %s\ncarol %s\n", ta_fp_hex("bob"), ta_fp_hex("carol3072"));
@@ -506,28 +492,360 @@ static void test_prefix_and_line_limit(void)
 static void test_child_problems(void)
 {
     char *o, *e;
-    CU_ASSERT_EQUAL(ta_run(NULL, &o, &e, W, "wrap", "--key", bob, "--id", "bob", "--trust", trust_b,
-                           "--", "true", NULL),
+    CU_ASSERT_EQUAL(ta_run_open(&o, &e, W, "wrap", "--key", bob, "--id", "bob", "--trust", trust_b,
+                                "--", "true", NULL),
                     1);
-    CU_ASSERT_STRING_EQUAL(e, "p11chat: the chat program ended before the session was "
+    CU_ASSERT_STRING_EQUAL(e, "p11chat: waiting for the peer (the handshake times out in 60 s)\n"
+                              "p11chat: the chat program ended before the session was "
                               "established\n");
     CU_ASSERT_STRING_EQUAL(o, "");
     free(o);
     free(e);
-    CU_ASSERT_EQUAL(ta_run(NULL, &o, &e, W, "wrap", "--key", bob, "--id", "bob", "--trust", trust_b,
-                           "--", "/nonexistent/chat", NULL),
+    CU_ASSERT_EQUAL(ta_run_open(&o, &e, W, "wrap", "--key", bob, "--id", "bob", "--trust", trust_b,
+                                "--", "/nonexistent/chat", NULL),
                     1);
     CU_ASSERT_PTR_NOT_NULL(strstr(e, "cannot run '/nonexistent/chat': No such file"));
     CU_ASSERT_PTR_NOT_NULL(strstr(e, "ended before the session was established"));
     free(o);
     free(e);
     /* A chat program that prints plain text and ends. */
-    CU_ASSERT_EQUAL(ta_run(NULL, &o, &e, W, "wrap", "--key", bob, "--id", "bob", "--trust", trust_b,
-                           "--", "printf", "hi\\033[2J there\\r\\nlast", NULL),
+    CU_ASSERT_EQUAL(ta_run_open(&o, &e, W, "wrap", "--key", bob, "--id", "bob", "--trust", trust_b,
+                                "--", "printf", "hi\\033[2J there\\r\\nlast", NULL),
                     1);
     CU_ASSERT_STRING_EQUAL(o, "[unencrypted] hi\\x1b[2J there\n[unencrypted] last\n");
     free(o);
     free(e);
+}
+
+/* Counts occurrences of needle in hay. */
+static int count_of(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    return n;
+}
+
+/* Section 9.1 in a real room: a stray line, Carol posing as Alice and Carol
+ * as herself each write a handshake before Alice does; Bob drops each with
+ * the reason and keeps waiting, and Alice's handshake still completes. */
+static void test_room_handshake_survives_others(void)
+{
+    ROOM r;
+    TPROC a, b, m;
+    char want[512];
+    static const char *const fast_init[] = {"--initiate", "--line-delay=0", NULL};
+    CU_ASSERT_FATAL(room_open(&r));
+    join(&r, &b, bob, "bob", trust_b,
+         (const char *const[]){"--known-only", "--line-delay=0", NULL});
+    CU_ASSERT(tp_wait_for(&b, 2, "waiting for the peer (the handshake times out in 60 s)\n", W));
+    /* Six bytes that read as a REPLY: not what a responder waits for. */
+    tp_puts(&r.watch, "?P11C:AQIDBAUG.\n");
+    snprintf(want, sizeof(want),
+             "dropped a handshake message that is not from the peer: %s. Still waiting.\n",
+             p11c_strerror(P11C_ERR_TYPE));
+    CU_ASSERT(tp_wait_for(&b, 2, want, W));
+
+    join(&r, &m, carol, "alice", trust_a, fast_init);
+    CU_ASSERT(tp_wait_for(&b, 2, "that handshake was dropped; still waiting for the peer\n", W));
+    snprintf(want, sizeof(want),
+             "p11chat: WARNING: a handshake in the chat does not match the trust store:\n"
+             "p11chat: MISMATCH: 'alice' %s: refused: it presented the key %s, but %s line 1 "
+             "binds 'alice' to the key %s.",
+             ta_fp_short("carol3072"), ta_fp_hex("carol3072"), trust_b, ta_fp_hex("alice"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.ebuf, want));
+    tp_free(&m);
+    join(&r, &m, carol, "carol", trust_a, fast_init);
+    snprintf(want, sizeof(want),
+             "p11chat: NOT IN TRUST STORE: 'carol' %s: refused (--known-only): its fingerprint "
+             "is %s",
+             ta_fp_short("carol3072"), ta_fp_hex("carol3072"));
+    CU_ASSERT(tp_wait_for(&b, 2, want, W));
+    CU_ASSERT(tp_wait_for(&b, 2,
+                          "then 'p11chat trust add'\n"
+                          "p11chat: that handshake was dropped; still waiting for the peer\n",
+                          W));
+    CU_ASSERT_EQUAL(count_of(b.ebuf, "that handshake was dropped; still waiting for the peer\n"),
+                    2);
+    tp_free(&m);
+    CU_ASSERT_PTR_NULL(strstr(b.ebuf, "secure session"));
+    CU_ASSERT_EQUAL(b.status, -1); /* still there */
+
+    join(&r, &a, alice, "alice", trust_a, fast_init);
+    CU_ASSERT(tp_wait_for(&b, 2, "'alice' 0856:e264:f021:50cc: secure session", W));
+    CU_ASSERT(tp_wait_for(&a, 2, "'bob' 9f22:694b:a719:04f1: secure session", W));
+    tp_puts(&a, "made it\n");
+    CU_ASSERT(tp_wait_for(&b, 1, "alice> made it\n", W));
+    tp_close_in(&a);
+    CU_ASSERT_EQUAL(tp_wait_exit(&a, W), 0);
+    CU_ASSERT_EQUAL(tp_wait_exit(&b, W), 0);
+    tp_free(&a);
+    tp_free(&b);
+    room_close(&r);
+}
+
+/* Nobody answers: the handshake gives up at its deadline; end of input
+ * before the session ends at once. Both within a bound, the child reaped. */
+static void test_handshake_deadline_and_end_of_input(void)
+{
+    TPROC p;
+    int64_t t0 = ta_now_ms();
+    tp_p11chat(&p, "wrap", "--initiate", "--handshake-timeout", "2", "--key", alice, "--id",
+               "alice", "--trust", trust_a, "--", "sleep", "30", NULL);
+    CU_ASSERT_EQUAL(tp_wait_exit(&p, 10000), 1);
+    CU_ASSERT(ta_now_ms() - t0 < 6000);
+    CU_ASSERT_PTR_NOT_NULL(strstr(p.ebuf, "waiting for the peer (the handshake times out in 2 s)"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(p.ebuf, "no peer completed the handshake within 2 s "
+                                          "(--handshake-timeout)\n"));
+    tp_free(&p);
+
+    char *o, *e;
+    t0 = ta_now_ms();
+    CU_ASSERT_EQUAL(ta_run("", &o, &e, 10000, "wrap", "--key", bob, "--id", "bob", "--trust",
+                           trust_b, "--", "sleep", "30", NULL),
+                    1);
+    CU_ASSERT(ta_now_ms() - t0 < 5000);
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(e, "end of input before the session was established: nothing was sent\n"));
+    free(o);
+    free(e);
+}
+
+/* Lines typed before the session, then end of input: sent once it exists,
+ * then CLOSE. */
+static void test_typed_early_then_end(void)
+{
+    ROOM r;
+    TPROC a, b;
+    CU_ASSERT_FATAL(room_open(&r));
+    join(&r, &a, alice, "alice", trust_a, (const char *const[]){"--line-delay=0", NULL});
+    tp_puts(&a, "said early\n");
+    tp_close_in(&a);
+    sleep_ms(300);
+    CU_ASSERT_EQUAL(a.status, -1); /* waits for the session */
+    join(&r, &b, bob, "bob", trust_b, (const char *const[]){"--initiate", "--line-delay=0", NULL});
+    CU_ASSERT(tp_wait_for(&b, 1, "alice> said early\n", W));
+    CU_ASSERT_EQUAL(tp_wait_exit(&a, W), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(a.ebuf, "session closed; the peer confirmed 1 of the 1"));
+    tp_close_in(&b);
+    CU_ASSERT_EQUAL(tp_wait_exit(&b, W), 0);
+    tp_free(&a);
+    tp_free(&b);
+    room_close(&r);
+}
+
+/* With the default --max-line (400): lines that fit IRC, a message too long
+ * for them refused without spending a record number, and a line that the
+ * chat cut short reported as such. */
+static void test_line_limit_defaults(void)
+{
+    ROOM r;
+    TPROC a, b;
+    static const char *const fast[] = {"--line-delay=0", NULL};
+    static const char *const fast_init[] = {"--initiate", "--line-delay=0", NULL};
+    CU_ASSERT_FATAL(room_open(&r));
+    join(&r, &b, bob, "bob", trust_b, fast);
+    join(&r, &a, alice, "alice", trust_a, fast_init);
+    CU_ASSERT(tp_wait_for(&a, 2, "'bob' 9f22:694b:a719:04f1: secure session", W));
+    CU_ASSERT(tp_wait_for(&b, 2, "'alice' 0856:e264:f021:50cc: secure session", W));
+    size_t n = 20000;
+    char *big = malloc(n + 1);
+    memset(big, 'z', n);
+    big[n] = '\n';
+    tp_write(&a, big, n + 1);
+    free(big);
+    CU_ASSERT(tp_wait_for(&a, 2,
+                          "line of 20000 bytes not sent: with --max-line 400 a message holds at "
+                          "most 18072 bytes\n",
+                          W));
+    tp_puts(&a, "short one\n");
+    CU_ASSERT(tp_wait_for(&b, 1, "alice> short one\n", W));
+    /* A P11C line that lost its end on the way. */
+    tp_puts(&r.watch, "?P11C:AQIDBAUGBwgJCgsM\n");
+    CU_ASSERT(tp_wait_for(&b, 2,
+                          "WARNING: a P11C line of 30 bytes arrived cut short: the chat shortens "
+                          "lines; the sender's lines must be shorter (here --max-line 400)\n",
+                          W));
+    tp_close_in(&a);
+    CU_ASSERT_EQUAL(tp_wait_exit(&a, W), 0);
+    CU_ASSERT_EQUAL(tp_wait_exit(&b, W), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(a.ebuf, "the peer confirmed 1 of the 1 messages"));
+    CU_ASSERT_PTR_NULL(strstr(b.ebuf, "missing"));
+    CU_ASSERT_PTR_NULL(strstr(b.obuf, "zzzz"));
+    /* Every armored line within 400 bytes (ncat puts "<userN> " in front). */
+    CU_ASSERT(tp_wait_for(&r.watch, 1, "is disconnected", W));
+    int lines = 0;
+    for (const char *l = r.watch.obuf; *l != '\0';) {
+        const char *e = strchr(l, '\n');
+        size_t len = e ? (size_t)(e - l) : strlen(l);
+        const char *q = strstr(l, "?P11C");
+        if (q != NULL && q < l + len) {
+            lines++;
+            CU_ASSERT((size_t)(l + len - q) <= 400);
+        }
+        l += len + (e != NULL);
+    }
+    CU_ASSERT(lines >= 8); /* the handshake in pieces, at the least */
+    tp_free(&a);
+    tp_free(&b);
+    room_close(&r);
+}
+
+/* In a room the receiver does not answer each message with an ACK line: it
+ * confirms after 8 messages, or once the sender has been quiet for 5 s. */
+static void test_acks_in_a_room(void)
+{
+    ROOM r;
+    TPROC a, b;
+    CU_ASSERT_FATAL(room_open(&r));
+    join(&r, &b, bob, "bob", trust_b, (const char *const[]){"--line-delay=0", NULL});
+    join(&r, &a, alice, "alice", trust_a,
+         (const char *const[]){"--initiate", "--line-delay=0", "--verbose", NULL});
+    CU_ASSERT(tp_wait_for(&a, 2, "'bob' 9f22:694b:a719:04f1: secure session", W));
+    CU_ASSERT(tp_wait_for(&b, 2, "'alice' 0856:e264:f021:50cc: secure session", W));
+    const char *confirmed = "the peer confirmed ";
+    for (int i = 0; i < 3; i++) {
+        tp_puts(&a, "one at a time\n");
+        CU_ASSERT(tp_wait_for(&b, 1, "one at a time\n", W));
+        tp_wait_for(&a, 2, "\x01never\x01", 2500); /* let 2.5 s pass, pumping */
+    }
+    CU_ASSERT_EQUAL(count_of(a.ebuf, confirmed), 0);
+    CU_ASSERT(tp_wait_for(&a, 2, "the peer confirmed 3 of the 3 messages we sent\n", 8000));
+    int64_t t0 = ta_now_ms();
+    tp_puts(&a, "1\n2\n3\n4\n5\n6\n7\n8\n");
+    CU_ASSERT(tp_wait_for(&a, 2, "the peer confirmed 11 of the 11 messages we sent\n", W));
+    CU_ASSERT(ta_now_ms() - t0 < 4000); /* not the quiet spell: the count */
+    CU_ASSERT_EQUAL(count_of(a.ebuf, confirmed), 2);
+    tp_close_in(&a);
+    CU_ASSERT_EQUAL(tp_wait_exit(&a, W), 0);
+    CU_ASSERT_EQUAL(tp_wait_exit(&b, W), 0);
+    tp_free(&a);
+    tp_free(&b);
+    room_close(&r);
+}
+
+/* The pid of a child of `parent` whose command is `comm`, or 0. */
+static pid_t child_named(pid_t parent, const char *comm)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)parent, (int)parent);
+    FILE *f = fopen(path, "r");
+    int pid, found = 0;
+    while (f != NULL && !found && fscanf(f, "%d", &pid) == 1) {
+        char cpath[64], name[64] = "";
+        snprintf(cpath, sizeof(cpath), "/proc/%d/comm", pid);
+        FILE *c = fopen(cpath, "r");
+        if (c != NULL) {
+            if (fgets(name, sizeof(name), c) != NULL)
+                name[strcspn(name, "\n")] = '\0';
+            fclose(c);
+        }
+        if (strcmp(name, comm) == 0)
+            found = pid;
+    }
+    if (f != NULL)
+        fclose(f);
+    return (pid_t)found;
+}
+
+/* The chat program gets none of our P11CHAT_* variables (a PIN source among
+ * them) and no descriptor of ours, even one we inherited without
+ * close-on-exec: its /proc/PID/fd holds 0, 1 and 2 only. */
+static void test_child_environment(void)
+{
+    char script[2048];
+    snprintf(script, sizeof(script),
+             "exec 7</dev/null; P11CHAT_PKCS11_PIN=file:/secret/pin P11CHAT_TRUST='%s' "
+             "exec '%s' wrap --key '%s' --id bob -- sh -c "
+             "'echo vars $(env | grep -c P11CHAT_); exec sleep 30'",
+             trust_b, ta_p11chat(), bob);
+    char *argv[] = {"sh", "-c", script, NULL};
+    TPROC p;
+    tp_start(&p, argv);
+    CU_ASSERT(tp_wait_for(&p, 1, "[unencrypted] vars 0\n", W));
+    pid_t child = 0;
+    for (int i = 0; i < 100 && child == 0 && p.pid > 0; i++) {
+        child = child_named(p.pid, "sleep"); /* once the shell has exec'd it */
+        if (child == 0)
+            sleep_ms(20);
+    }
+    CU_ASSERT(child > 0);
+    char fds[256] = "", path[64];
+    snprintf(path, sizeof(path), "/proc/%d/fd", (int)child);
+    DIR *d = child > 0 ? opendir(path) : NULL;
+    struct dirent *de;
+    int n = 0, stray = 0;
+    while (d != NULL && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        n++;
+        stray += atoi(de->d_name) > 2;
+        strncat(fds, de->d_name, sizeof(fds) - strlen(fds) - 2);
+        strcat(fds, " ");
+    }
+    if (d != NULL)
+        closedir(d);
+    CU_ASSERT_EQUAL(n, 3);
+    CU_ASSERT_EQUAL(stray, 0);
+    if (n != 3 || stray != 0)
+        fprintf(stderr, "the chat program holds: %s\n", fds);
+    tp_signal(&p, SIGTERM);
+    CU_ASSERT_EQUAL(tp_wait_exit(&p, W), 1);
+    tp_free(&p);
+}
+
+/* The chat program ends while something it started still holds the pipes:
+ * p11chat notices its end, before and during the session. */
+static void test_child_exit_noticed(void)
+{
+    /* Before the session: the program exits, a background sleep lingers
+     * with its output (its stderr is sent away: it would hold the test's). */
+    TPROC p;
+    int64_t t0 = ta_now_ms();
+    tp_p11chat(&p, "wrap", "--key", bob, "--id", "bob", "--trust", trust_b, "--", "sh", "-c",
+               "sleep 30 2>/dev/null & echo bye", NULL);
+    CU_ASSERT_EQUAL(tp_wait_exit(&p, 10000), 1);
+    CU_ASSERT(ta_now_ms() - t0 < 5000);
+    CU_ASSERT_PTR_NOT_NULL(strstr(p.obuf, "[unencrypted] bye\n"));
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(p.ebuf, "the chat program ended before the session was established\n"));
+    tp_free(&p);
+
+    /* During the session, through a shell pipeline: ncat dies, the
+     * pipeline ends, the session is reported truncated. */
+    ROOM r;
+    TPROC a, b;
+    CU_ASSERT_FATAL(room_open(&r));
+    join(&r, &b, bob, "bob", trust_b, (const char *const[]){"--line-delay=0", NULL});
+    char pipeline[256];
+    snprintf(pipeline, sizeof(pipeline), "%s 127.0.0.1 %s | cat", P11C_NCAT, r.port);
+    char *argv[] = {(char *)ta_p11chat(),
+                    "wrap",
+                    "--initiate",
+                    "--line-delay=0",
+                    "--key",
+                    (char *)alice,
+                    "--id",
+                    "alice",
+                    "--trust",
+                    (char *)trust_a,
+                    "--",
+                    "sh",
+                    "-c",
+                    pipeline,
+                    NULL};
+    tp_start(&a, argv);
+    CU_ASSERT(tp_wait_for(&a, 2, "'bob' 9f22:694b:a719:04f1: secure session", W));
+    pid_t sh = child_named(a.pid, "sh");
+    pid_t ncat = sh > 0 ? child_named(sh, "ncat") : 0;
+    CU_ASSERT(ncat > 0);
+    if (ncat > 0)
+        kill(ncat, SIGKILL);
+    CU_ASSERT_EQUAL(tp_wait_exit(&a, 10000), 3);
+    CU_ASSERT_PTR_NOT_NULL(strstr(a.ebuf, "truncated"));
+    tp_free(&a);
+    tp_free(&b);
+    room_close(&r);
 }
 
 int main(void)
@@ -544,6 +862,17 @@ int main(void)
     CU_add_test(s, "chat program dies: truncated", test_chat_program_dies_truncated);
     CU_add_test(s, "--send-prefix and --max-line", test_prefix_and_line_limit);
     CU_add_test(s, "chat program problems", test_child_problems);
+    CU_add_test(s, "a handshake survives others' lines in the room",
+                test_room_handshake_survives_others);
+    CU_add_test(s, "handshake deadline, end of input before the session",
+                test_handshake_deadline_and_end_of_input);
+    CU_add_test(s, "typed before the session, then end of input", test_typed_early_then_end);
+    CU_add_test(s, "line limit defaults, too long, cut short", test_line_limit_defaults);
+    CU_add_test(s, "ACKs in a room: after 8 messages or a quiet spell", test_acks_in_a_room);
+    CU_add_test(s, "the chat program gets no variable or descriptor of ours",
+                test_child_environment);
+    CU_add_test(s, "the chat program's end noticed, whoever holds its pipes",
+                test_child_exit_noticed);
     CU_add_test(s, "--peer: a trusted Carol in the room gets nothing", test_peer_in_room);
     return tu_main();
 }

@@ -218,9 +218,9 @@ static void test_text_malformed(void)
         {"", P11C_TEXT_PLAIN},
         {"?P11C", P11C_TEXT_PLAIN},
         {"?P11C;AQID.", P11C_TEXT_PLAIN},
-        {"?P11C:AQID", P11C_TEXT_BAD},  /* no terminator */
+        {"?P11C:AQID", P11C_TEXT_CUT},  /* no terminator: cut short */
         {"?P11C:.", P11C_TEXT_BAD},     /* empty */
-        {"?P11C:", P11C_TEXT_BAD},      /* nothing at all */
+        {"?P11C:", P11C_TEXT_CUT},      /* nothing at all: cut short */
         {"?P11C:AQI.", P11C_TEXT_BAD},  /* not a multiple of 4 */
         {"?P11C:AQ=D.", P11C_TEXT_BAD}, /* padding inside */
         {"?P11C:A===.", P11C_TEXT_BAD}, /* three padding characters */
@@ -237,7 +237,7 @@ static void test_text_malformed(void)
         {"?P11C,0000abcd,1,65,AQID,", P11C_TEXT_BAD}, /* n > 64 */
         {"?P11C,0000abcd,01,2,AQID,", P11C_TEXT_BAD}, /* leading zero */
         {"?P11C,0000abcd,1,2,,", P11C_TEXT_BAD},      /* empty piece */
-        {"?P11C,0000abcd,1,2,AQID", P11C_TEXT_BAD},   /* no final comma */
+        {"?P11C,0000abcd,1,2,AQID", P11C_TEXT_CUT},   /* no final comma: cut short */
         {"?P11C,0000abcd,1,2,AQ.D,", P11C_TEXT_BAD},
         {"?P11C,0000abcd,1,2,AQID,x", P11C_TEXT_BAD},
         {"?P11C,0000abcd,1,-2,AQID,", P11C_TEXT_BAD},
