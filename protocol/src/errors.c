@@ -14,8 +14,8 @@ static const char *const err_text[] = {
     [P11C_ERR_SUITE] = "unknown suite, or a suite this side does not accept",
     [P11C_ERR_FIELD_SIZE] = "a field is longer than the protocol allows",
     [P11C_ERR_KEY] = "key not RSA 2048/3072/4096 e=65537 or (suite 2) EC P-256/P-384, or bad DER",
-    [P11C_ERR_IDENTITY] = "identity is empty, too long, not UTF-8, or holds a control, format or "
-                          "separator character or an edge space",
+    [P11C_ERR_IDENTITY] = ("identity is empty, too long, not UTF-8, or holds a control, format or "
+                           "separator character or an edge space"),
     [P11C_ERR_SIGNATURE] = "handshake signature does not verify",
     [P11C_ERR_SECRET] = "session secret did not decrypt to exactly 64 bytes",
     [P11C_ERR_CONFIRM] = "key confirmation failed",
