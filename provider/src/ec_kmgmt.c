@@ -54,7 +54,7 @@ static const OSSL_PARAM *ec_io_types(int selection)
 static int ec_import(void *keydata, int selection, const OSSL_PARAM params[])
 {
     return keydata != NULL &&
-           p11c_pkey_import_public(keydata, "EC", P11C_KIND_EC, selection, params);
+           p11c_pkey_import_public(keydata, "EC", P11C_PKIND_EC, selection, params);
 }
 
 static const char *ec_query_name(int operation_id)

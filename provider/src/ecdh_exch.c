@@ -62,7 +62,7 @@ static int ecdh_init(void *vctx, void *provkey, const OSSL_PARAM params[])
     P11C_PKEY *pk = provkey;
     char what[300];
 
-    if (pk == NULL || pk->kind != P11C_KIND_EC || pk->pub == NULL) {
+    if (pk == NULL || pk->kind != P11C_PKIND_EC || pk->pub == NULL) {
         P11C_RAISE(c->prov, P11C_R_NO_KEY, "ECDH needs an EC key");
         return 0;
     }
@@ -85,7 +85,7 @@ static int ecdh_set_peer(void *vctx, void *provkey)
     P11C_PKEY *peer = provkey;
     const char *ours;
 
-    if (c->pk == NULL || peer == NULL || peer->kind != P11C_KIND_EC || peer->pub == NULL) {
+    if (c->pk == NULL || peer == NULL || peer->kind != P11C_PKIND_EC || peer->pub == NULL) {
         P11C_RAISE(c->prov, P11C_R_NO_KEY, "ECDH: the peer key is not an EC key");
         return 0;
     }

@@ -70,7 +70,7 @@ static int init(ECDSA_CTX *c, void *provkey, const OSSL_PARAM params[], int sign
 {
     P11C_PKEY *pk = provkey;
 
-    if (pk != NULL && pk->kind != P11C_KIND_EC) {
+    if (pk != NULL && pk->kind != P11C_PKIND_EC) {
         P11C_RAISE(c->s.prov, P11C_R_NO_KEY, "ECDSA needs an EC key");
         return 0;
     }

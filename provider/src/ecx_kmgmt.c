@@ -44,13 +44,13 @@ static const OSSL_PARAM *ecx_io_types(int selection)
 static int ed25519_import(void *keydata, int selection, const OSSL_PARAM params[])
 {
     return keydata != NULL &&
-           p11c_pkey_import_public(keydata, "ED25519", P11C_KIND_ED25519, selection, params);
+           p11c_pkey_import_public(keydata, "ED25519", P11C_PKIND_ED25519, selection, params);
 }
 
 static int ed448_import(void *keydata, int selection, const OSSL_PARAM params[])
 {
     return keydata != NULL &&
-           p11c_pkey_import_public(keydata, "ED448", P11C_KIND_ED448, selection, params);
+           p11c_pkey_import_public(keydata, "ED448", P11C_PKIND_ED448, selection, params);
 }
 
 static const char *ed25519_query_name(int operation_id)

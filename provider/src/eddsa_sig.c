@@ -64,7 +64,7 @@ static int init(EDDSA_CTX *c, const char *mdname, void *provkey, int sign)
                    mdname);
         return 0;
     }
-    if (pk != NULL && pk->kind != P11C_KIND_ED25519 && pk->kind != P11C_KIND_ED448) {
+    if (pk != NULL && pk->kind != P11C_PKIND_ED25519 && pk->kind != P11C_PKIND_ED448) {
         P11C_RAISE(c->s.prov, P11C_R_NO_KEY, "EdDSA needs an Ed25519 or Ed448 key");
         return 0;
     }
@@ -155,7 +155,7 @@ static int eddsa_get_ctx_params(void *vctx, OSSL_PARAM params[])
 
     if (p != NULL &&
         (c->s.pk == NULL ||
-         !p11c_sig_algorithm_id(p, c->s.pk->kind == P11C_KIND_ED448 ? NID_ED448 : NID_ED25519)))
+         !p11c_sig_algorithm_id(p, c->s.pk->kind == P11C_PKIND_ED448 ? NID_ED448 : NID_ED25519)))
         return 0;
     return 1;
 }

@@ -79,7 +79,7 @@ int p11c_pkey_set_ec_public(P11C_PKEY *pk, const char *curve, const uint8_t *pt,
     if (ed25519 || ed448) {
         pub = EVP_PKEY_new_raw_public_key_ex(sw, ed25519 ? "ED25519" : "ED448", "provider=default",
                                              pt, ptlen);
-        pk->kind = ed25519 ? P11C_KIND_ED25519 : P11C_KIND_ED448;
+        pk->kind = ed25519 ? P11C_PKIND_ED25519 : P11C_PKIND_ED448;
     } else {
         params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)curve, 0);
         params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)pt, ptlen);
@@ -88,7 +88,7 @@ int p11c_pkey_set_ec_public(P11C_PKEY *pk, const char *curve, const uint8_t *pt,
         if (ctx == NULL || EVP_PKEY_fromdata_init(ctx) <= 0 ||
             EVP_PKEY_fromdata(ctx, &pub, EVP_PKEY_PUBLIC_KEY, params) <= 0)
             goto end;
-        pk->kind = P11C_KIND_EC;
+        pk->kind = P11C_PKIND_EC;
     }
     if (pub == NULL)
         goto end;
@@ -167,7 +167,7 @@ int p11c_pkey_import_public(P11C_PKEY *pk, const char *type, int kind, int selec
     pk->host_private = host_private;
     pk->public_only = !host_private;
     pk->priv = host_private;
-    ret = kind != P11C_KIND_EC || ec_peer_fill(pk);
+    ret = kind != P11C_PKIND_EC || ec_peer_fill(pk);
 end:
     EVP_PKEY_CTX_free(ctx);
     return ret;
@@ -208,7 +208,7 @@ P11C_PKEY *p11c_pkey_from_key(P11C_PROV *prov, P11C_KEY *key, int public_only)
     } else {
         p11c_key_ec_point(key, &pt, &ptlen);
         ok = p11c_pkey_set_ec_public(pk, p11c_key_curve(key), pt, ptlen);
-        if (ok && pk->kind == P11C_KIND_EC && ptlen <= sizeof(pk->point)) {
+        if (ok && pk->kind == P11C_PKIND_EC && ptlen <= sizeof(pk->point)) {
             /* as for an imported peer: a token key may be the peer too */
             memcpy(pk->point, pt, ptlen);
             pk->pointlen = ptlen;
@@ -255,7 +255,7 @@ int p11c_pkey_has_private(P11C_PKEY *pk)
 
 size_t p11c_pkey_size(const P11C_PKEY *pk)
 {
-    if (pk->kind == P11C_KIND_RSA || pk->pub == NULL)
+    if (pk->kind == P11C_PKIND_RSA || pk->pub == NULL)
         return (pk->bits + 7) / 8;
     return (size_t)EVP_PKEY_get_size(pk->pub);
 }

@@ -148,14 +148,14 @@ int p11c_reason_of_rv(CK_RV rv);
 
 #define P11C_PKEY_MAGIC 0x70313163u
 
-/* Key kinds (P11C_PKEY.kind). */
-enum { P11C_KIND_RSA = 0, P11C_KIND_EC, P11C_KIND_ED25519, P11C_KIND_ED448 };
+/* Key kinds (P11C_PKEY.kind); P11C_PKIND_, as protocol/ has its own P11C_KIND_. */
+enum { P11C_PKIND_RSA = 0, P11C_PKIND_EC, P11C_PKIND_ED25519, P11C_PKIND_ED448 };
 
 typedef struct p11c_pkey {
     uint32_t magic;
     int refs;
     P11C_PROV *prov;
-    int kind;        /* P11C_KIND_* */
+    int kind;        /* P11C_PKIND_* */
     P11C_KEY *key;   /* token key; NULL for a public key held on the host only */
     EVP_PKEY *pub;   /* the public half, in prov->sw, for verify/encrypt/encode */
     int public_only; /* the URI or the import named the public half only */
@@ -251,9 +251,9 @@ typedef struct p11c_gen {
     uint8_t id[64];
     size_t idlen;
     int has_id;
-    int persistent;   /* -1: by default, persistent when a label or an id is given */
-    int per_use;      /* CKA_ALWAYS_AUTHENTICATE on the private key */
-    int usage;        /* P11C_GEN_SIGN_ONLY, P11C_GEN_DECRYPT_ONLY or 0 (both) */
+    int persistent; /* -1: by default, persistent when a label or an id is given */
+    int per_use;    /* CKA_ALWAYS_AUTHENTICATE on the private key */
+    int usage;      /* P11C_GEN_SIGN_ONLY, P11C_GEN_DECRYPT_ONLY or 0 (both) */
 } P11C_GEN;
 
 /* NULL unless selection asks for a key pair. */

@@ -233,8 +233,7 @@ static CK_RV make_rsa(P11C_TOKEN *t, const P11C_GEN *g, int persistent, P11C_KEY
                       P11C_ERR *err)
 {
     return (g->per_use ? p11c_key_generate_per_use : p11c_key_generate)(
-        t, g->bits, g->label, g->has_id ? g->id : NULL, g->idlen,
-        persistent | g->usage, out, err);
+        t, g->bits, g->label, g->has_id ? g->id : NULL, g->idlen, persistent | g->usage, out, err);
 }
 
 static void *km_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)

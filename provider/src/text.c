@@ -34,11 +34,11 @@ static int text_does_selection(void *provctx, int selection)
 static const char *kind_name(int kind)
 {
     switch (kind) {
-    case P11C_KIND_EC:
+    case P11C_PKIND_EC:
         return "EC";
-    case P11C_KIND_ED25519:
+    case P11C_PKIND_ED25519:
         return "ED25519";
-    case P11C_KIND_ED448:
+    case P11C_PKIND_ED448:
         return "ED448";
     default:
         return "RSA";
@@ -68,7 +68,7 @@ static int text_encode(void *ctx, OSSL_CORE_BIO *cout, const void *obj_raw,
     BIO_printf(mem, "%s %s key in a PKCS#11 token%s\n", kind_name(pk->kind),
                p11c_pkey_has_private(pk) ? "private" : "public",
                p11c_pkey_has_private(pk) ? " (the private half stays there)" : "");
-    if (pk->kind == P11C_KIND_RSA) {
+    if (pk->kind == P11C_PKIND_RSA) {
         BIO_printf(mem, "Size: %u bits\n", pk->bits);
     } else {
         const char *curve = pk->key != NULL ? p11c_key_curve(pk->key) : NULL;
