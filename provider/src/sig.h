@@ -39,6 +39,16 @@ int p11c_sig_digest_final(P11C_SIG *s, unsigned char *dgst, unsigned int *dlen);
 /* Wipes the kept message. */
 void p11c_sig_forget_message(P11C_SIG *s);
 
+/* The dispatch functions every kind shares; its context (vctx) starts with
+ * a P11C_SIG and is size bytes long. */
+void p11c_sig_freectx(void *vctx);
+void *p11c_sig_dupctx(const void *vctx, size_t size);
+/* digest_sign_update and digest_verify_update: p11c_sig_update. */
+int p11c_sig_digest_update(void *vctx, const unsigned char *data, size_t datalen);
+/* Sets the digest from OSSL_SIGNATURE_PARAM_DIGEST in params, if there;
+ * refuses a change while hashing. */
+int p11c_sig_set_digest_param(P11C_SIG *s, const OSSL_PARAM params[]);
+
 /* 1 when the key's token offers mech with flags (asked once per key);
  * else raises what is missing, on which token, for what, and what to do. */
 int p11c_sig_token_offers(P11C_SIG *s, CK_MECHANISM_TYPE mech, CK_FLAGS flags, const char *what);
