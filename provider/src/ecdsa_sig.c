@@ -204,13 +204,7 @@ static int ecdsa_digest_sign_final(void *vctx, unsigned char *sig, size_t *sigle
 
 static int ecdsa_digest_verify_final(void *vctx, const unsigned char *sig, size_t siglen)
 {
-    ECDSA_CTX *c = vctx;
-    unsigned char dgst[EVP_MAX_MD_SIZE];
-    unsigned int dlen = 0;
-
-    if (c->s.pk == NULL || !p11c_sig_digest_final(&c->s, dgst, &dlen))
-        return 0;
-    return ecdsa_verify(c, sig, siglen, dgst, dlen);
+    return p11c_sig_digest_verify_final(vctx, sig, siglen, ecdsa_verify);
 }
 
 /* ---- Parameters ------------------------------------------------------------ */

@@ -338,13 +338,7 @@ static int sig_digest_sign_final(void *vctx, unsigned char *sig, size_t *siglen,
 
 static int sig_digest_verify_final(void *vctx, const unsigned char *sig, size_t siglen)
 {
-    SIG_CTX *c = vctx;
-    unsigned char dgst[EVP_MAX_MD_SIZE];
-    unsigned int dlen = 0;
-
-    if (c->s.pk == NULL || !p11c_sig_digest_final(&c->s, dgst, &dlen))
-        return 0;
-    return sig_verify(c, sig, siglen, dgst, dlen);
+    return p11c_sig_digest_verify_final(vctx, sig, siglen, sig_verify);
 }
 
 /* ---- AlgorithmIdentifier --------------------------------------------------- */

@@ -45,6 +45,10 @@ void p11c_sig_freectx(void *vctx);
 void *p11c_sig_dupctx(const void *vctx, size_t size);
 /* digest_sign_update and digest_verify_update: p11c_sig_update. */
 int p11c_sig_digest_update(void *vctx, const unsigned char *data, size_t datalen);
+/* digest_verify_final: verify (the kind's verify function) on the digest
+ * of what was hashed. */
+int p11c_sig_digest_verify_final(void *vctx, const unsigned char *sig, size_t siglen,
+                                 OSSL_FUNC_signature_verify_fn *verify);
 /* Sets the digest from OSSL_SIGNATURE_PARAM_DIGEST in params, if there;
  * refuses a change while hashing. */
 int p11c_sig_set_digest_param(P11C_SIG *s, const OSSL_PARAM params[]);

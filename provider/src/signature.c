@@ -263,6 +263,18 @@ int p11c_sig_digest_update(void *vctx, const unsigned char *data, size_t datalen
     return p11c_sig_update(vctx, data, datalen);
 }
 
+int p11c_sig_digest_verify_final(void *vctx, const unsigned char *sig, size_t siglen,
+                                 OSSL_FUNC_signature_verify_fn *verify)
+{
+    P11C_SIG *s = vctx;
+    unsigned char dgst[EVP_MAX_MD_SIZE];
+    unsigned int dlen = 0;
+
+    if (s->pk == NULL || !p11c_sig_digest_final(s, dgst, &dlen))
+        return 0;
+    return verify(vctx, sig, siglen, dgst, dlen);
+}
+
 int p11c_sig_set_digest_param(P11C_SIG *s, const OSSL_PARAM params[])
 {
     const OSSL_PARAM *p = OSSL_PARAM_locate_const(params, OSSL_SIGNATURE_PARAM_DIGEST);
