@@ -238,6 +238,37 @@ CK_RV p11c_key_derive(P11C_KEY *k, const uint8_t *peer, size_t peerlen, uint8_t 
 
 /* ---- Generation and import ------------------------------------------------ */
 
+/* Tokens of PKCS#11 2.40 name Edwards curves by string only: the curve's
+ * printable name takes the place of its OID (pub[3]), once. */
+typedef struct {
+    const P11C_CURVE *c;
+    int tried;
+    uint8_t printable[2 + 16];
+} EDWARDS_RETRY;
+
+static int printable_curve(CK_RV rv, CK_ATTRIBUTE *pub, CK_ULONG *npub, CK_ATTRIBUTE *priv,
+                           CK_ULONG *npriv, void *arg)
+{
+    EDWARDS_RETRY *e = arg;
+    size_t n;
+
+    (void)npub;
+    (void)priv;
+    (void)npriv;
+    if ((rv != CKR_ATTRIBUTE_VALUE_INVALID && rv != CKR_DOMAIN_PARAMS_INVALID &&
+         rv != CKR_CURVE_NOT_SUPPORTED) ||
+        e->tried)
+        return 0;
+    n = strlen(e->c->printable);
+    e->tried = 1;
+    e->printable[0] = 0x13;
+    e->printable[1] = (uint8_t)n;
+    memcpy(e->printable + 2, e->c->printable, n);
+    pub[3].pValue = e->printable;
+    pub[3].ulValueLen = (CK_ULONG)(2 + n);
+    return 1;
+}
+
 CK_RV p11c_key_generate_ec(P11C_TOKEN *t, const char *curve, const char *label, const uint8_t *id,
                            size_t idlen, int persistent, P11C_KEY **out, P11C_ERR *err)
 {
@@ -246,7 +277,7 @@ CK_RV p11c_key_generate_ec(P11C_TOKEN *t, const char *curve, const char *label, 
     CK_MECHANISM mech = {CKM_EC_KEY_PAIR_GEN, NULL, 0};
     CK_OBJECT_HANDLE hpub = CK_INVALID_HANDLE, hpriv = CK_INVALID_HANDLE;
     uint8_t rid[P11C_RANDOM_ID_LEN];
-    uint8_t printable[2 + 16];
+    EDWARDS_RETRY edwards = {c, 0, {0}};
     CK_SESSION_HANDLE s;
     CK_RV rv;
 
@@ -297,45 +328,11 @@ CK_RV p11c_key_generate_ec(P11C_TOKEN *t, const char *curve, const char *label, 
         npriv--;
     }
 
-    for (int again_login = 0, again_session = 0, again_params = 0;;) {
-        rv = P11C_CALL(t->m, err, C_GenerateKeyPair, s, &mech, pub, npub, priv, npriv, &hpub,
-                       &hpriv);
-        if (rv == CKR_OK)
-            break;
-        if ((rv == CKR_ATTRIBUTE_VALUE_INVALID || rv == CKR_DOMAIN_PARAMS_INVALID ||
-             rv == CKR_CURVE_NOT_SUPPORTED) &&
-            c->printable != NULL && !again_params) {
-            /* Tokens of PKCS#11 2.40 name Edwards curves by string only. */
-            size_t n = strlen(c->printable);
-            again_params = 1;
-            printable[0] = 0x13;
-            printable[1] = (uint8_t)n;
-            memcpy(printable + 2, c->printable, n);
-            pub[3].pValue = printable;
-            pub[3].ulValueLen = (CK_ULONG)(2 + n);
-            continue;
-        }
-        if (rv == CKR_USER_NOT_LOGGED_IN && !again_login) {
-            again_login = 1;
-            p11c_session_put(t, s, rv);
-            rv = p11c_token_login_int(t, NULL, 1, err);
-            if (rv == CKR_OK)
-                rv = p11c_session_get(t, &s, err);
-            if (rv != CKR_OK)
-                return rv;
-            continue;
-        }
-        if (p11c_session_lost(rv) && !again_session) {
-            again_session = 1;
-            p11c_session_put(t, s, rv);
-            rv = p11c_session_get(t, &s, err);
-            if (rv != CKR_OK)
-                return rv;
-            continue;
-        }
-        p11c_session_put(t, s, rv);
+    rv = p11c_keygen_run(t, &s, &mech, pub, npub, priv, npriv,
+                         c->printable != NULL ? printable_curve : NULL, &edwards, &hpub, &hpriv,
+                         err);
+    if (rv != CKR_OK)
         return rv;
-    }
     return p11c_keygen_finish(t, s, c->kt, hpub, hpriv, label, id, idlen, persistent, out, err);
 }
 

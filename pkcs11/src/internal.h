@@ -315,6 +315,17 @@ CK_RV p11c_keygen_prepare(P11C_TOKEN *t, const char *label, const uint8_t **id, 
 CK_RV p11c_keygen_finish(P11C_TOKEN *t, CK_SESSION_HANDLE s, CK_KEY_TYPE kt, CK_OBJECT_HANDLE pub,
                          CK_OBJECT_HANDLE priv, const char *label, const uint8_t *id, size_t idlen,
                          int persistent, P11C_KEY **out, P11C_ERR *err);
+/* Asked when the token refuses the templates of a generation with rv: 1
+ * when it changed them (pub, priv, their counts) and the call is to be
+ * made again, 0 when rv stands. */
+typedef int P11C_KEYGEN_RETRY(CK_RV rv, CK_ATTRIBUTE *pub, CK_ULONG *npub, CK_ATTRIBUTE *priv,
+                              CK_ULONG *npriv, void *arg);
+/* C_GenerateKeyPair on session *s, asked again after retry changed the
+ * templates, after logging in again once and with a new session once (*s
+ * is then the new one). On failure the session is given back. */
+CK_RV p11c_keygen_run(P11C_TOKEN *t, CK_SESSION_HANDLE *s, CK_MECHANISM *mech, CK_ATTRIBUTE *pub,
+                      CK_ULONG npub, CK_ATTRIBUTE *priv, CK_ULONG npriv, P11C_KEYGEN_RETRY *retry,
+                      void *arg, CK_OBJECT_HANDLE *hpub, CK_OBJECT_HANDLE *hpriv, P11C_ERR *err);
 /* "token 'x', new key 'y'" into err. */
 void p11c_keygen_what(P11C_TOKEN *t, const char *label, P11C_ERR *err);
 

@@ -151,6 +151,24 @@ static void what_new(P11C_TOKEN *t, const char *label, P11C_ERR *err)
 }
 
 /* per_use: the private key wants the PIN for every use (CKA_ALWAYS_AUTHENTICATE). */
+/* A token without CKA_ALLOWED_MECHANISMS (NSS softokn answers
+ * CKR_GENERAL_ERROR) is asked again without it (the last private attribute):
+ * the flags still hold. */
+static int without_mechs(CK_RV rv, CK_ATTRIBUTE *pub, CK_ULONG *npub, CK_ATTRIBUTE *priv,
+                         CK_ULONG *npriv, void *arg)
+{
+    (void)pub;
+    (void)npub;
+    (void)arg;
+    if ((rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_VALUE_INVALID ||
+         rv == CKR_TEMPLATE_INCONSISTENT || rv == CKR_GENERAL_ERROR) &&
+        *npriv > 0 && priv[*npriv - 1].type == CKA_ALLOWED_MECHANISMS) {
+        (*npriv)--;
+        return 1;
+    }
+    return 0;
+}
+
 static CK_RV generate_rsa(P11C_TOKEN *t, unsigned int bits, const char *label, const uint8_t *id,
                           size_t idlen, int persistent, int per_use, P11C_KEY **out, P11C_ERR *err)
 {
@@ -225,40 +243,10 @@ static CK_RV generate_rsa(P11C_TOKEN *t, unsigned int bits, const char *label, c
     if (limited) /* last, so that a token without it can be asked again without it */
         priv[npriv++] = mechs;
 
-    for (int again_login = 0, again_session = 0;;) {
-        rv = P11C_CALL(t->m, err, C_GenerateKeyPair, s, &mech, pub, npub, priv, npriv, &hpub,
-                       &hpriv);
-        if (rv == CKR_OK)
-            break;
-        if ((rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_VALUE_INVALID ||
-             rv == CKR_TEMPLATE_INCONSISTENT || rv == CKR_GENERAL_ERROR) &&
-            limited && priv[npriv - 1].type == CKA_ALLOWED_MECHANISMS) {
-            /* A token without CKA_ALLOWED_MECHANISMS (NSS softokn answers
-             * CKR_GENERAL_ERROR): the flags still hold. */
-            npriv--;
-            continue;
-        }
-        if (rv == CKR_USER_NOT_LOGGED_IN && !again_login) {
-            again_login = 1;
-            p11c_session_put(t, s, rv);
-            rv = p11c_token_login_int(t, NULL, 1, err);
-            if (rv == CKR_OK)
-                rv = p11c_session_get(t, &s, err);
-            if (rv != CKR_OK)
-                return rv;
-            continue;
-        }
-        if (p11c_session_lost(rv) && !again_session) {
-            again_session = 1;
-            p11c_session_put(t, s, rv);
-            rv = p11c_session_get(t, &s, err);
-            if (rv != CKR_OK)
-                return rv;
-            continue;
-        }
-        p11c_session_put(t, s, rv);
+    rv = p11c_keygen_run(t, &s, &mech, pub, npub, priv, npriv, limited ? without_mechs : NULL, NULL,
+                         &hpub, &hpriv, err);
+    if (rv != CKR_OK)
         return rv;
-    }
     return finish(t, s, hpub, hpriv, label, id, idlen, persistent, out, err);
 }
 
@@ -387,4 +375,39 @@ CK_RV p11c_keygen_finish(P11C_TOKEN *t, CK_SESSION_HANDLE s, CK_KEY_TYPE kt, CK_
 void p11c_keygen_what(P11C_TOKEN *t, const char *label, P11C_ERR *err)
 {
     what_new(t, label, err);
+}
+
+CK_RV p11c_keygen_run(P11C_TOKEN *t, CK_SESSION_HANDLE *s, CK_MECHANISM *mech, CK_ATTRIBUTE *pub,
+                      CK_ULONG npub, CK_ATTRIBUTE *priv, CK_ULONG npriv, P11C_KEYGEN_RETRY *retry,
+                      void *arg, CK_OBJECT_HANDLE *hpub, CK_OBJECT_HANDLE *hpriv, P11C_ERR *err)
+{
+    CK_RV rv;
+
+    for (int again_login = 0, again_session = 0;;) {
+        rv = P11C_CALL(t->m, err, C_GenerateKeyPair, *s, mech, pub, npub, priv, npriv, hpub, hpriv);
+        if (rv == CKR_OK)
+            return CKR_OK;
+        if (retry != NULL && retry(rv, pub, &npub, priv, &npriv, arg))
+            continue;
+        if (rv == CKR_USER_NOT_LOGGED_IN && !again_login) {
+            again_login = 1;
+            p11c_session_put(t, *s, rv);
+            rv = p11c_token_login_int(t, NULL, 1, err);
+            if (rv == CKR_OK)
+                rv = p11c_session_get(t, s, err);
+            if (rv != CKR_OK)
+                return rv;
+            continue;
+        }
+        if (p11c_session_lost(rv) && !again_session) {
+            again_session = 1;
+            p11c_session_put(t, *s, rv);
+            rv = p11c_session_get(t, s, err);
+            if (rv != CKR_OK)
+                return rv;
+            continue;
+        }
+        p11c_session_put(t, *s, rv);
+        return rv;
+    }
 }

@@ -14,17 +14,14 @@
 #include "sig.h"
 
 static OSSL_FUNC_signature_newctx_fn ecdsa_newctx;
-static OSSL_FUNC_signature_freectx_fn ecdsa_freectx;
 static OSSL_FUNC_signature_dupctx_fn ecdsa_dupctx;
 static OSSL_FUNC_signature_sign_init_fn ecdsa_sign_init;
 static OSSL_FUNC_signature_sign_fn ecdsa_sign;
 static OSSL_FUNC_signature_verify_init_fn ecdsa_verify_init;
 static OSSL_FUNC_signature_verify_fn ecdsa_verify;
 static OSSL_FUNC_signature_digest_sign_init_fn ecdsa_digest_sign_init;
-static OSSL_FUNC_signature_digest_sign_update_fn ecdsa_digest_update;
 static OSSL_FUNC_signature_digest_sign_final_fn ecdsa_digest_sign_final;
 static OSSL_FUNC_signature_digest_verify_init_fn ecdsa_digest_verify_init;
-static OSSL_FUNC_signature_digest_verify_update_fn ecdsa_digest_update;
 static OSSL_FUNC_signature_digest_verify_final_fn ecdsa_digest_verify_final;
 static OSSL_FUNC_signature_get_ctx_params_fn ecdsa_get_ctx_params;
 static OSSL_FUNC_signature_gettable_ctx_params_fn ecdsa_gettable_ctx_params;
@@ -45,25 +42,9 @@ static void *ecdsa_newctx(void *provctx, const char *propq)
     return c;
 }
 
-static void ecdsa_freectx(void *vctx)
-{
-    ECDSA_CTX *c = vctx;
-
-    if (c == NULL)
-        return;
-    p11c_sig_cleanup(&c->s);
-    OPENSSL_free(c);
-}
-
 static void *ecdsa_dupctx(void *vctx)
 {
-    ECDSA_CTX *c = vctx, *d = OPENSSL_memdup(c, sizeof(*c));
-
-    if (d != NULL && !p11c_sig_dup(&d->s, &c->s)) {
-        OPENSSL_free(d);
-        d = NULL;
-    }
-    return d;
+    return p11c_sig_dupctx(vctx, sizeof(ECDSA_CTX));
 }
 
 static int init(ECDSA_CTX *c, void *provkey, const OSSL_PARAM params[], int sign)
@@ -203,13 +184,6 @@ static int ecdsa_digest_verify_init(void *vctx, const char *mdname, void *provke
     return digest_init(vctx, mdname, provkey, params, 0);
 }
 
-static int ecdsa_digest_update(void *vctx, const unsigned char *data, size_t datalen)
-{
-    ECDSA_CTX *c = vctx;
-
-    return p11c_sig_update(&c->s, data, datalen);
-}
-
 static int ecdsa_digest_sign_final(void *vctx, unsigned char *sig, size_t *siglen, size_t sigsize)
 {
     ECDSA_CTX *c = vctx;
@@ -230,13 +204,7 @@ static int ecdsa_digest_sign_final(void *vctx, unsigned char *sig, size_t *sigle
 
 static int ecdsa_digest_verify_final(void *vctx, const unsigned char *sig, size_t siglen)
 {
-    ECDSA_CTX *c = vctx;
-    unsigned char dgst[EVP_MAX_MD_SIZE];
-    unsigned int dlen = 0;
-
-    if (c->s.pk == NULL || !p11c_sig_digest_final(&c->s, dgst, &dlen))
-        return 0;
-    return ecdsa_verify(c, sig, siglen, dgst, dlen);
+    return p11c_sig_digest_verify_final(vctx, sig, siglen, ecdsa_verify);
 }
 
 /* ---- Parameters ------------------------------------------------------------ */
@@ -281,22 +249,8 @@ static const OSSL_PARAM *ecdsa_gettable_ctx_params(void *vctx, void *provctx)
 static int ecdsa_set_ctx_params(void *vctx, const OSSL_PARAM params[])
 {
     ECDSA_CTX *c = vctx;
-    const OSSL_PARAM *p;
 
-    if (params == NULL)
-        return 1;
-    p = OSSL_PARAM_locate_const(params, OSSL_SIGNATURE_PARAM_DIGEST);
-    if (p != NULL) {
-        const P11C_HASH *md = p11c_hash_from_param(c->s.prov, p, "");
-        if (md == NULL)
-            return 0;
-        if (c->s.md_locked && md != c->s.md) {
-            P11C_RAISE(c->s.prov, P11C_R_BAD_PARAM, "the digest cannot change while hashing");
-            return 0;
-        }
-        c->s.md = md;
-    }
-    return 1;
+    return params == NULL || p11c_sig_set_digest_param(&c->s, params);
 }
 
 static const OSSL_PARAM ecdsa_settable[] = {
@@ -313,29 +267,5 @@ static const OSSL_PARAM *ecdsa_settable_ctx_params(void *vctx, void *provctx)
 }
 
 const OSSL_DISPATCH p11c_ecdsa_signature_functions[] = {
-    P11C_DISPATCH(SIGNATURE, signature, NEWCTX, newctx, ecdsa_newctx),
-    P11C_DISPATCH(SIGNATURE, signature, FREECTX, freectx, ecdsa_freectx),
-    P11C_DISPATCH(SIGNATURE, signature, DUPCTX, dupctx, ecdsa_dupctx),
-    P11C_DISPATCH(SIGNATURE, signature, SIGN_INIT, sign_init, ecdsa_sign_init),
-    P11C_DISPATCH(SIGNATURE, signature, SIGN, sign, ecdsa_sign),
-    P11C_DISPATCH(SIGNATURE, signature, VERIFY_INIT, verify_init, ecdsa_verify_init),
-    P11C_DISPATCH(SIGNATURE, signature, VERIFY, verify, ecdsa_verify),
-    P11C_DISPATCH(SIGNATURE, signature, DIGEST_SIGN_INIT, digest_sign_init, ecdsa_digest_sign_init),
-    P11C_DISPATCH(SIGNATURE, signature, DIGEST_SIGN_UPDATE, digest_sign_update,
-                  ecdsa_digest_update),
-    P11C_DISPATCH(SIGNATURE, signature, DIGEST_SIGN_FINAL, digest_sign_final,
-                  ecdsa_digest_sign_final),
-    P11C_DISPATCH(SIGNATURE, signature, DIGEST_VERIFY_INIT, digest_verify_init,
-                  ecdsa_digest_verify_init),
-    P11C_DISPATCH(SIGNATURE, signature, DIGEST_VERIFY_UPDATE, digest_verify_update,
-                  ecdsa_digest_update),
-    P11C_DISPATCH(SIGNATURE, signature, DIGEST_VERIFY_FINAL, digest_verify_final,
-                  ecdsa_digest_verify_final),
-    P11C_DISPATCH(SIGNATURE, signature, GET_CTX_PARAMS, get_ctx_params, ecdsa_get_ctx_params),
-    P11C_DISPATCH(SIGNATURE, signature, GETTABLE_CTX_PARAMS, gettable_ctx_params,
-                  ecdsa_gettable_ctx_params),
-    P11C_DISPATCH(SIGNATURE, signature, SET_CTX_PARAMS, set_ctx_params, ecdsa_set_ctx_params),
-    P11C_DISPATCH(SIGNATURE, signature, SETTABLE_CTX_PARAMS, settable_ctx_params,
-                  ecdsa_settable_ctx_params),
-    P11C_DISPATCH_END,
+    P11C_SIG_DISPATCH(ecdsa),
 };

@@ -17,17 +17,14 @@
 #include "sig.h"
 
 static OSSL_FUNC_signature_newctx_fn sig_newctx;
-static OSSL_FUNC_signature_freectx_fn sig_freectx;
 static OSSL_FUNC_signature_dupctx_fn sig_dupctx;
 static OSSL_FUNC_signature_sign_init_fn sig_sign_init;
 static OSSL_FUNC_signature_sign_fn sig_sign;
 static OSSL_FUNC_signature_verify_init_fn sig_verify_init;
 static OSSL_FUNC_signature_verify_fn sig_verify;
 static OSSL_FUNC_signature_digest_sign_init_fn sig_digest_sign_init;
-static OSSL_FUNC_signature_digest_sign_update_fn sig_digest_update;
 static OSSL_FUNC_signature_digest_sign_final_fn sig_digest_sign_final;
 static OSSL_FUNC_signature_digest_verify_init_fn sig_digest_verify_init;
-static OSSL_FUNC_signature_digest_verify_update_fn sig_digest_update;
 static OSSL_FUNC_signature_digest_verify_final_fn sig_digest_verify_final;
 static OSSL_FUNC_signature_get_ctx_params_fn sig_get_ctx_params;
 static OSSL_FUNC_signature_gettable_ctx_params_fn sig_gettable_ctx_params;
@@ -57,27 +54,9 @@ static void *sig_newctx(void *provctx, const char *propq)
     return c;
 }
 
-static void sig_freectx(void *vctx)
-{
-    SIG_CTX *c = vctx;
-
-    if (c == NULL)
-        return;
-    p11c_sig_cleanup(&c->s);
-    OPENSSL_free(c);
-}
-
 static void *sig_dupctx(void *vctx)
 {
-    SIG_CTX *c = vctx, *d = OPENSSL_memdup(c, sizeof(*c));
-
-    if (d == NULL)
-        return NULL;
-    if (!p11c_sig_dup(&d->s, &c->s)) {
-        OPENSSL_free(d);
-        return NULL;
-    }
-    return d;
+    return p11c_sig_dupctx(vctx, sizeof(SIG_CTX));
 }
 
 static int init(SIG_CTX *c, void *provkey, const OSSL_PARAM params[], int sign)
@@ -280,13 +259,6 @@ static int sig_digest_verify_init(void *vctx, const char *mdname, void *provkey,
     return digest_init(vctx, mdname, provkey, params, 0);
 }
 
-static int sig_digest_update(void *vctx, const unsigned char *data, size_t datalen)
-{
-    SIG_CTX *c = vctx;
-
-    return p11c_sig_update(&c->s, data, datalen);
-}
-
 /* Signs the whole message with a hash-and-sign mechanism. */
 static int sign_message(SIG_CTX *c, unsigned char *sig, size_t *siglen, size_t sigsize)
 {
@@ -366,13 +338,7 @@ static int sig_digest_sign_final(void *vctx, unsigned char *sig, size_t *siglen,
 
 static int sig_digest_verify_final(void *vctx, const unsigned char *sig, size_t siglen)
 {
-    SIG_CTX *c = vctx;
-    unsigned char dgst[EVP_MAX_MD_SIZE];
-    unsigned int dlen = 0;
-
-    if (c->s.pk == NULL || !p11c_sig_digest_final(&c->s, dgst, &dlen))
-        return 0;
-    return sig_verify(c, sig, siglen, dgst, dlen);
+    return p11c_sig_digest_verify_final(vctx, sig, siglen, sig_verify);
 }
 
 /* ---- AlgorithmIdentifier --------------------------------------------------- */
@@ -588,17 +554,8 @@ static int sig_set_ctx_params(void *vctx, const OSSL_PARAM params[])
 
     if (params == NULL)
         return 1;
-    p = OSSL_PARAM_locate_const(params, OSSL_SIGNATURE_PARAM_DIGEST);
-    if (p != NULL) {
-        const P11C_HASH *md = NULL;
-        if (!set_md(c, p, &md))
-            return 0;
-        if (c->s.md_locked && md != c->s.md) {
-            P11C_RAISE(c->s.prov, P11C_R_BAD_PARAM, "the digest cannot change while hashing");
-            return 0;
-        }
-        c->s.md = md;
-    }
+    if (!p11c_sig_set_digest_param(&c->s, params))
+        return 0;
     p = OSSL_PARAM_locate_const(params, OSSL_SIGNATURE_PARAM_PAD_MODE);
     if (p != NULL && !set_pad(c, p))
         return 0;
@@ -629,28 +586,5 @@ static const OSSL_PARAM *sig_settable_ctx_params(void *vctx, void *provctx)
 }
 
 const OSSL_DISPATCH p11c_rsa_signature_functions[] = {
-    P11C_DISPATCH(SIGNATURE, signature, NEWCTX, newctx, sig_newctx),
-    P11C_DISPATCH(SIGNATURE, signature, FREECTX, freectx, sig_freectx),
-    P11C_DISPATCH(SIGNATURE, signature, DUPCTX, dupctx, sig_dupctx),
-    P11C_DISPATCH(SIGNATURE, signature, SIGN_INIT, sign_init, sig_sign_init),
-    P11C_DISPATCH(SIGNATURE, signature, SIGN, sign, sig_sign),
-    P11C_DISPATCH(SIGNATURE, signature, VERIFY_INIT, verify_init, sig_verify_init),
-    P11C_DISPATCH(SIGNATURE, signature, VERIFY, verify, sig_verify),
-    P11C_DISPATCH(SIGNATURE, signature, DIGEST_SIGN_INIT, digest_sign_init, sig_digest_sign_init),
-    P11C_DISPATCH(SIGNATURE, signature, DIGEST_SIGN_UPDATE, digest_sign_update, sig_digest_update),
-    P11C_DISPATCH(SIGNATURE, signature, DIGEST_SIGN_FINAL, digest_sign_final,
-                  sig_digest_sign_final),
-    P11C_DISPATCH(SIGNATURE, signature, DIGEST_VERIFY_INIT, digest_verify_init,
-                  sig_digest_verify_init),
-    P11C_DISPATCH(SIGNATURE, signature, DIGEST_VERIFY_UPDATE, digest_verify_update,
-                  sig_digest_update),
-    P11C_DISPATCH(SIGNATURE, signature, DIGEST_VERIFY_FINAL, digest_verify_final,
-                  sig_digest_verify_final),
-    P11C_DISPATCH(SIGNATURE, signature, GET_CTX_PARAMS, get_ctx_params, sig_get_ctx_params),
-    P11C_DISPATCH(SIGNATURE, signature, GETTABLE_CTX_PARAMS, gettable_ctx_params,
-                  sig_gettable_ctx_params),
-    P11C_DISPATCH(SIGNATURE, signature, SET_CTX_PARAMS, set_ctx_params, sig_set_ctx_params),
-    P11C_DISPATCH(SIGNATURE, signature, SETTABLE_CTX_PARAMS, settable_ctx_params,
-                  sig_settable_ctx_params),
-    P11C_DISPATCH_END,
+    P11C_SIG_DISPATCH(sig),
 };

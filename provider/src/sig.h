@@ -39,6 +39,20 @@ int p11c_sig_digest_final(P11C_SIG *s, unsigned char *dgst, unsigned int *dlen);
 /* Wipes the kept message. */
 void p11c_sig_forget_message(P11C_SIG *s);
 
+/* The dispatch functions every kind shares; its context (vctx) starts with
+ * a P11C_SIG and is size bytes long. */
+void p11c_sig_freectx(void *vctx);
+void *p11c_sig_dupctx(const void *vctx, size_t size);
+/* digest_sign_update and digest_verify_update: p11c_sig_update. */
+int p11c_sig_digest_update(void *vctx, const unsigned char *data, size_t datalen);
+/* digest_verify_final: verify (the kind's verify function) on the digest
+ * of what was hashed. */
+int p11c_sig_digest_verify_final(void *vctx, const unsigned char *sig, size_t siglen,
+                                 OSSL_FUNC_signature_verify_fn *verify);
+/* Sets the digest from OSSL_SIGNATURE_PARAM_DIGEST in params, if there;
+ * refuses a change while hashing. */
+int p11c_sig_set_digest_param(P11C_SIG *s, const OSSL_PARAM params[]);
+
 /* 1 when the key's token offers mech with flags (asked once per key);
  * else raises what is missing, on which token, for what, and what to do. */
 int p11c_sig_token_offers(P11C_SIG *s, CK_MECHANISM_TYPE mech, CK_FLAGS flags, const char *what);
@@ -50,6 +64,36 @@ int p11c_sig_algorithm_id(OSSL_PARAM *p, int sig_nid);
  * (EVP_DigestSign). */
 int p11c_sig_host_sign(P11C_SIG *s, int digest, unsigned char *sig, size_t *siglen, size_t sigsize,
                        const unsigned char *tbs, size_t tbslen);
+
+/* The dispatch table of a kind whose functions are named pfx_newctx,
+ * pfx_sign_init, ...; the shared ones come from this core. */
+#define P11C_SIG_DISPATCH(pfx)                                                                     \
+    P11C_DISPATCH(SIGNATURE, signature, NEWCTX, newctx, pfx##_newctx),                             \
+        P11C_DISPATCH(SIGNATURE, signature, FREECTX, freectx, p11c_sig_freectx),                   \
+        P11C_DISPATCH(SIGNATURE, signature, DUPCTX, dupctx, pfx##_dupctx),                         \
+        P11C_DISPATCH(SIGNATURE, signature, SIGN_INIT, sign_init, pfx##_sign_init),                \
+        P11C_DISPATCH(SIGNATURE, signature, SIGN, sign, pfx##_sign),                               \
+        P11C_DISPATCH(SIGNATURE, signature, VERIFY_INIT, verify_init, pfx##_verify_init),          \
+        P11C_DISPATCH(SIGNATURE, signature, VERIFY, verify, pfx##_verify),                         \
+        P11C_DISPATCH(SIGNATURE, signature, DIGEST_SIGN_INIT, digest_sign_init,                    \
+                      pfx##_digest_sign_init),                                                     \
+        P11C_DISPATCH(SIGNATURE, signature, DIGEST_SIGN_UPDATE, digest_sign_update,                \
+                      p11c_sig_digest_update),                                                     \
+        P11C_DISPATCH(SIGNATURE, signature, DIGEST_SIGN_FINAL, digest_sign_final,                  \
+                      pfx##_digest_sign_final),                                                    \
+        P11C_DISPATCH(SIGNATURE, signature, DIGEST_VERIFY_INIT, digest_verify_init,                \
+                      pfx##_digest_verify_init),                                                   \
+        P11C_DISPATCH(SIGNATURE, signature, DIGEST_VERIFY_UPDATE, digest_verify_update,            \
+                      p11c_sig_digest_update),                                                     \
+        P11C_DISPATCH(SIGNATURE, signature, DIGEST_VERIFY_FINAL, digest_verify_final,              \
+                      pfx##_digest_verify_final),                                                  \
+        P11C_DISPATCH(SIGNATURE, signature, GET_CTX_PARAMS, get_ctx_params, pfx##_get_ctx_params), \
+        P11C_DISPATCH(SIGNATURE, signature, GETTABLE_CTX_PARAMS, gettable_ctx_params,              \
+                      pfx##_gettable_ctx_params),                                                  \
+        P11C_DISPATCH(SIGNATURE, signature, SET_CTX_PARAMS, set_ctx_params, pfx##_set_ctx_params), \
+        P11C_DISPATCH(SIGNATURE, signature, SETTABLE_CTX_PARAMS, settable_ctx_params,              \
+                      pfx##_settable_ctx_params),                                                  \
+        P11C_DISPATCH_END
 
 /* A tiny DER writer over a bounded buffer; bad is set on overflow. */
 typedef struct p11c_der {

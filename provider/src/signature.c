@@ -236,3 +236,59 @@ int p11c_sig_host_sign(P11C_SIG *s, int digest, unsigned char *sig, size_t *sigl
     EVP_MD_CTX_free(m);
     return ok;
 }
+
+void p11c_sig_freectx(void *vctx)
+{
+    P11C_SIG *s = vctx;
+
+    if (s == NULL)
+        return;
+    p11c_sig_cleanup(s);
+    OPENSSL_free(s);
+}
+
+void *p11c_sig_dupctx(const void *vctx, size_t size)
+{
+    P11C_SIG *d = OPENSSL_memdup(vctx, size);
+
+    if (d != NULL && !p11c_sig_dup(d, vctx)) {
+        OPENSSL_free(d);
+        d = NULL;
+    }
+    return d;
+}
+
+int p11c_sig_digest_update(void *vctx, const unsigned char *data, size_t datalen)
+{
+    return p11c_sig_update(vctx, data, datalen);
+}
+
+int p11c_sig_digest_verify_final(void *vctx, const unsigned char *sig, size_t siglen,
+                                 OSSL_FUNC_signature_verify_fn *verify)
+{
+    P11C_SIG *s = vctx;
+    unsigned char dgst[EVP_MAX_MD_SIZE];
+    unsigned int dlen = 0;
+
+    if (s->pk == NULL || !p11c_sig_digest_final(s, dgst, &dlen))
+        return 0;
+    return verify(vctx, sig, siglen, dgst, dlen);
+}
+
+int p11c_sig_set_digest_param(P11C_SIG *s, const OSSL_PARAM params[])
+{
+    const OSSL_PARAM *p = OSSL_PARAM_locate_const(params, OSSL_SIGNATURE_PARAM_DIGEST);
+    const P11C_HASH *md;
+
+    if (p == NULL)
+        return 1;
+    md = p11c_hash_from_param(s->prov, p, "");
+    if (md == NULL)
+        return 0;
+    if (s->md_locked && md != s->md) {
+        P11C_RAISE(s->prov, P11C_R_BAD_PARAM, "the digest cannot change while hashing");
+        return 0;
+    }
+    s->md = md;
+    return 1;
+}

@@ -193,3 +193,47 @@ void ptu_write_msg(void)
     fputs("The quick brown fox jumps over the lazy dog.\n", f);
     fclose(f);
 }
+
+void ptu_count(PTU_COUNTS *c, const json_t *t, int ok, const char *file)
+{
+    const char *result = tu_json_str(t, "result");
+    int tcid = (int)json_integer_value(json_object_get(t, "tcId"));
+
+    if (strcmp(result, "valid") == 0) {
+        ok ? c->valid_pass++ : c->valid_fail++;
+        if (!ok)
+            fprintf(stderr, "%s: valid tcId %d failed\n", file, tcid);
+    } else if (strcmp(result, "invalid") == 0) {
+        ok ? c->invalid_pass++ : c->invalid_fail++;
+        if (ok)
+            fprintf(stderr, "%s: invalid tcId %d passed\n", file, tcid);
+    } else {
+        ok ? c->acceptable_pass++ : c->acceptable_fail++;
+    }
+}
+
+void ptu_print_counts(const char *file, const PTU_COUNTS *c)
+{
+    printf("\n%s: valid %d passed %d failed; invalid %d failed %d passed; acceptable %d passed "
+           "%d failed; %d skipped\n",
+           file, c->valid_pass, c->valid_fail, c->invalid_fail, c->invalid_pass, c->acceptable_pass,
+           c->acceptable_fail, c->skipped);
+}
+
+void ptu_check_counts(const char *file, const PTU_COUNTS *c, const int expect[5])
+{
+    ptu_print_counts(file, c);
+    CU_ASSERT_EQUAL(c->valid_pass, expect[0]);
+    CU_ASSERT_EQUAL(c->valid_fail, 0);
+    CU_ASSERT_EQUAL(c->invalid_fail, expect[1]);
+    CU_ASSERT_EQUAL(c->invalid_pass, 0);
+    CU_ASSERT_EQUAL(c->acceptable_pass, expect[2]);
+    CU_ASSERT_EQUAL(c->acceptable_fail, expect[3]);
+    CU_ASSERT_EQUAL(c->skipped, expect[4]);
+}
+
+size_t ptu_counts_total(const PTU_COUNTS *c)
+{
+    return (size_t)(c->valid_pass + c->valid_fail + c->invalid_pass + c->invalid_fail +
+                    c->acceptable_pass + c->acceptable_fail + c->skipped);
+}

@@ -80,4 +80,23 @@ void ptu_write_msg(void);
  * queue is emptied either way. */
 int ptu_error_has(const char *text);
 
+/* ---- Wycheproof vector counts ---- */
+
+typedef struct {
+    int valid_pass, valid_fail, invalid_pass, invalid_fail, acceptable_pass, acceptable_fail;
+    int skipped;
+} PTU_COUNTS;
+
+/* Counts test `t` (its "result" and "tcId") of `file` as passed (ok) or
+ * failed; a valid vector failing or an invalid one passing is printed. */
+void ptu_count(PTU_COUNTS *c, const json_t *t, int ok, const char *file);
+/* Prints the counts of `file`. */
+void ptu_print_counts(const char *file, const PTU_COUNTS *c);
+/* Prints the counts and asserts them: expect is {valid passed, invalid
+ * failed, acceptable passed, acceptable failed, skipped}; no valid vector
+ * failed and no invalid one passed. */
+void ptu_check_counts(const char *file, const PTU_COUNTS *c, const int expect[5]);
+/* Every test counted, whatever its outcome. */
+size_t ptu_counts_total(const PTU_COUNTS *c);
+
 #endif

@@ -21,34 +21,6 @@ static P11C_MODULE *mod;
 static P11C_TOKEN *tok;
 static int key_no;
 
-typedef struct {
-    int valid_pass, valid_fail, invalid_pass, invalid_fail, acceptable_pass, acceptable_fail;
-    int skipped;
-} COUNTS;
-
-static void count(COUNTS *c, const char *result, int ok, int tcid, const char *file)
-{
-    if (strcmp(result, "valid") == 0) {
-        ok ? c->valid_pass++ : c->valid_fail++;
-        if (!ok)
-            fprintf(stderr, "%s: valid tcId %d failed\n", file, tcid);
-    } else if (strcmp(result, "invalid") == 0) {
-        ok ? c->invalid_pass++ : c->invalid_fail++;
-        if (ok)
-            fprintf(stderr, "%s: invalid tcId %d passed\n", file, tcid);
-    } else {
-        ok ? c->acceptable_pass++ : c->acceptable_fail++;
-    }
-}
-
-static void print_counts(const char *file, const COUNTS *c)
-{
-    printf("\n%s: valid %d passed %d failed; invalid %d failed %d passed; acceptable %d passed "
-           "%d failed; %d skipped\n",
-           file, c->valid_pass, c->valid_fail, c->invalid_fail, c->invalid_pass, c->acceptable_pass,
-           c->acceptable_fail, c->skipped);
-}
-
 /* Hex without the sign byte Wycheproof puts in front of the modulus. */
 static uint8_t *unhex_trim(const json_t *obj, const char *key, size_t *len)
 {
@@ -167,7 +139,7 @@ static void run_verify_file(const char *file, int pss, const int expect[5])
 {
     json_t *j = tu_vector_load(file);
     json_t *groups = json_object_get(j, "testGroups"), *g;
-    COUNTS c;
+    PTU_COUNTS c;
     size_t gi;
 
     memset(&c, 0, sizeof(c));
@@ -193,22 +165,14 @@ static void run_verify_file(const char *file, int pss, const int expect[5])
             uint8_t *msg = tu_json_hex(t, "msg", &msglen);
             uint8_t *sig = tu_json_hex(t, "sig", &siglen);
             int ok = verify_one(pkey, md, pss, mgf, slen, msg, msglen, sig, siglen);
-            count(&c, tu_json_str(t, "result"), ok,
-                  (int)json_integer_value(json_object_get(t, "tcId")), file);
+            ptu_count(&c, t, ok, file);
             free(msg);
             free(sig);
         }
         EVP_PKEY_free(pkey);
         drop_key();
     }
-    print_counts(file, &c);
-    CU_ASSERT_EQUAL(c.valid_pass, expect[0]);
-    CU_ASSERT_EQUAL(c.valid_fail, 0);
-    CU_ASSERT_EQUAL(c.invalid_fail, expect[1]);
-    CU_ASSERT_EQUAL(c.invalid_pass, 0);
-    CU_ASSERT_EQUAL(c.acceptable_pass, expect[2]);
-    CU_ASSERT_EQUAL(c.acceptable_fail, expect[3]);
-    CU_ASSERT_EQUAL(c.skipped, expect[4]);
+    ptu_check_counts(file, &c, expect);
     json_decref(j);
 }
 
@@ -257,7 +221,7 @@ static void run_oaep_file(const char *file, const int expect[5])
 {
     json_t *j = tu_vector_load(file);
     json_t *groups = json_object_get(j, "testGroups"), *g;
-    COUNTS c;
+    PTU_COUNTS c;
     size_t gi;
 
     memset(&c, 0, sizeof(c));
@@ -306,8 +270,7 @@ static void run_oaep_file(const char *file, const int expect[5])
                                          "decryption failed|0") != 0)
                     fprintf(stderr, "tcId %ld: %s\n", tc, last_failure);
             }
-            count(&c, tu_json_str(t, "result"), ok,
-                  (int)json_integer_value(json_object_get(t, "tcId")), file);
+            ptu_count(&c, t, ok, file);
             free(msg);
             free(ct);
             free(label);
@@ -315,14 +278,7 @@ static void run_oaep_file(const char *file, const int expect[5])
         EVP_PKEY_free(pkey);
         drop_key();
     }
-    print_counts(file, &c);
-    CU_ASSERT_EQUAL(c.valid_pass, expect[0]);
-    CU_ASSERT_EQUAL(c.valid_fail, 0);
-    CU_ASSERT_EQUAL(c.invalid_fail, expect[1]);
-    CU_ASSERT_EQUAL(c.invalid_pass, 0);
-    CU_ASSERT_EQUAL(c.acceptable_pass, expect[2]);
-    CU_ASSERT_EQUAL(c.acceptable_fail, expect[3]);
-    CU_ASSERT_EQUAL(c.skipped, expect[4]);
+    ptu_check_counts(file, &c, expect);
     json_decref(j);
 }
 
@@ -403,7 +359,7 @@ static void test_pkcs1_decrypt(void)
     static const char *uniform = ":p11chat::CKR_ENCRYPTED_DATA_INVALID|RSA decryption failed|0";
     json_t *j = tu_vector_load(file);
     json_t *groups = json_object_get(j, "testGroups"), *g;
-    COUNTS c, tls;
+    PTU_COUNTS c, tls;
     size_t gi;
 
     memset(&c, 0, sizeof(c));
@@ -422,7 +378,6 @@ static void test_pkcs1_decrypt(void)
             uint8_t *msg = tu_json_hex(t, "msg", &msglen);
             uint8_t *ct = tu_json_hex(t, "ct", &ctlen);
             uint8_t out[1024], out2[1024];
-            int tcid = (int)json_integer_value(json_object_get(t, "tcId"));
             const char *result = tu_json_str(t, "result");
             int ok, tls_ok, tls_ok2;
 
@@ -432,7 +387,7 @@ static void test_pkcs1_decrypt(void)
                 ok = outlen == msglen && memcmp(out, msg, msglen) == 0;
             else if (strcmp(result, "invalid") == 0)
                 assert_uniform_pkcs1(t, uniform);
-            count(&c, result, ok, tcid, file);
+            ptu_count(&c, t, ok, file);
 
             /* TLS: 48 random bytes unless the ciphertext's length is wrong */
             outlen = out2len = 48;
@@ -456,7 +411,7 @@ static void test_pkcs1_decrypt(void)
         EVP_PKEY_free(pkey);
         drop_key();
     }
-    print_counts(file, &c);
+    ptu_print_counts(file, &c);
     printf("%s, TLS padding: %d random secrets, %d wrong lengths refused\n", file, tls.valid_pass,
            tls.invalid_fail);
     CU_ASSERT_EQUAL(c.valid_pass, 42);

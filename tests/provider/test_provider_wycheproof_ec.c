@@ -24,49 +24,6 @@ static P11C_MODULE *mod;
 static P11C_TOKEN *tok;
 static int key_no;
 
-/* {valid passed, invalid failed, acceptable passed, acceptable failed, skipped} */
-typedef struct {
-    int valid_pass, valid_fail, invalid_pass, invalid_fail, acceptable_pass, acceptable_fail;
-    int skipped;
-} COUNTS;
-
-static void count(COUNTS *c, const json_t *t, int ok, const char *file)
-{
-    const char *result = tu_json_str(t, "result");
-    int tcid = (int)json_integer_value(json_object_get(t, "tcId"));
-
-    if (strcmp(result, "valid") == 0) {
-        ok ? c->valid_pass++ : c->valid_fail++;
-        if (!ok)
-            fprintf(stderr, "%s: valid tcId %d failed\n", file, tcid);
-    } else if (strcmp(result, "invalid") == 0) {
-        ok ? c->invalid_pass++ : c->invalid_fail++;
-        if (ok)
-            fprintf(stderr, "%s: invalid tcId %d passed\n", file, tcid);
-    } else {
-        ok ? c->acceptable_pass++ : c->acceptable_fail++;
-    }
-}
-
-static void check_counts(const char *file, const COUNTS *c, const int expect[5], size_t total)
-{
-    printf("\n%s: valid %d passed %d failed; invalid %d failed %d passed; acceptable %d passed "
-           "%d failed; %d skipped\n",
-           file, c->valid_pass, c->valid_fail, c->invalid_fail, c->invalid_pass, c->acceptable_pass,
-           c->acceptable_fail, c->skipped);
-    CU_ASSERT_EQUAL(c->valid_pass, expect[0]);
-    CU_ASSERT_EQUAL(c->valid_fail, 0);
-    CU_ASSERT_EQUAL(c->invalid_fail, expect[1]);
-    CU_ASSERT_EQUAL(c->invalid_pass, 0);
-    CU_ASSERT_EQUAL(c->acceptable_pass, expect[2]);
-    CU_ASSERT_EQUAL(c->acceptable_fail, expect[3]);
-    CU_ASSERT_EQUAL(c->skipped, expect[4]);
-    /* every test id counted once */
-    CU_ASSERT_EQUAL((size_t)(c->valid_pass + c->valid_fail + c->invalid_pass + c->invalid_fail +
-                             c->acceptable_pass + c->acceptable_fail + c->skipped),
-                    total);
-}
-
 static P11C_KEY *imported; /* the key of the group or test, destroyed after it */
 
 static void drop_key(void)
@@ -133,7 +90,7 @@ static void run_verify_file(const char *file, const char *curve, const char *md,
 {
     json_t *j = tu_vector_load(file);
     json_t *groups = json_object_get(j, "testGroups"), *g;
-    COUNTS c;
+    PTU_COUNTS c;
     size_t gi, total = 0;
 
     memset(&c, 0, sizeof(c));
@@ -157,14 +114,16 @@ static void run_verify_file(const char *file, const char *curve, const char *md,
             size_t msglen, siglen;
             uint8_t *msg = tu_json_hex(t, "msg", &msglen);
             uint8_t *sig = tu_json_hex(t, "sig", &siglen);
-            count(&c, t, verify_one(pkey, md, msg, msglen, sig, siglen), file);
+            ptu_count(&c, t, verify_one(pkey, md, msg, msglen, sig, siglen), file);
             free(msg);
             free(sig);
         }
         EVP_PKEY_free(pkey);
         drop_key();
     }
-    check_counts(file, &c, expect, total);
+    ptu_check_counts(file, &c, expect);
+    /* every test id counted once */
+    CU_ASSERT_EQUAL(ptu_counts_total(&c), total);
     CU_ASSERT_EQUAL(total, (size_t)json_integer_value(json_object_get(j, "numberOfTests")));
     json_decref(j);
 }
@@ -217,7 +176,7 @@ static void run_ecdh_file(const char *file, const char *curve, int nid, size_t f
 {
     json_t *j = tu_vector_load(file);
     json_t *groups = json_object_get(j, "testGroups"), *g;
-    COUNTS c;
+    PTU_COUNTS c;
     size_t gi, total = 0;
 
     memset(&c, 0, sizeof(c));
@@ -247,7 +206,7 @@ static void run_ecdh_file(const char *file, const char *curve, int nid, size_t f
             if (ours == NULL) {
                 c.skipped++;
             } else {
-                count(&c, t, derive_one(ours, peer, peerlen, shared, sharedlen), file);
+                ptu_count(&c, t, derive_one(ours, peer, peerlen, shared, sharedlen), file);
             }
             EVP_PKEY_free(ours);
             drop_key();
@@ -257,7 +216,9 @@ static void run_ecdh_file(const char *file, const char *curve, int nid, size_t f
             free(shared);
         }
     }
-    check_counts(file, &c, expect, total);
+    ptu_check_counts(file, &c, expect);
+    /* every test id counted once */
+    CU_ASSERT_EQUAL(ptu_counts_total(&c), total);
     CU_ASSERT_EQUAL(total, (size_t)json_integer_value(json_object_get(j, "numberOfTests")));
     json_decref(j);
 }
