@@ -117,7 +117,8 @@ static uint8_t *forged_hello(const char *pem, const uint8_t *id, size_t idlen, s
     CU_ASSERT_FATAL(p11c_session_key_make(NULL, NULL, &s) == P11C_OK);
     CU_ASSERT_FATAL(p11c_pub_der(a, &pub_a, &pub_a_len) == P11C_OK);
     CU_ASSERT_FATAL(p11c_pub_der(s, &pub_s, &pub_s_len) == P11C_OK);
-    CU_ASSERT_FATAL(p11c_tbs_a(&tbs, P11C_SUITE_1, pub_a, pub_a_len, pub_s, pub_s_len, id, idlen) == P11C_OK);
+    CU_ASSERT_FATAL(p11c_tbs_a(&tbs, P11C_SUITE_1, pub_a, pub_a_len, pub_s, pub_s_len, id, idlen) ==
+                    P11C_OK);
     CU_ASSERT_FATAL(p11c_pss_sign(NULL, NULL, a, tbs.buf, tbs.len, &sig, &siglen) == P11C_OK);
     p11c_wbuf_u8(&msg, P11C_VERSION);
     p11c_wbuf_u8(&msg, P11C_MSG_HELLO);
