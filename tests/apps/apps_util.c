@@ -176,6 +176,15 @@ const char *ta_fp_short(const char *name)
     return tu_json_str(fp_entry(name), "short");
 }
 
+const char *ta_trust_store(const char *file, const char *name, const char *hex)
+{
+    char line[512];
+    const char *path = ta_path(file);
+    snprintf(line, sizeof(line), "%s %s\n", name, hex);
+    ta_write_file(path, line, strlen(line));
+    return path;
+}
+
 static int64_t now_ms(void)
 {
     struct timespec ts;

@@ -34,6 +34,9 @@ const char *ta_pub_pem(const char *name);
 /* fp of vector key `name`: "sha256" hex and short form, from fingerprint.json. */
 const char *ta_fp_hex(const char *name);
 const char *ta_fp_short(const char *name);
+/* A trust store <tmpdir>/<file> of one entry, `name` with fingerprint `hex`;
+ * returns its path. */
+const char *ta_trust_store(const char *file, const char *name, const char *hex);
 
 /* Starts argv[0..] (NULL-terminated; argv[0] a path or a name on PATH). */
 int tp_start(TPROC *p, char *const argv[]);

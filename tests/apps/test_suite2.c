@@ -40,16 +40,6 @@ static int setup(void)
     return 0;
 }
 
-/* A trust store of one entry. */
-static const char *store(const char *file, const char *name, const char *hex)
-{
-    char line[256];
-    const char *path = ta_path(file);
-    snprintf(line, sizeof(line), "%s %s\n", name, hex);
-    ta_write_file(path, line, strlen(line));
-    return path;
-}
-
 static void test_fingerprint_and_trust(void)
 {
     char *out = NULL, *err = NULL;
@@ -112,20 +102,20 @@ static void test_ec_to_ec(void)
 
 static void test_ec_to_rsa(void)
 {
-    const char *ta = store("trust-alice-rsa", "bob", ta_fp_hex("bob"));
+    const char *ta = ta_trust_store("trust-alice-rsa", "bob", ta_fp_hex("bob"));
     chat(bob_rsa, trust_b, alice_ec, ta, NULL, "protocol suite 0x02");
 }
 
 static void test_rsa_to_ec_suite2(void)
 {
-    const char *tb = store("trust-bob-rsa", "alice", ta_fp_hex("alice"));
+    const char *tb = ta_trust_store("trust-bob-rsa", "alice", ta_fp_hex("alice"));
     chat(bob_ec, tb, alice_rsa, trust_a, "2", "protocol suite 0x02");
 }
 
 static void test_rsa_keys_either_suite(void)
 {
-    const char *ta = store("trust-alice-rsa2", "bob", ta_fp_hex("bob"));
-    const char *tb = store("trust-bob-rsa2", "alice", ta_fp_hex("alice"));
+    const char *ta = ta_trust_store("trust-alice-rsa2", "bob", ta_fp_hex("bob"));
+    const char *tb = ta_trust_store("trust-bob-rsa2", "alice", ta_fp_hex("alice"));
     chat(bob_rsa, tb, alice_rsa, ta, NULL, "protocol suite 0x01");
     chat(bob_rsa, tb, alice_rsa, ta, "2", "protocol suite 0x02");
 }
@@ -136,7 +126,7 @@ static void test_suite1_only_peer(void)
 {
     TPROC l, c;
     char port[32], *out = NULL, *err = NULL;
-    const char *ta = store("trust-alice-rsa3", "bob", ta_fp_hex("bob"));
+    const char *ta = ta_trust_store("trust-alice-rsa3", "bob", ta_fp_hex("bob"));
     int p =
         tp_listen(&l, "--key", bob_rsa, "--id", "bob", "--trust", trust_b, "--suite", "1", NULL);
 

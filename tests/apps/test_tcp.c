@@ -30,16 +30,11 @@ static int64_t now_ms(void)
 
 static int setup(void)
 {
-    char line[256];
     alice = ta_key_pem("alice");
     bob = ta_key_pem("bob");
     carol = ta_key_pem("carol3072");
-    trust_a = ta_path("trust-alice"); /* alice trusts bob */
-    snprintf(line, sizeof(line), "bob %s\n", ta_fp_hex("bob"));
-    ta_write_file(trust_a, line, strlen(line));
-    trust_b = ta_path("trust-bob"); /* bob trusts alice */
-    snprintf(line, sizeof(line), "alice %s\n", ta_fp_hex("alice"));
-    ta_write_file(trust_b, line, strlen(line));
+    trust_a = ta_trust_store("trust-alice", "bob", ta_fp_hex("bob"));
+    trust_b = ta_trust_store("trust-bob", "alice", ta_fp_hex("alice"));
     empty = ta_path("trust-empty");
     ta_write_file(empty, "", 0);
     return 0;
