@@ -2,6 +2,7 @@
  * Unicode 14.0.0, general category Cf. Do not edit. */
 #define P11C_FORMAT_UNICODE_VERSION "14.0.0"
 
+/* clang-format off */
 static const uint32_t p11c_format_ranges[][2] = {
     {0x00ad, 0x00ad},
     {0x0600, 0x0605},
@@ -25,3 +26,4 @@ static const uint32_t p11c_format_ranges[][2] = {
     {0xe0001, 0xe0001},
     {0xe0020, 0xe007f},
 };
+/* clang-format on */
