@@ -229,6 +229,75 @@ static void test_keygen(void)
     ptu_libctx_free(libctx);
 }
 
+/* OAEP (SHA-1) of msg to key's public half, decrypted by key: 1 on success. */
+static int oaep_roundtrip(OSSL_LIB_CTX *libctx, EVP_PKEY *key)
+{
+    EVP_PKEY_CTX *e = EVP_PKEY_CTX_new_from_pkey(libctx, key, NULL);
+    EVP_PKEY_CTX *d = EVP_PKEY_CTX_new_from_pkey(libctx, key, P11CHAT_PROVIDER_PROPQ);
+    unsigned char ct[512], pt[512];
+    size_t ctlen = sizeof(ct), ptlen = sizeof(pt);
+    int ok;
+
+    ok = e != NULL && d != NULL && EVP_PKEY_encrypt_init(e) == 1 &&
+         EVP_PKEY_CTX_set_rsa_padding(e, RSA_PKCS1_OAEP_PADDING) == 1 &&
+         EVP_PKEY_encrypt(e, ct, &ctlen, msg, sizeof(msg)) == 1 && EVP_PKEY_decrypt_init(d) == 1 &&
+         EVP_PKEY_CTX_set_rsa_padding(d, RSA_PKCS1_OAEP_PADDING) == 1 &&
+         EVP_PKEY_decrypt(d, pt, &ptlen, ct, ctlen) == 1 && ptlen == sizeof(msg) &&
+         memcmp(pt, msg, sizeof(msg)) == 0;
+    EVP_PKEY_CTX_free(e);
+    EVP_PKEY_CTX_free(d);
+    return ok;
+}
+
+/* usage: a persistent key made through the provider signs and decrypts by
+ * default (a TLS 1.2 server with RSA key exchange needs both); usage=sign,
+ * what p11chat keygen asks for, makes one that never decrypts; any other
+ * word is refused. */
+static void test_keygen_usage(void)
+{
+    OSSL_LIB_CTX *libctx = ptu_libctx(1);
+    static const struct {
+        const char *label, *usage;
+        int decrypts;
+    } cases[] = {{"use-any", NULL, 1}, {"use-sign", "sign", 0}};
+    char bogus[] = "encrypt";
+    OSSL_PARAM params[3];
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(libctx);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        EVP_PKEY_CTX *g = EVP_PKEY_CTX_new_from_name(libctx, "RSA", P11CHAT_PROVIDER_PROPQ);
+        EVP_PKEY *key = NULL;
+        CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+        params[0] =
+            OSSL_PARAM_construct_utf8_string(P11CHAT_PKEY_PARAM_LABEL, (char *)cases[i].label, 0);
+        params[1] = cases[i].usage != NULL
+                        ? OSSL_PARAM_construct_utf8_string(P11CHAT_PKEY_PARAM_USAGE,
+                                                           (char *)cases[i].usage, 0)
+                        : OSSL_PARAM_construct_end();
+        params[2] = OSSL_PARAM_construct_end();
+        CU_ASSERT_EQUAL(EVP_PKEY_keygen_init(g), 1);
+        CU_ASSERT_EQUAL(EVP_PKEY_CTX_set_params(g, params), 1);
+        CU_ASSERT_EQUAL(EVP_PKEY_keygen(g, &key), 1);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(key);
+        CU_ASSERT_TRUE(sign_verify(libctx, key, NULL, 1));
+        ERR_clear_error();
+        CU_ASSERT_EQUAL(oaep_roundtrip(libctx, key), cases[i].decrypts);
+        EVP_PKEY_free(key);
+        EVP_PKEY_CTX_free(g);
+    }
+
+    EVP_PKEY_CTX *g = EVP_PKEY_CTX_new_from_name(libctx, "RSA", P11CHAT_PROVIDER_PROPQ);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+    CU_ASSERT_EQUAL(EVP_PKEY_keygen_init(g), 1);
+    params[0] = OSSL_PARAM_construct_utf8_string(P11CHAT_PKEY_PARAM_USAGE, bogus, 0);
+    params[1] = OSSL_PARAM_construct_end();
+    ERR_clear_error();
+    CU_ASSERT_TRUE(EVP_PKEY_CTX_set_params(g, params) <= 0);
+    CU_ASSERT_TRUE(ptu_error_has("usage must be sign, decrypt or any"));
+    EVP_PKEY_CTX_free(g);
+    ptu_libctx_free(libctx);
+}
+
 /* Signs msg with key (through whichever provider holds it), verifies with
  * the key's public half exported to the default provider: 1 on success. */
 static int ec_sign_verify(OSSL_LIB_CTX *libctx, EVP_PKEY *key, const char *md)
@@ -1107,6 +1176,7 @@ int main(int argc, char **argv)
     CU_add_test(s, "configuration from the environment", test_env_config);
     CU_add_test(s, "public export only", test_export);
     CU_add_test(s, "key generation in the token", test_keygen);
+    CU_add_test(s, "key generation: usage sign, decrypt or both", test_keygen_usage);
     CU_add_test(s, "EC and EdDSA key generation in the token", test_keygen_ec);
     CU_add_test(s, "key generation, PIN from the URI's pin-source", test_keygen_pin_source);
     CU_add_test(s, "words and digest names in parameters", test_param_words);
