@@ -6,7 +6,6 @@
  */
 #include <string.h>
 
-#include <openssl/ec.h>
 #include <openssl/objects.h>
 #include <openssl/x509.h>
 
@@ -21,6 +20,7 @@ static OSSL_FUNC_signature_verify_init_fn ecdsa_verify_init;
 static OSSL_FUNC_signature_verify_fn ecdsa_verify;
 static OSSL_FUNC_signature_digest_sign_init_fn ecdsa_digest_sign_init;
 static OSSL_FUNC_signature_digest_sign_final_fn ecdsa_digest_sign_final;
+static OSSL_FUNC_signature_digest_sign_fn ecdsa_digest_sign;
 static OSSL_FUNC_signature_digest_verify_init_fn ecdsa_digest_verify_init;
 static OSSL_FUNC_signature_digest_verify_final_fn ecdsa_digest_verify_final;
 static OSSL_FUNC_signature_get_ctx_params_fn ecdsa_get_ctx_params;
@@ -72,28 +72,43 @@ static int ecdsa_verify_init(void *vctx, void *provkey, const OSSL_PARAM params[
     return init(vctx, provkey, params, 0);
 }
 
-/* r||s of n bytes each, as DER. */
+/* One DER INTEGER of the unsigned big-endian v[n]: no leading zero bytes
+ * but one, a zero byte first when the top bit is set. At most n + 3 bytes. */
+static size_t der_uint(uint8_t *out, const uint8_t *v, size_t n)
+{
+    size_t len;
+
+    while (n > 1 && v[0] == 0) {
+        v++;
+        n--;
+    }
+    len = n + (v[0] >> 7);
+    out[0] = 0x02;
+    out[1] = (uint8_t)len; /* n <= 66: always the short form */
+    out[2] = 0;
+    memcpy(out + 2 + len - n, v, n);
+    return 2 + len;
+}
+
+/* r||s of n bytes each (n <= 66) as the DER ECDSA-Sig-Value, written
+ * directly: no ECDSA_SIG, no BIGNUM, no allocation. */
 static int raw_to_der(const uint8_t *raw, size_t n, unsigned char *sig, size_t *siglen,
                       size_t sigsize)
 {
-    ECDSA_SIG *es = ECDSA_SIG_new();
-    BIGNUM *r = BN_bin2bn(raw, (int)n, NULL), *s = BN_bin2bn(raw + n, (int)n, NULL);
-    unsigned char *p = sig;
-    int len, ret = 0;
+    uint8_t body[2 * (66 + 3)];
+    size_t blen = der_uint(body, raw, n), hlen;
 
-    if (es == NULL || r == NULL || s == NULL || !ECDSA_SIG_set0(es, r, s))
-        goto end;
-    r = s = NULL; /* owned by es */
-    len = i2d_ECDSA_SIG(es, NULL);
-    if (len <= 0 || (size_t)len > sigsize)
-        goto end;
-    *siglen = (size_t)i2d_ECDSA_SIG(es, &p);
-    ret = 1;
-end:
-    BN_free(r);
-    BN_free(s);
-    ECDSA_SIG_free(es);
-    return ret;
+    blen += der_uint(body + blen, raw + n, n);
+    hlen = blen < 0x80 ? 2 : 3;
+    if (hlen + blen > sigsize)
+        return 0;
+    sig[0] = 0x30;
+    if (hlen == 3)
+        sig[1] = 0x81;
+    sig[hlen - 1] = (uint8_t)blen;
+    memcpy(sig + hlen, body, blen);
+    *siglen = hlen + blen;
+    return 1;
 }
 
 static int ecdsa_sign(void *vctx, unsigned char *sig, size_t *siglen, size_t sigsize,
@@ -202,6 +217,23 @@ static int ecdsa_digest_sign_final(void *vctx, unsigned char *sig, size_t *sigle
     return ret;
 }
 
+/* EVP_DigestSign: the message alone, hashed afresh (so that the context
+ * can sign again), without libcrypto's copy of the whole context that
+ * EVP_DigestSignFinal makes to keep the caller's context usable. */
+static int ecdsa_digest_sign(void *vctx, unsigned char *sig, size_t *siglen, size_t sigsize,
+                             const unsigned char *tbs, size_t tbslen)
+{
+    ECDSA_CTX *c = vctx;
+
+    if (c->s.pk == NULL || c->s.mdctx == NULL)
+        return 0;
+    if (sig == NULL)
+        return ecdsa_sign(c, NULL, siglen, sigsize, NULL, 0);
+    if (!EVP_DigestInit_ex2(c->s.mdctx, NULL, NULL) || !p11c_sig_update(&c->s, tbs, tbslen))
+        return 0;
+    return ecdsa_digest_sign_final(c, sig, siglen, sigsize);
+}
+
 static int ecdsa_digest_verify_final(void *vctx, const unsigned char *sig, size_t siglen)
 {
     return p11c_sig_digest_verify_final(vctx, sig, siglen, ecdsa_verify);
@@ -268,4 +300,6 @@ static const OSSL_PARAM *ecdsa_settable_ctx_params(void *vctx, void *provctx)
 
 const OSSL_DISPATCH p11c_ecdsa_signature_functions[] = {
     P11C_SIG_DISPATCH(ecdsa),
+    P11C_DISPATCH(SIGNATURE, signature, DIGEST_SIGN, digest_sign, ecdsa_digest_sign),
+    P11C_DISPATCH_END,
 };

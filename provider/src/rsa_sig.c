@@ -587,4 +587,5 @@ static const OSSL_PARAM *sig_settable_ctx_params(void *vctx, void *provctx)
 
 const OSSL_DISPATCH p11c_rsa_signature_functions[] = {
     P11C_SIG_DISPATCH(sig),
+    P11C_DISPATCH_END,
 };

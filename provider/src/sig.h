@@ -65,8 +65,9 @@ int p11c_sig_algorithm_id(OSSL_PARAM *p, int sig_nid);
 int p11c_sig_host_sign(P11C_SIG *s, int digest, unsigned char *sig, size_t *siglen, size_t sigsize,
                        const unsigned char *tbs, size_t tbslen);
 
-/* The dispatch table of a kind whose functions are named pfx_newctx,
- * pfx_sign_init, ...; the shared ones come from this core. */
+/* The dispatch entries of a kind whose functions are named pfx_newctx,
+ * pfx_sign_init, ...; the shared ones come from this core. A table ends
+ * with P11C_DISPATCH_END after any entries of the kind's own. */
 #define P11C_SIG_DISPATCH(pfx)                                                                     \
     P11C_DISPATCH(SIGNATURE, signature, NEWCTX, newctx, pfx##_newctx),                             \
         P11C_DISPATCH(SIGNATURE, signature, FREECTX, freectx, p11c_sig_freectx),                   \
@@ -92,8 +93,7 @@ int p11c_sig_host_sign(P11C_SIG *s, int digest, unsigned char *sig, size_t *sigl
                       pfx##_gettable_ctx_params),                                                  \
         P11C_DISPATCH(SIGNATURE, signature, SET_CTX_PARAMS, set_ctx_params, pfx##_set_ctx_params), \
         P11C_DISPATCH(SIGNATURE, signature, SETTABLE_CTX_PARAMS, settable_ctx_params,              \
-                      pfx##_settable_ctx_params),                                                  \
-        P11C_DISPATCH_END
+                      pfx##_settable_ctx_params)
 
 /* A tiny DER writer over a bounded buffer; bad is set on overflow. */
 typedef struct p11c_der {

@@ -14,6 +14,7 @@
 #include <dlfcn.h>
 
 #include <openssl/core_names.h>
+#include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/provider.h>
 #include <openssl/rsa.h>
@@ -401,6 +402,78 @@ static void test_keygen_ec(void)
         p11c_key_free(k);
     }
     p11c_module_free(m);
+}
+
+/* A signature over msg with SHA-256, checked by the default provider. */
+static int verify_sha256(EVP_PKEY *pub, const unsigned char *sig, size_t siglen)
+{
+    EVP_MD_CTX *v = EVP_MD_CTX_new();
+    int ok = v != NULL &&
+             EVP_DigestVerifyInit_ex(v, NULL, "SHA256", NULL, "provider=default", pub, NULL) == 1 &&
+             EVP_DigestVerify(v, sig, siglen, msg, sizeof(msg)) == 1;
+
+    EVP_MD_CTX_free(v);
+    return ok;
+}
+
+/* The token's r||s becomes DER written by hand: every shape of INTEGER must
+ * come out canonical (as i2d_ECDSA_SIG writes it) and verify. Over 2 000
+ * signatures, r or s has a leading zero byte with probability 1 - 2^-23,
+ * and its top bit set (a zero byte added) about half the time. The same
+ * context signs each time: EVP_DigestSign hashes the message afresh. */
+static void test_ecdsa_der(void)
+{
+    OSSL_LIB_CTX *libctx = ptu_libctx(1);
+    EVP_PKEY_CTX *g = NULL;
+    EVP_PKEY *key = NULL, *pub = NULL;
+    EVP_MD_CTX *m = EVP_MD_CTX_new();
+    unsigned char *der = NULL;
+    const unsigned char *p;
+    char no[] = "no";
+    OSSL_PARAM params[3];
+    int len, bad = 0, short_int = 0, padded = 0;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(libctx);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    g = EVP_PKEY_CTX_new_from_name(libctx, "EC", P11CHAT_PROVIDER_PROPQ);
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, "P-256", 0);
+    params[1] = OSSL_PARAM_construct_utf8_string(P11CHAT_PKEY_PARAM_PERSISTENT, no, 0);
+    params[2] = OSSL_PARAM_construct_end();
+    CU_ASSERT_FATAL(g != NULL && EVP_PKEY_keygen_init(g) == 1 &&
+                    EVP_PKEY_CTX_set_params(g, params) == 1 && EVP_PKEY_keygen(g, &key) == 1);
+    len = i2d_PUBKEY(key, &der);
+    p = der;
+    pub = len > 0 ? d2i_PUBKEY_ex(NULL, &p, len, NULL, "provider=default") : NULL;
+    OPENSSL_free(der);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pub);
+    CU_ASSERT_EQUAL_FATAL(EVP_DigestSignInit_ex(m, NULL, "SHA256", libctx, NULL, key, NULL), 1);
+    for (int i = 0; i < 2000; i++) {
+        unsigned char sig[80], *again = NULL;
+        size_t siglen = sizeof(sig);
+        const unsigned char *q = sig;
+        ECDSA_SIG *es = NULL;
+        const BIGNUM *r, *s;
+        int ok = EVP_DigestSign(m, sig, &siglen, msg, sizeof(msg)) == 1 &&
+                 (es = d2i_ECDSA_SIG(NULL, &q, (long)siglen)) != NULL && q == sig + siglen &&
+                 i2d_ECDSA_SIG(es, &again) == (int)siglen && memcmp(again, sig, siglen) == 0 &&
+                 verify_sha256(pub, sig, siglen);
+        if (ok) {
+            ECDSA_SIG_get0(es, &r, &s);
+            short_int += BN_num_bytes(r) < 32 || BN_num_bytes(s) < 32;
+            padded += BN_num_bits(r) == 256 || BN_num_bits(s) == 256;
+        }
+        bad += !ok;
+        OPENSSL_free(again);
+        ECDSA_SIG_free(es);
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_TRUE(short_int > 0);
+    CU_ASSERT_TRUE(padded > 0);
+    EVP_MD_CTX_free(m);
+    EVP_PKEY_free(pub);
+    EVP_PKEY_free(key);
+    EVP_PKEY_CTX_free(g);
+    ptu_libctx_free(libctx);
 }
 
 typedef struct {
@@ -1178,6 +1251,7 @@ int main(int argc, char **argv)
     CU_add_test(s, "key generation in the token", test_keygen);
     CU_add_test(s, "key generation: usage sign, decrypt or both", test_keygen_usage);
     CU_add_test(s, "EC and EdDSA key generation in the token", test_keygen_ec);
+    CU_add_test(s, "ECDSA signatures: DER of every shape, context signing again", test_ecdsa_der);
     CU_add_test(s, "key generation, PIN from the URI's pin-source", test_keygen_pin_source);
     CU_add_test(s, "words and digest names in parameters", test_param_words);
     CU_add_test(s, "threads", test_threads);
