@@ -61,9 +61,9 @@ static const char *ec_query_name(int operation_id)
 {
     switch (operation_id) {
     case OSSL_OP_SIGNATURE:
-        return "ECDSA";
+        return P11C_OP_ECDSA;
     case OSSL_OP_KEYEXCH:
-        return "ECDH";
+        return P11C_OP_ECDH;
     default:
         return "EC";
     }

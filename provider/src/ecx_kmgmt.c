@@ -55,14 +55,12 @@ static int ed448_import(void *keydata, int selection, const OSSL_PARAM params[])
 
 static const char *ed25519_query_name(int operation_id)
 {
-    (void)operation_id;
-    return "ED25519";
+    return operation_id == OSSL_OP_SIGNATURE ? P11C_OP_ED25519 : "ED25519";
 }
 
 static const char *ed448_query_name(int operation_id)
 {
-    (void)operation_id;
-    return "ED448";
+    return operation_id == OSSL_OP_SIGNATURE ? P11C_OP_ED448 : "ED448";
 }
 
 /* ---- Generation ------------------------------------------------------------ */

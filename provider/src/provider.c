@@ -253,14 +253,21 @@ static const OSSL_ALGORITHM signature_algs[] = {
     {P11C_NAMES_ED25519, P11C_PROPS, p11c_ed25519_signature_functions,
      "Ed25519 signatures in a token"},
     {P11C_NAMES_ED448, P11C_PROPS, p11c_ed448_signature_functions, "Ed448 signatures in a token"},
+    {P11C_OP_RSA, P11C_PROPS, p11c_rsa_signature_functions, "RSA signatures in a token"},
+    {P11C_OP_ECDSA, P11C_PROPS, p11c_ecdsa_signature_functions, "ECDSA signatures in a token"},
+    {P11C_OP_ED25519, P11C_PROPS, p11c_ed25519_signature_functions,
+     "Ed25519 signatures in a token"},
+    {P11C_OP_ED448, P11C_PROPS, p11c_ed448_signature_functions, "Ed448 signatures in a token"},
     {NULL, NULL, NULL, NULL},
 };
 static const OSSL_ALGORITHM keyexch_algs[] = {
     {P11C_NAMES_ECDH, P11C_PROPS, p11c_ecdh_keyexch_functions, "ECDH in a token"},
+    {P11C_OP_ECDH, P11C_PROPS, p11c_ecdh_keyexch_functions, "ECDH in a token"},
     {NULL, NULL, NULL, NULL},
 };
 static const OSSL_ALGORITHM asym_cipher_algs[] = {
     {P11C_NAMES_RSA, P11C_PROPS, p11c_rsa_asym_cipher_functions, "RSA decryption in a token"},
+    {P11C_OP_RSA, P11C_PROPS, p11c_rsa_asym_cipher_functions, "RSA decryption in a token"},
     {NULL, NULL, NULL, NULL},
 };
 static const OSSL_ALGORITHM store_algs[] = {

@@ -157,8 +157,8 @@ end:
 
 static const char *km_query_name(int operation_id)
 {
-    (void)operation_id;
-    return "RSA";
+    return operation_id == OSSL_OP_SIGNATURE || operation_id == OSSL_OP_ASYM_CIPHER ? P11C_OP_RSA
+                                                                                    : "RSA";
 }
 
 /* ---- Generation ------------------------------------------------------------ */
