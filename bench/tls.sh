@@ -12,7 +12,11 @@
 #     workers), with the token key and with an RSA-2048 key in a file, in
 #     interleaved rounds, the median of each kept (the machine may be shared);
 #   - the memory (VmRSS) of one nginx worker over N handshakes with the
-#     token key (default 20 000), sampled as they go.
+#     token key (default 20 000), sampled as they go;
+#   - instructions per handshake of openssl s_server under valgrind's
+#     callgrind, token key against file key, each split into its signature
+#     and the rest: what the provider adds beyond the token's signature,
+#     in a figure that does not move with the machine's load.
 # The bound the token sets on a handshake rate is the file key's rate with
 # its software signature replaced by the token's:
 #   1 / bound = 1 / file_rate - 1 / software_sign_rate + 1 / token_sign_rate
@@ -22,10 +26,10 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${P11CHAT_BUILD:-$root/build}
-seconds=5 rounds=3 total=20000
+seconds=5 rounds=3 total=20000 counted=100
 while [ $# -gt 0 ]; do
     case $1 in
-    --quick) seconds=3 rounds=1 total=2000 ;;
+    --quick) seconds=3 rounds=1 total=2000 counted=30 ;;
     --handshakes) total=$2; shift ;;
     *) echo "usage: bench/tls.sh [--quick] [--handshakes N]" >&2; exit 2 ;;
     esac
@@ -177,3 +181,66 @@ while [ "$done_hs" -lt "$total" ]; do
     printf '  %6d handshakes: %6d\n' "$done_hs" "$r"
 done
 printf 'growth from %d to %d handshakes: %d KiB\n' "$first_n" "$done_hs" "$(($(rss) - first))"
+
+# ---- Instructions per handshake (callgrind), s_server ------------------------
+# After 20 handshakes (the key's session copy, OpenSSL's caches), the
+# counters are zeroed and $counted handshakes counted. The signature is
+# p11c_key_sign with the token key (the token's own work: the call the raw
+# benchmark makes) and EVP_DigestSignFinal with the file key (the default
+# provider's RSA-PSS); the rest of the token row holds everything of the
+# provider's outside the token call.
+if ! command -v valgrind >/dev/null || ! command -v callgrind_control >/dev/null; then
+    printf '\ninstructions per handshake: skipped, valgrind is not installed\n'
+    exit 0
+fi
+# inclusive FILE FUNCTION: the inclusive instruction count of FUNCTION
+# (TOTAL: the whole program) in a callgrind dump.
+inclusive() {
+    callgrind_annotate --threshold=100 --inclusive=yes "$1" 2>/dev/null |
+        awk -v f="$2" 'v == "" { gsub(",", "", $1) }
+            v == "" && f == "TOTAL" && /PROGRAM TOTALS/ { v = $1 }
+            v == "" && f != "TOTAL" && index($0, ":" f " [") { v = $1 }
+            END { print v }'
+}
+counted_run() {
+    local tag=$1 cert=$2 key=$3 port server i
+    port=$(free_port)
+    (cd "$work" && exec valgrind --tool=callgrind --callgrind-out-file="$work/cg.$tag" \
+        openssl s_server -accept "127.0.0.1:$port" -cert "$cert" -key "$key" -www -quiet \
+        -no_ticket) >"$work/cg.$tag.log" 2>&1 &
+    server=$!
+    pids+=("$server")
+    for i in $(seq 1 600); do
+        (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break
+        kill -0 "$server" 2>/dev/null || fail "s_server under callgrind: $(cat "$work/cg.$tag.log")"
+        sleep 0.1
+    done
+    handshakes() {
+        for ((i = 0; i < $1; i++)); do
+            "${client_env[@]}" openssl s_client -connect "127.0.0.1:$port" -tls1_3 \
+                -verify_return_error -CAfile "$cert" </dev/null >/dev/null 2>&1 ||
+                fail "a handshake with s_server under callgrind"
+        done
+    }
+    handshakes 20
+    callgrind_control -z "$server" >/dev/null
+    handshakes "$counted"
+    callgrind_control -d counted "$server" >/dev/null
+    kill "$server"
+    wait "$server" 2>/dev/null || true
+}
+counted_run token "$work/server.crt" "$key_uri"
+counted_run file "$work/file.crt" "$work/file.key"
+tok_all=$(inclusive "$work/cg.token.1" TOTAL) tok_sig=$(inclusive "$work/cg.token.1" p11c_key_sign)
+file_all=$(inclusive "$work/cg.file.1" TOTAL) file_sig=$(inclusive "$work/cg.file.1" EVP_DigestSignFinal)
+[ -n "$tok_all" ] && [ -n "$tok_sig" ] && [ -n "$file_all" ] && [ -n "$file_sig" ] ||
+    fail "reading the callgrind dumps in $work"
+awk -v n="$counted" -v ta="$tok_all" -v ts="$tok_sig" -v fa="$file_all" -v fs="$file_sig" 'BEGIN {
+    printf "\nopenssl s_server, instructions per TLS 1.3 handshake (callgrind, %d handshakes):\n", n
+    printf "%-34s %12s %12s %12s\n", "", "whole", "signature", "the rest"
+    printf "%-34s %12.0f %12.0f %12.0f\n", "token key", ta / n, ts / n, (ta - ts) / n
+    printf "%-34s %12.0f %12.0f %12.0f\n", "file key", fa / n, fs / n, (fa - fs) / n
+    added = ((ta - ts) - (fa - fs)) / n
+    printf "added by the provider beyond the token'"'"'s signature: %.0f instructions per handshake (%.2f%% of a token handshake)\n", added, 100 * added / (ta / n)
+    printf "tok/bnd in instructions (the token'"'"'s signature with the file key'"'"'s rest / token handshake): %.3f\n", ((fa - fs) + ts) / ta
+}'
