@@ -273,7 +273,12 @@ CK_RV p11c_key_generate_ec(P11C_TOKEN *t, const char *curve, const char *label, 
                            size_t idlen, int persistent, P11C_KEY **out, P11C_ERR *err)
 {
     const P11C_CURVE *c = p11c_curve_by_name(curve);
-    CK_BBOOL yes = CK_TRUE, no = CK_FALSE, tok = persistent ? CK_TRUE : CK_FALSE;
+    /* A long-term key (P11C_GEN_SIGN_ONLY) never derives; a session key
+     * (P11C_GEN_DECRYPT_ONLY: for EC keys, derive only) never signs. */
+    int sign_only = (persistent & P11C_GEN_SIGN_ONLY) != 0;
+    int derive_only = (persistent & P11C_GEN_DECRYPT_ONLY) != 0 && !sign_only;
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE, tok = (persistent & 1) ? CK_TRUE : CK_FALSE;
+    CK_BBOOL can_sign = derive_only ? CK_FALSE : CK_TRUE, can_derive = !sign_only;
     CK_MECHANISM mech = {CKM_EC_KEY_PAIR_GEN, NULL, 0};
     CK_OBJECT_HANDLE hpub = CK_INVALID_HANDLE, hpriv = CK_INVALID_HANDLE;
     uint8_t rid[P11C_RANDOM_ID_LEN];
@@ -290,6 +295,12 @@ CK_RV p11c_key_generate_ec(P11C_TOKEN *t, const char *curve, const char *label, 
         p11c_what_detail(err, "curve not supported (P-256, P-384, P-521, Ed25519, Ed448)");
         return p11c_err_rv(err, CKR_ARGUMENTS_BAD, "C_GenerateKeyPair");
     }
+    if (c->kt == CKK_EC_EDWARDS && derive_only) {
+        p11c_what_detail(err, "Edwards keys only sign: a key that derives is made on P-256, "
+                              "P-384 or P-521");
+        return p11c_err_rv(err, CKR_ARGUMENTS_BAD, "C_GenerateKeyPair");
+    }
+    persistent &= 1;
     if (c->kt == CKK_EC_EDWARDS)
         mech.mechanism = CKM_EC_EDWARDS_KEY_PAIR_GEN;
     /* A token without the mechanism is told apart from a failed attempt. */
@@ -313,10 +324,14 @@ CK_RV p11c_key_generate_ec(P11C_TOKEN *t, const char *curve, const char *label, 
         {CKA_ID, (void *)id, (CK_ULONG)idlen}, {CKA_LABEL, (void *)label, nl},
     };
     CK_ATTRIBUTE priv[] = {
-        {CKA_TOKEN, &tok, sizeof(tok)},     {CKA_PRIVATE, &yes, sizeof(yes)},
-        {CKA_SENSITIVE, &yes, sizeof(yes)}, {CKA_EXTRACTABLE, &no, sizeof(no)},
-        {CKA_SIGN, &yes, sizeof(yes)},      {CKA_ID, (void *)id, (CK_ULONG)idlen},
-        {CKA_DERIVE, &yes, sizeof(yes)},    {CKA_LABEL, (void *)label, nl},
+        {CKA_TOKEN, &tok, sizeof(tok)},
+        {CKA_PRIVATE, &yes, sizeof(yes)},
+        {CKA_SENSITIVE, &yes, sizeof(yes)},
+        {CKA_EXTRACTABLE, &no, sizeof(no)},
+        {CKA_SIGN, &can_sign, sizeof(can_sign)},
+        {CKA_ID, (void *)id, (CK_ULONG)idlen},
+        {CKA_DERIVE, &can_derive, sizeof(can_derive)},
+        {CKA_LABEL, (void *)label, nl},
     };
     CK_ULONG npub = sizeof(pub) / sizeof(pub[0]) - (label == NULL);
     CK_ULONG npriv = sizeof(priv) / sizeof(priv[0]) - (label == NULL);

@@ -181,13 +181,15 @@ int p11c_gen_set_common(P11C_GEN *g, const OSSL_PARAM params[])
     if (p != NULL) {
         if (p->data_type != OSSL_PARAM_UTF8_STRING ||
             (strcmp(p->data, "sign") != 0 && strcmp(p->data, "decrypt") != 0 &&
-             strcmp(p->data, "any") != 0)) {
-            P11C_RAISE(g->prov, P11C_R_BAD_PARAM, "usage must be sign, decrypt or any");
+             strcmp(p->data, "derive") != 0 && strcmp(p->data, "any") != 0)) {
+            P11C_RAISE(g->prov, P11C_R_BAD_PARAM,
+                       "usage must be sign, decrypt (RSA), derive (EC) or any");
             return 0;
         }
-        g->usage = strcmp(p->data, "sign") == 0      ? P11C_GEN_SIGN_ONLY
-                   : strcmp(p->data, "decrypt") == 0 ? P11C_GEN_DECRYPT_ONLY
-                                                     : 0;
+        /* decrypt and derive: the key's other use than signing, by kind */
+        g->usage = strcmp(p->data, "sign") == 0  ? P11C_GEN_SIGN_ONLY
+                   : strcmp(p->data, "any") == 0 ? 0
+                                                 : P11C_GEN_DECRYPT_ONLY;
     }
     return 1;
 bad_id:

@@ -294,7 +294,7 @@ static void test_keygen_usage(void)
     params[1] = OSSL_PARAM_construct_end();
     ERR_clear_error();
     CU_ASSERT_TRUE(EVP_PKEY_CTX_set_params(g, params) <= 0);
-    CU_ASSERT_TRUE(ptu_error_has("usage must be sign, decrypt or any"));
+    CU_ASSERT_TRUE(ptu_error_has("usage must be sign, decrypt (RSA), derive (EC) or any"));
     EVP_PKEY_CTX_free(g);
     ptu_libctx_free(libctx);
 }
@@ -323,6 +323,73 @@ static int ec_sign_verify(OSSL_LIB_CTX *libctx, EVP_PKEY *key, const char *md)
     EVP_MD_CTX_free(m);
     EVP_MD_CTX_free(v);
     return ok;
+}
+
+/* The same for EC keys: usage=sign never derives (CKA_DERIVE false),
+ * usage=derive (and decrypt, its RSA word) never signs; an Edwards key that
+ * derives is refused with the reason. Session keys: nothing stays. */
+static int ecdh_ok(OSSL_LIB_CTX *libctx, EVP_PKEY *key)
+{
+    EVP_PKEY *peer = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    EVP_PKEY_CTX *d = EVP_PKEY_CTX_new_from_pkey(libctx, key, NULL);
+    unsigned char z[32];
+    size_t zlen = sizeof(z);
+    int ok = peer != NULL && d != NULL && EVP_PKEY_derive_init(d) == 1 &&
+             EVP_PKEY_derive_set_peer(d, peer) == 1 && EVP_PKEY_derive(d, z, &zlen) == 1 &&
+             zlen == 32;
+
+    EVP_PKEY_CTX_free(d);
+    EVP_PKEY_free(peer);
+    ERR_clear_error();
+    return ok;
+}
+
+static void test_keygen_usage_ec(void)
+{
+    OSSL_LIB_CTX *libctx = ptu_libctx(1);
+    static const struct {
+        const char *alg, *usage;
+        int signs, derives;
+    } cases[] = {{"EC", "any", 1, 1},        {"EC", "sign", 1, 0},
+                 {"EC", "derive", 0, 1},     {"EC", "decrypt", 0, 1},
+                 {"ED25519", "sign", 1, -1}, {"ED25519", "derive", -1, -1}};
+    char no[] = "no", p256[] = "P-256";
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(libctx);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        EVP_PKEY_CTX *g = EVP_PKEY_CTX_new_from_name(libctx, cases[i].alg, P11CHAT_PROVIDER_PROPQ);
+        EVP_PKEY *key = NULL;
+        OSSL_PARAM params[4];
+        size_t n = 0;
+
+        CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+        if (strcmp(cases[i].alg, "EC") == 0)
+            params[n++] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, p256, 0);
+        params[n++] = OSSL_PARAM_construct_utf8_string(P11CHAT_PKEY_PARAM_PERSISTENT, no, 0);
+        params[n++] =
+            OSSL_PARAM_construct_utf8_string(P11CHAT_PKEY_PARAM_USAGE, (char *)cases[i].usage, 0);
+        params[n] = OSSL_PARAM_construct_end();
+        CU_ASSERT_EQUAL(EVP_PKEY_keygen_init(g), 1);
+        CU_ASSERT_EQUAL(EVP_PKEY_CTX_set_params(g, params), 1);
+        ERR_clear_error();
+        if (cases[i].signs < 0) {
+            CU_ASSERT_TRUE(EVP_PKEY_keygen(g, &key) <= 0);
+            CU_ASSERT_PTR_NULL(key);
+            CU_ASSERT_TRUE(ptu_error_has("Edwards keys only sign"));
+        } else {
+            CU_ASSERT_EQUAL(EVP_PKEY_keygen(g, &key), 1);
+            CU_ASSERT_PTR_NOT_NULL_FATAL(key);
+            CU_ASSERT_EQUAL(
+                ec_sign_verify(libctx, key, strcmp(cases[i].alg, "EC") == 0 ? "SHA256" : NULL),
+                cases[i].signs);
+            ERR_clear_error();
+            if (cases[i].derives >= 0)
+                CU_ASSERT_EQUAL(ecdh_ok(libctx, key), cases[i].derives);
+        }
+        EVP_PKEY_free(key);
+        EVP_PKEY_CTX_free(g);
+    }
+    ptu_libctx_free(libctx);
 }
 
 /* EC and Edwards keys made in the token, persistent and ephemeral, sign and
@@ -1251,6 +1318,7 @@ int main(int argc, char **argv)
     CU_add_test(s, "key generation in the token", test_keygen);
     CU_add_test(s, "key generation: usage sign, decrypt or both", test_keygen_usage);
     CU_add_test(s, "EC and EdDSA key generation in the token", test_keygen_ec);
+    CU_add_test(s, "EC key generation: usage sign, derive or both", test_keygen_usage_ec);
     CU_add_test(s, "ECDSA signatures: DER of every shape, context signing again", test_ecdsa_der);
     CU_add_test(s, "key generation, PIN from the URI's pin-source", test_keygen_pin_source);
     CU_add_test(s, "words and digest names in parameters", test_param_words);
