@@ -275,8 +275,12 @@ CK_RV p11c_key_derive(P11C_KEY *k, const uint8_t *peer, size_t peerlen, uint8_t 
 
 /*
  * Generates an EC ("P-256", "P-384", "P-521") or Edwards ("Ed25519",
- * "Ed448") key pair on `t`; persistent, label and id as for RSA.
+ * "Ed448") key pair on `t`; persistent, label and id as for RSA, and the
+ * flags: P11C_GEN_SIGN_ONLY (CKA_DERIVE false), P11C_GEN_DECRYPT_ONLY (for
+ * EC keys: derive only, CKA_SIGN false; refused for Edwards keys) and
+ * P11C_GEN_PER_USE (CKA_ALWAYS_AUTHENTICATE: the PIN for every use).
  */
+#define P11C_GEN_PER_USE 8
 CK_RV p11c_key_generate_ec(P11C_TOKEN *t, const char *curve, const char *label, const uint8_t *id,
                            size_t idlen, int persistent, P11C_KEY **out, P11C_ERR *err);
 /* Imports an EC or Edwards key (for tests and migration): the raw public

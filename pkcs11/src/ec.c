@@ -277,6 +277,7 @@ CK_RV p11c_key_generate_ec(P11C_TOKEN *t, const char *curve, const char *label, 
      * (P11C_GEN_DECRYPT_ONLY: for EC keys, derive only) never signs. */
     int sign_only = (persistent & P11C_GEN_SIGN_ONLY) != 0;
     int derive_only = (persistent & P11C_GEN_DECRYPT_ONLY) != 0 && !sign_only;
+    int per_use = (persistent & P11C_GEN_PER_USE) != 0;
     CK_BBOOL yes = CK_TRUE, no = CK_FALSE, tok = (persistent & 1) ? CK_TRUE : CK_FALSE;
     CK_BBOOL can_sign = derive_only ? CK_FALSE : CK_TRUE, can_derive = !sign_only;
     CK_MECHANISM mech = {CKM_EC_KEY_PAIR_GEN, NULL, 0};
@@ -323,25 +324,19 @@ CK_RV p11c_key_generate_ec(P11C_TOKEN *t, const char *curve, const char *label, 
         {CKA_VERIFY, &yes, sizeof(yes)},       {CKA_EC_PARAMS, (void *)c->oid, (CK_ULONG)c->oidlen},
         {CKA_ID, (void *)id, (CK_ULONG)idlen}, {CKA_LABEL, (void *)label, nl},
     };
-    CK_ATTRIBUTE priv[] = {
-        {CKA_TOKEN, &tok, sizeof(tok)},
-        {CKA_PRIVATE, &yes, sizeof(yes)},
-        {CKA_SENSITIVE, &yes, sizeof(yes)},
-        {CKA_EXTRACTABLE, &no, sizeof(no)},
-        {CKA_SIGN, &can_sign, sizeof(can_sign)},
-        {CKA_ID, (void *)id, (CK_ULONG)idlen},
-        {CKA_DERIVE, &can_derive, sizeof(can_derive)},
-        {CKA_LABEL, (void *)label, nl},
+    CK_ATTRIBUTE priv[9] = {
+        {CKA_TOKEN, &tok, sizeof(tok)},          {CKA_PRIVATE, &yes, sizeof(yes)},
+        {CKA_SENSITIVE, &yes, sizeof(yes)},      {CKA_EXTRACTABLE, &no, sizeof(no)},
+        {CKA_SIGN, &can_sign, sizeof(can_sign)}, {CKA_ID, (void *)id, (CK_ULONG)idlen},
     };
     CK_ULONG npub = sizeof(pub) / sizeof(pub[0]) - (label == NULL);
-    CK_ULONG npriv = sizeof(priv) / sizeof(priv[0]) - (label == NULL);
-    if (c->kt == CKK_EC_EDWARDS && label != NULL) {
-        /* No derivation with Edwards keys: the label takes that place. */
-        priv[6] = priv[7];
-        npriv--;
-    } else if (c->kt == CKK_EC_EDWARDS) {
-        npriv--;
-    }
+    CK_ULONG npriv = 6;
+    if (c->kt != CKK_EC_EDWARDS) /* no derivation with Edwards keys */
+        priv[npriv++] = (CK_ATTRIBUTE){CKA_DERIVE, &can_derive, sizeof(can_derive)};
+    if (label != NULL)
+        priv[npriv++] = (CK_ATTRIBUTE){CKA_LABEL, (void *)label, nl};
+    if (per_use)
+        priv[npriv++] = (CK_ATTRIBUTE){CKA_ALWAYS_AUTHENTICATE, &yes, sizeof(yes)};
 
     rv = p11c_keygen_run(t, &s, &mech, pub, npub, priv, npriv,
                          c->printable != NULL ? printable_curve : NULL, &edwards, &hpub, &hpriv,

@@ -110,7 +110,8 @@ static CK_RV make_ecx(P11C_TOKEN *t, const P11C_GEN *g, int persistent, P11C_KEY
                       P11C_ERR *err)
 {
     return p11c_key_generate_ec(t, g->curve, g->label, g->has_id ? g->id : NULL, g->idlen,
-                                persistent | g->usage, out, err);
+                                persistent | g->usage | (g->per_use ? P11C_GEN_PER_USE : 0), out,
+                                err);
 }
 
 static void *ecx_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)

@@ -264,10 +264,6 @@ P11C_PKEY *p11c_gen_run(P11C_GEN *g, p11c_gen_make_fn *make)
     CK_RV rv;
 
     memset(&err, 0, sizeof(err));
-    if (g->per_use && g->curve != NULL) {
-        P11C_RAISE(prov, P11C_R_BAD_PARAM, "per-use-pin is for RSA key generation only");
-        goto end;
-    }
     m = p11c_prov_module(prov, "key generation");
     if (m == NULL)
         goto end;

@@ -263,6 +263,45 @@ static P11C_KEY *make_peruse(P11C_MODULE *m)
     return k;
 }
 
+/* EC and Edwards keys made with P11C_GEN_PER_USE want the PIN for every
+ * signature too: one context-specific login per use, and a session key
+ * (not persistent) the same. */
+static void test_per_use_ec(void)
+{
+    static const struct {
+        const char *curve;
+        CK_MECHANISM_TYPE mech;
+        int persistent;
+    } kinds[] = {{"P-256", CKM_ECDSA, 0}, {"Ed25519", CKM_EDDSA, 0}, {"P-384", CKM_ECDSA, 1}};
+    P11C_MODULE *m = module_asking();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    p11c_module_set_pin(m, TU_USER_PIN);
+    P11C_TOKEN *t = th_token(m);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        P11C_ERR err = {0};
+        P11C_KEY *k = NULL;
+        uint8_t dgst[32] = {1, 2, 3}, sig[160];
+        P11C_MECH mech = {.type = kinds[i].mech};
+        CK_RV rv = p11c_key_generate_ec(t, kinds[i].curve, kinds[i].persistent ? "dora" : NULL,
+                                        kinds[i].persistent ? (const uint8_t *)"\x0d" : NULL,
+                                        kinds[i].persistent, kinds[i].persistent | P11C_GEN_PER_USE,
+                                        &k, &err);
+        CU_ASSERT_EQUAL_FATAL(rv, CKR_OK);
+        unsigned long before = p11c_module_context_logins(m);
+        for (int j = 0; j < 3; j++) {
+            size_t siglen = sizeof(sig);
+            CU_ASSERT_EQUAL(p11c_key_sign(k, &mech, dgst, sizeof(dgst), sig, &siglen, &err),
+                            CKR_OK);
+        }
+        CU_ASSERT_EQUAL(p11c_module_context_logins(m) - before, 3);
+        if (kinds[i].persistent)
+            CU_ASSERT_EQUAL(p11c_key_destroy(k, &err), CKR_OK);
+        p11c_key_free(k);
+    }
+    p11c_module_free(m);
+}
+
 static void *sign_many(void *arg)
 {
     P11C_ERR err = {0};
@@ -371,6 +410,7 @@ int main(void)
     CU_add_test(s, "implausible PINs not tried", test_implausible);
     CU_add_test(s, "last PIN try, locked PIN", test_final_try);
     CU_add_test(s, "per-use PIN (CKA_ALWAYS_AUTHENTICATE)", test_per_use);
+    CU_add_test(s, "per-use PIN on EC and Edwards keys", test_per_use_ec);
     CU_add_test(s, "protected authentication path: no PIN", test_pinpad);
     CU_add_test(s, "initialisation arguments need a module path", test_init_args_need_path);
     return tu_main();
