@@ -336,8 +336,12 @@ static void test_per_use(void)
     CU_ASSERT_EQUAL(p11c_module_context_logins(m) - before, 42);
     fflush(NULL);
     pid_t pid = fork();
-    if (pid == 0)
-        _exit(th_sign_ok(k, &err) && p11c_module_context_logins(m) - before == 43 ? 0 : 1);
+    if (pid == 0) {
+        int ok = th_sign_ok(k, &err) && p11c_module_context_logins(m) - before == 43;
+        p11c_key_free(k);
+        p11c_module_free(m);
+        _exit(ok ? 0 : 1);
+    }
     int status = -1;
     waitpid(pid, &status, 0);
     CU_ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
